@@ -1,0 +1,43 @@
+"""fluxgate: what every Anthropic API call costs, and who and what it was for.
+
+>>> import fluxgate
+>>> from fluxgate import track, track_context
+"""
+
+from __future__ import annotations
+
+from ._context import current_context
+from ._errors import ConfigurationError, FluxgateError, SinkError, TransientSinkError
+from ._flusher import RetryPolicy
+from ._instrument import instrument, uninstrument
+from ._models import AiEventUser, ContextFrame, Cost, CostEvent, CostTrackingResponse, Status, Usage
+from ._runtime import FluxGate, flush
+from ._setup import init, shutdown
+from ._track import bind_context, track, track_context
+from ._version import __version__
+
+__all__ = [
+    "AiEventUser",
+    "ConfigurationError",
+    "ContextFrame",
+    "Cost",
+    "CostEvent",
+    "CostTrackingResponse",
+    "FluxGate",
+    "FluxgateError",
+    "RetryPolicy",
+    "SinkError",
+    "Status",
+    "TransientSinkError",
+    "Usage",
+    "__version__",
+    "bind_context",
+    "current_context",
+    "flush",
+    "init",
+    "instrument",
+    "shutdown",
+    "track",
+    "track_context",
+    "uninstrument",
+]

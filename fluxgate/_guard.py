@@ -1,0 +1,67 @@
+"""The one place where fluxgate swallows its own exceptions.
+
+Errors here are most likely bugs in fluxgate (or a response shape we did not
+expect). They must never reach the user's code: they are logged once per
+distinct problem on the ``fluxgate`` logger and counted. Set
+``FLUXGATE_DEBUG=1`` to have them re-raised instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+__all__ = ["guarded", "internal_error_count", "logger", "warn_once"]
+
+logger = logging.getLogger("fluxgate")
+
+_lock = threading.Lock()
+_seen: set[str] = set()
+_count = 0
+
+
+def _report(exc: BaseException) -> None:
+    """Log an internal error, once per exception type and message."""
+    global _count  # noqa: PLW0603 - a process-wide counter is the point
+    key = f"{type(exc).__name__}: {exc}"
+    with _lock:
+        _count += 1
+        first = key not in _seen
+        _seen.add(key)
+    if first:
+        logger.warning("fluxgate internal error (further identical ones are not logged): %s", key, exc_info=exc)
+
+
+def internal_error_count() -> int:
+    """How many internal errors were swallowed in this process."""
+    return _count
+
+
+def _debug() -> bool:
+    return os.environ.get("FLUXGATE_DEBUG", "") not in ("", "0", "false", "False")
+
+
+@contextmanager
+def guarded() -> Iterator[None]:
+    """Run fluxgate bookkeeping; log and swallow what it raises.
+
+    Never wrap the user's own call in this: their exceptions must propagate.
+    """
+    try:
+        yield
+    except Exception as exc:
+        if _debug():
+            raise
+        _report(exc)
+
+
+def warn_once(key: str, message: str, *args: object) -> None:
+    """Log a warning the first time ``key`` is seen in this process."""
+    with _lock:
+        if key in _seen:
+            return
+        _seen.add(key)
+    logger.warning(message, *args)

@@ -1,0 +1,375 @@
+"""The records fluxgate passes between its layers.
+
+Every record is a frozen attrs class: once a ``CostEvent`` leaves the caller's
+thread nobody can change it, so the flusher and the sinks never need a lock.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+from collections.abc import Mapping
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any, Literal
+
+import attrs
+
+__all__ = [
+    "SERVICE_TIERS",
+    "AiEventUser",
+    "ContextFrame",
+    "Cost",
+    "CostEvent",
+    "CostStatus",
+    "CostTrackingResponse",
+    "Iteration",
+    "Status",
+    "Usage",
+]
+
+#: The service tiers a scope may name (the npm package's ``serviceTier``).
+SERVICE_TIERS = frozenset({"default", "standard", "batch", "flex", "priority"})
+
+#: How far a cost can be trusted.
+#: ``priced``: every token was priced from an official row.
+#: ``estimated``: priced, but from a third-party row, or from a stream that ended
+#: before its final usage arrived.
+#: ``partial``: priced, but part of the usage could not be priced exactly (for
+#: example cache writes without their TTL split, billed at the 5-minute rate).
+#: ``unpriced_model``: the model has no row; ``cost_usd`` is ``None``.
+CostStatus = Literal["priced", "estimated", "partial", "unpriced_model"]
+
+
+class Status(str, enum.Enum):
+    """The outcome of a tracked call, as the npm package reports it."""
+
+    SUCCESS = "SUCCESS"
+    ERROR = "ERROR"
+    BLOCKED = "BLOCKED"
+    MAX_TOKENS = "MAX_TOKENS"
+    CONTENT_FILTER = "CONTENT_FILTER"
+    RECITATION = "RECITATION"
+    MALFORMED_REQUEST = "MALFORMED_REQUEST"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+def _check_text(name: str, value: object, *, optional: bool = True) -> None:
+    if value is None and optional:
+        return
+    if not isinstance(value, str):
+        msg = f"'{name}' must be a str (got {value!r} that is a {type(value).__name__})."
+        raise TypeError(msg)
+    if not value.strip():
+        msg = f"'{name}' must be a non-empty string (got {value!r})."
+        raise ValueError(msg)
+
+
+def _validate_text(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    _check_text(attribute.name, value)
+
+
+def _validate_revenue(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+        msg = f"'{attribute.name}' must be a number (got {value!r} that is a {type(value).__name__})."
+        raise TypeError(msg)
+    if not math.isfinite(float(value)) or value < 0:
+        msg = f"'{attribute.name}' must be a finite number >= 0 (got {value!r})."
+        raise ValueError(msg)
+
+
+@attrs.frozen(kw_only=False)
+class AiEventUser:
+    """The end user a call was made for.
+
+    Args:
+        id: Your stable identifier for the user.
+        name: A display name.
+        email: A contact address.
+        monthly_revenue: What the user pays you per month, in USD; reports
+            set AI spend against it.
+
+    >>> AiEventUser("u1", monthly_revenue=49.0).id
+    'u1'
+    """
+
+    id: str = attrs.field(validator=attrs.validators.and_(_validate_text, attrs.validators.instance_of(str)))
+    name: str | None = attrs.field(default=None, kw_only=True, validator=_validate_text)
+    email: str | None = attrs.field(default=None, kw_only=True, validator=_validate_text)
+    monthly_revenue: float | None = attrs.field(default=None, kw_only=True, validator=_validate_revenue)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The user as a JSON-ready dict (the shape sinks store)."""
+        return {
+            "id": self.id,
+            "name": self.name,
+            "email": self.email,
+            "monthly_revenue": self.monthly_revenue,
+        }
+
+
+def _freeze_metadata(value: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    if value is None:
+        return None
+    return MappingProxyType(dict(value))
+
+
+@attrs.frozen(kw_only=True)
+class ContextFrame:
+    """One scope's fields, or (from ``current_context()``) the merged view of all.
+
+    ``None`` means "not set here"; an inner frame's set fields win over outer
+    ones, and ``metadata`` merges key by key.
+    """
+
+    feature: str | None = None
+    user: AiEventUser | None = None
+    step: str | None = None
+    session_id: str | None = None
+    conversation_id: str | None = None
+    service_tier: str | None = None
+    metadata: Mapping[str, Any] | None = attrs.field(default=None, converter=_freeze_metadata)
+
+    @property
+    def user_id(self) -> str | None:
+        """The user's id, or ``None`` when no user is set."""
+        return None if self.user is None else self.user.id
+
+    @classmethod
+    def build(
+        cls,
+        *,
+        feature: str | None = None,
+        user: str | AiEventUser | None = None,
+        step: str | None = None,
+        session_id: str | None = None,
+        conversation_id: str | None = None,
+        service_tier: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+    ) -> ContextFrame:
+        """Validate user-supplied fields and build a frame.
+
+        Raises:
+            TypeError: A field has the wrong type.
+            ValueError: A field is empty, an unknown service tier, or metadata
+                that is not JSON-serialisable.
+        """
+        for name, value in (
+            ("feature", feature),
+            ("step", step),
+            ("session_id", session_id),
+            ("conversation_id", conversation_id),
+        ):
+            _check_text(name, value)
+        if isinstance(user, str):
+            _check_text("user", user)
+            user = AiEventUser(user)
+        elif user is not None and not isinstance(user, AiEventUser):
+            msg = f"'user' must be a str id or a fluxgate.AiEventUser (got {user!r} that is a {type(user).__name__})."
+            raise TypeError(msg)
+        if service_tier is not None:
+            _check_text("service_tier", service_tier)
+            if service_tier not in SERVICE_TIERS:
+                msg = f"'service_tier' must be one of {sorted(SERVICE_TIERS)} (got {service_tier!r})."
+                raise ValueError(msg)
+        if metadata is not None:
+            if not isinstance(metadata, Mapping):
+                msg = f"'metadata' must be a dict (got {metadata!r} that is a {type(metadata).__name__})."
+                raise TypeError(msg)
+            for key in metadata:
+                if not isinstance(key, str):
+                    msg = f"'metadata' keys must be str (got {key!r} that is a {type(key).__name__})."
+                    raise TypeError(msg)
+            try:
+                json.dumps(dict(metadata), allow_nan=False)
+            except (TypeError, ValueError) as exc:
+                msg = f"'metadata' must be JSON-serialisable ({exc})."
+                raise ValueError(msg) from None
+        return cls(
+            feature=feature,
+            user=user,
+            step=step,
+            session_id=session_id,
+            conversation_id=conversation_id,
+            service_tier=service_tier,
+            metadata=metadata,
+        )
+
+    def merged_with(self, inner: ContextFrame) -> ContextFrame:
+        """This frame with ``inner``'s set fields on top."""
+        if self is _EMPTY_FRAME:
+            return inner
+        metadata = self.metadata
+        if inner.metadata is not None:
+            metadata = inner.metadata if metadata is None else {**metadata, **inner.metadata}
+        return ContextFrame(
+            feature=inner.feature if inner.feature is not None else self.feature,
+            user=inner.user if inner.user is not None else self.user,
+            step=inner.step if inner.step is not None else self.step,
+            session_id=inner.session_id if inner.session_id is not None else self.session_id,
+            conversation_id=inner.conversation_id if inner.conversation_id is not None else self.conversation_id,
+            service_tier=inner.service_tier if inner.service_tier is not None else self.service_tier,
+            metadata=metadata,
+        )
+
+
+_EMPTY_FRAME = ContextFrame()
+
+
+@attrs.frozen(kw_only=True)
+class Iteration:
+    """One entry of a beta response's ``usage.iterations`` (compaction, advisor...)."""
+
+    type: str
+    model: str | None = None
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cache_creation_input_tokens: int = 0
+    cache_creation_5m_input_tokens: int | None = None
+    cache_creation_1h_input_tokens: int | None = None
+    cache_read_input_tokens: int = 0
+
+
+@attrs.frozen(kw_only=True)
+class Usage:
+    """Token and request counts of one API call, as the API reported them.
+
+    ``input_tokens`` excludes cache reads and writes (Anthropic's convention).
+    ``reasoning_tokens`` is already inside ``output_tokens``; it is reported,
+    never billed twice. ``cache_creation_5m_input_tokens`` and
+    ``cache_creation_1h_input_tokens`` are ``None`` when the response gave only
+    the total.
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int | None = None
+    cache_creation_input_tokens: int = 0
+    cache_creation_5m_input_tokens: int | None = None
+    cache_creation_1h_input_tokens: int | None = None
+    cache_read_input_tokens: int = 0
+    web_search_requests: int = 0
+    web_fetch_requests: int = 0
+    #: The tier that served the call (``usage.service_tier``: standard, priority, batch).
+    service_tier: str | None = None
+    #: ``usage.speed``: ``"fast"`` bills at fast-mode rates.
+    speed: str | None = None
+    #: ``usage.inference_geo``: where inference ran.
+    inference_geo: str | None = None
+    iterations: tuple[Iteration, ...] = ()
+
+
+@attrs.frozen(kw_only=True)
+class Cost:
+    """What a call cost, exactly.
+
+    ``total_usd`` is ``None`` only when ``status == "unpriced_model"``.
+    """
+
+    total_usd: Decimal | None
+    status: CostStatus
+    breakdown: Mapping[str, Decimal] = attrs.field(factory=dict, converter=lambda m: MappingProxyType(dict(m)))
+    price_version: str = ""
+    #: The price-table key the model resolved to (``None`` when unknown).
+    resolved_model: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CostTrackingResponse:
+    """What fluxgate hangs on a returned message, stream or exception.
+
+    Mirrors the npm package's ``FluxGateCostTrackingResponse``.
+    """
+
+    status: Status
+    cost: float | None
+    tracking_id: str | None
+    created_at: int | None
+    error_message: str | None = None
+
+
+@attrs.frozen(kw_only=True)
+class CostEvent:
+    """One tracked API call: the data contract every sink and report reads.
+
+    Prompts and completions are never in it. ``created_at`` is Unix time in
+    milliseconds; durations are milliseconds.
+    """
+
+    tracking_id: str
+    created_at: int
+    status: Status
+    cost_usd: Decimal | None
+    cost_status: CostStatus
+    cost_breakdown: Mapping[str, Decimal] = attrs.field(factory=dict, converter=lambda m: MappingProxyType(dict(m)))
+    price_version: str = ""
+    model: str | None = None
+    api: str = "messages.create"
+    platform: str = "anthropic"
+    streamed: bool = False
+    input_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int | None = None
+    cache_creation_input_tokens: int = 0
+    cache_creation_5m_input_tokens: int | None = None
+    cache_creation_1h_input_tokens: int | None = None
+    cache_read_input_tokens: int = 0
+    web_search_requests: int = 0
+    web_fetch_requests: int = 0
+    stop_reason: str | None = None
+    latency_ms: float | None = None
+    time_to_first_token_ms: float | None = None
+    stream_duration_ms: float | None = None
+    request_id: str | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    # Context, copied from the caller's scope when the call started.
+    feature: str | None = None
+    user_id: str | None = None
+    user: AiEventUser | None = None
+    step: str | None = None
+    session_id: str | None = None
+    conversation_id: str | None = None
+    service_tier: str | None = None
+    metadata: Mapping[str, Any] | None = attrs.field(default=None, converter=_freeze_metadata)
+    # Billing facts the response reported, kept so a cost can be recomputed.
+    usage_service_tier: str | None = None
+    speed: str | None = None
+    inference_geo: str | None = None
+    batch_id: str | None = None
+    custom_id: str | None = None
+
+    @property
+    def tracking_response(self) -> CostTrackingResponse:
+        """The npm-shaped summary of this event."""
+        return CostTrackingResponse(
+            status=self.status,
+            cost=None if self.cost_usd is None else float(self.cost_usd),
+            tracking_id=self.tracking_id,
+            created_at=self.created_at,
+            error_message=self.error_message,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """The event as JSON-ready data: Decimals as strings, the user as a dict."""
+        out: dict[str, Any] = {}
+        for field in _EVENT_FIELDS:
+            value = getattr(self, field)
+            if isinstance(value, Decimal):
+                value = str(value)
+            elif isinstance(value, Status):
+                value = value.value
+            elif isinstance(value, AiEventUser):
+                value = value.to_dict()
+            elif isinstance(value, Mapping):
+                value = {k: str(v) if isinstance(v, Decimal) else v for k, v in value.items()}
+            out[field] = value
+        return out
+
+
+_EVENT_FIELDS: tuple[str, ...] = tuple(f.name for f in attrs.fields(CostEvent))

@@ -1,0 +1,855 @@
+"""The price table, the model-id resolver, and the exact cost of one call.
+
+Prices are data (``_data/prices.json``, USD per million tokens, as decimal
+strings); this module only reads them. Every cost is exact ``Decimal``
+arithmetic in a private 50-digit context, never rounded, so the sum of a
+million events still equals the cost of their summed usage.
+
+``price()`` runs on the user's thread for every API call: resolutions are
+cached per model id and rates are ``Decimal`` from load time on. It never
+raises for any model id or usage; an unknown model is ``unpriced_model`` with
+``total_usd=None`` and one warning per model id on the ``fluxgate`` logger.
+See ``docs/pricing.md`` for every rule and the choices made where the pricing
+reference is silent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any, Final
+
+import attrs
+
+from ._errors import ConfigurationError
+from ._models import Cost, CostStatus, Usage
+
+__all__ = ["COMPONENTS", "LongContext", "PriceRow", "PriceTable", "Rates", "Resolution", "default_table"]
+
+logger = logging.getLogger("fluxgate")
+
+# 50 significant digits keep every product and every sum of a million events
+# exact: rates have a handful of digits and token counts at most ~12.
+_CTX: Final = Context(prec=50, rounding=ROUND_HALF_EVEN)
+_ZERO: Final = Decimal(0)
+_MTOK: Final = Decimal(1_000_000)
+_HALF: Final = Decimal("0.5")
+_PLUS_10_PCT: Final = Decimal("1.1")
+
+#: The token components of a breakdown, in the order of a ``Rates``.
+COMPONENTS: Final = ("input", "cache_write_5m", "cache_write_1h", "cache_read", "output")
+_PROVENANCE: Final = frozenset({*COMPONENTS, "batch", "fast", "long_context"})
+_ROW_FIELDS: Final = frozenset(
+    {*COMPONENTS, "name", "aliases", "priced", "fast", "long_context", "data_residency", "regional_premium"}
+    | {"source", "date", "official", "third_party", "derived", "note", "changes"}
+)
+_CHANGE_FIELDS: Final = frozenset({*COMPONENTS, "from", "source", "date", "official", "third_party", "derived", "note"})
+_FAST_FIELDS: Final = frozenset({"input", "output", "source"})
+_TIER_FIELDS: Final = frozenset({*COMPONENTS, "threshold", "source"})
+# Default cache multipliers of base input, used only when a row omits a cache
+# rate (overrides); shipped rows state every rate explicitly (P2, P3).
+_DEFAULT_MULTIPLIERS: Final = {"cache_write_5m": Decimal("1.25"), "cache_write_1h": Decimal(2), "cache_read": Decimal("0.1")}
+
+_PRICED, _ESTIMATED, _PARTIAL = 0, 1, 2
+_STATUSES: Final[tuple[CostStatus, ...]] = ("priced", "estimated", "partial")
+_MAX_CACHED_IDS: Final = 4096
+
+_REGIONAL_PREFIXES: Final = frozenset({"us", "eu", "jp", "apac", "au", "us-gov"})
+_BEDROCK_RE: Final = re.compile(r"^(?:(global|us-gov|us|eu|jp|apac|au)\.)?anthropic\.(.+)$")
+_BEDROCK_VERSION_RE: Final = re.compile(r"-v\d+(?::\d+)?(?::\d+k)?$")
+_BRACKET_RE: Final = re.compile(r"\[[^\]]*\]$")
+_DATED_RE: Final = re.compile(r"^(.+)-(\d{8})$")
+
+
+@attrs.frozen(kw_only=True)
+class Rates:
+    """One set of prices, USD per million tokens."""
+
+    input: Decimal
+    cache_write_5m: Decimal
+    cache_write_1h: Decimal
+    cache_read: Decimal
+    output: Decimal
+
+    def as_tuple(self) -> tuple[Decimal, Decimal, Decimal, Decimal, Decimal]:
+        """The rates in ``COMPONENTS`` order."""
+        return (self.input, self.cache_write_5m, self.cache_write_1h, self.cache_read, self.output)
+
+
+@attrs.frozen(kw_only=True)
+class LongContext:
+    """A prompt-length tier: a prompt over ``threshold`` tokens prices the whole request at ``rates``."""
+
+    threshold: int
+    rates: Rates
+
+
+@attrs.frozen(kw_only=True)
+class PriceRow:
+    """One model's prices over one period, as ``fluxgate prices`` lists them.
+
+    ``rates`` is ``None`` for a known model with no official price.
+    ``third_party`` names the figures (components, ``batch``, ``fast``,
+    ``long_context``) read only outside Anthropic: using them makes a cost
+    ``estimated``. ``derived`` names figures fluxgate inferred because none was
+    published: using them makes a cost ``partial``.
+    """
+
+    key: str
+    name: str
+    aliases: tuple[str, ...] = ()
+    rates: Rates | None = None
+    fast: Rates | None = None
+    long_context: LongContext | None = None
+    data_residency: bool = False
+    regional_premium: bool = False
+    effective_from: str | None = None
+    effective_from_ms: int | None = None
+    source: str = ""
+    date: str = ""
+    official: bool = True
+    third_party: frozenset[str] = frozenset()
+    derived: frozenset[str] = frozenset()
+    note: str = ""
+
+    @property
+    def priced(self) -> bool:
+        """Whether the row has prices at all."""
+        return self.rates is not None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The row as JSON-ready data (prices as decimal strings)."""
+
+        def rates(r: Rates | None) -> dict[str, str] | None:
+            return None if r is None else dict(zip(COMPONENTS, map(str, r.as_tuple())))
+
+        return {
+            "key": self.key,
+            "name": self.name,
+            "aliases": list(self.aliases),
+            "priced": self.priced,
+            "rates": rates(self.rates),
+            "fast": rates(self.fast),
+            "long_context": None
+            if self.long_context is None
+            else {"threshold": self.long_context.threshold, "rates": rates(self.long_context.rates)},
+            "data_residency": self.data_residency,
+            "regional_premium": self.regional_premium,
+            "effective_from": self.effective_from,
+            "source": self.source,
+            "date": self.date,
+            "official": self.official,
+            "third_party": sorted(self.third_party),
+            "derived": sorted(self.derived),
+            "note": self.note,
+        }
+
+
+@attrs.frozen(kw_only=True)
+class Resolution:
+    """How a model id maps onto a price row.
+
+    ``key`` is the canonical first-party id of the row (``None`` if unknown);
+    ``regional`` is true for Bedrock regional inference profiles (``us.``,
+    ``eu.``...), which cost 10 % more on 4.5-and-later models.
+    """
+
+    model_id: str
+    key: str | None
+    platform: str = "anthropic"
+    regional: bool = False
+    reason: str = ""
+
+
+# --- loading and validation ---------------------------------------------------
+
+
+def _fail(where: str, field: str, expected: str, value: object) -> ConfigurationError:
+    return ConfigurationError(f"{where}[{field!r}] must be {expected} (got {value!r} that is a {type(value).__name__}).")
+
+
+def _check_fields(where: str, raw: Mapping[str, Any], allowed: frozenset[str]) -> None:
+    for field in raw:
+        if field not in allowed:
+            msg = f"{where} has an unknown field {field!r}; known fields: {', '.join(sorted(allowed))}."
+            raise ConfigurationError(msg)
+
+
+def _rate(where: str, field: str, value: object) -> Decimal:
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        raise _fail(where, field, "a number of USD per million tokens", value)
+    try:
+        rate = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    except InvalidOperation:
+        raise _fail(where, field, "a number of USD per million tokens", value) from None
+    if not rate.is_finite() or rate < 0:
+        raise _fail(where, field, "a finite number >= 0", value)
+    return rate
+
+
+def _text(where: str, field: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise _fail(where, field, "a string", value)
+    return value
+
+
+def _flag(where: str, field: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise _fail(where, field, "true or false", value)
+    return value
+
+
+def _names(where: str, field: str, value: object, allowed: frozenset[str] | None) -> tuple[str, ...]:
+    if isinstance(value, str) or not isinstance(value, Sequence):
+        raise _fail(where, field, "a list of strings", value)
+    out = tuple(_text(where, field, v).strip().lower() for v in value)
+    if allowed is not None and not set(out) <= allowed:
+        raise _fail(where, field, f"a list drawn from {sorted(allowed)}", value)
+    return out
+
+
+def _mapping(where: str, field: str, value: object) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise _fail(where, field, "an object", value)
+    return value
+
+
+def _rates(where: str, raw: Mapping[str, Any], base: Rates | None = None) -> Rates:
+    """Rates from ``raw``; missing ones come from ``base`` or the cache multipliers."""
+    values: dict[str, Decimal] = {}
+    for field in ("input", "output"):
+        if field in raw:
+            values[field] = _rate(where, field, raw[field])
+        elif base is not None:
+            values[field] = getattr(base, field)
+        else:
+            msg = f"{where} is missing the required field {field!r} (USD per million tokens)."
+            raise ConfigurationError(msg)
+    for field, multiplier in _DEFAULT_MULTIPLIERS.items():
+        if field in raw:
+            values[field] = _rate(where, field, raw[field])
+        elif base is not None:
+            values[field] = getattr(base, field)
+        else:
+            values[field] = _CTX.multiply(values["input"], multiplier)
+    return Rates(**values)
+
+
+def _fast_rates(standard: Rates, fast_input: Decimal, fast_output: Decimal) -> Rates:
+    """Fast-mode rates: cache rates scale with the fast/standard input ratio (P2, P3: multipliers stack)."""
+
+    def scaled(rate: Decimal) -> Decimal:
+        if not standard.input:
+            return rate
+        return _CTX.divide(_CTX.multiply(rate, fast_input), standard.input)
+
+    return Rates(
+        input=fast_input,
+        cache_write_5m=scaled(standard.cache_write_5m),
+        cache_write_1h=scaled(standard.cache_write_1h),
+        cache_read=scaled(standard.cache_read),
+        output=fast_output,
+    )
+
+
+def _date_ms(where: str, value: object) -> int:
+    text = _text(where, "from", value)
+    try:
+        day = datetime.strptime(text, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise _fail(where, "from", "a date 'YYYY-MM-DD' (UTC midnight)", value) from None
+    return int(day.timestamp()) * 1000
+
+
+def _parse_row(key: str, raw: object, label: str | None = None) -> list[PriceRow]:
+    """Validate one row of the table and expand its ``changes`` into effective-dated rows."""
+    where = f"prices[{label or key!r}]"
+    if not isinstance(raw, Mapping):
+        msg = f"{where} must be an object of row fields (got {raw!r} that is a {type(raw).__name__})."
+        raise ConfigurationError(msg)
+    _check_fields(where, raw, _ROW_FIELDS)
+    priced = _flag(where, "priced", raw.get("priced", True))
+    rates = fast = None
+    long_context = None
+    fast_spec: tuple[Decimal, Decimal] | None = None
+    if priced:
+        rates = _rates(where, raw)
+        if raw.get("fast") is not None:
+            spec = _mapping(where, "fast", raw["fast"])
+            _check_fields(f"{where}['fast']", spec, _FAST_FIELDS)
+            fast_in, fast_out = (_rates(f"{where}['fast']", spec, rates).input, _rates(f"{where}['fast']", spec).output)
+            fast_spec = (fast_in, fast_out)
+            fast = _fast_rates(rates, fast_in, fast_out)
+        if raw.get("long_context") is not None:
+            tier = _mapping(where, "long_context", raw["long_context"])
+            _check_fields(f"{where}['long_context']", tier, _TIER_FIELDS)
+            threshold = tier.get("threshold")
+            if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold <= 0:
+                raise _fail(f"{where}['long_context']", "threshold", "a positive number of prompt tokens", threshold)
+            long_context = LongContext(threshold=threshold, rates=_rates(f"{where}['long_context']", tier))
+    else:
+        for field in (*COMPONENTS, "fast", "long_context"):
+            if field in raw:
+                msg = f"{where}[{field!r}] cannot be set on a row with 'priced': false."
+                raise ConfigurationError(msg)
+    official = _flag(where, "official", raw.get("official", True))
+    row = PriceRow(
+        key=key,
+        name=_text(where, "name", raw.get("name", key)),
+        aliases=_names(where, "aliases", raw.get("aliases", ()), None),
+        rates=rates,
+        fast=fast,
+        long_context=long_context,
+        data_residency=_flag(where, "data_residency", raw.get("data_residency", False)),
+        regional_premium=_flag(where, "regional_premium", raw.get("regional_premium", False)),
+        source=_text(where, "source", raw.get("source", "override")),
+        date=_text(where, "date", raw.get("date", "")),
+        official=official,
+        third_party=frozenset(_names(where, "third_party", raw.get("third_party", ()), _PROVENANCE)),
+        derived=frozenset(_names(where, "derived", raw.get("derived", ()), _PROVENANCE)),
+        note=_text(where, "note", raw.get("note", "")),
+    )
+    rows = [row]
+    changes = raw.get("changes", ())
+    if isinstance(changes, str) or not isinstance(changes, Sequence):
+        raise _fail(where, "changes", "a list of objects", changes)
+    for i, change in enumerate(changes):
+        at = f"{where}['changes'][{i}]"
+        change = _mapping(where, "changes", change)
+        _check_fields(at, change, _CHANGE_FIELDS)
+        since = _date_ms(at, change.get("from"))
+        prev = rows[-1]
+        if prev.effective_from_ms is not None and since <= prev.effective_from_ms:
+            raise _fail(at, "from", "later than the previous change", change.get("from"))
+        if prev.rates is None:
+            raise _fail(at, "from", "on a priced row", change.get("from"))
+        new_rates = _rates(at, change, prev.rates)
+        rows.append(
+            attrs.evolve(
+                prev,
+                rates=new_rates,
+                fast=None if fast_spec is None else _fast_rates(new_rates, *fast_spec),
+                effective_from=change["from"],
+                effective_from_ms=since,
+                source=_text(at, "source", change.get("source", prev.source)),
+                date=_text(at, "date", change.get("date", prev.date)),
+                official=_flag(at, "official", change.get("official", prev.official)),
+                third_party=frozenset(_names(at, "third_party", change.get("third_party", prev.third_party), _PROVENANCE)),
+                derived=frozenset(_names(at, "derived", change.get("derived", prev.derived), _PROVENANCE)),
+                note=_text(at, "note", change.get("note", prev.note)),
+            )
+        )
+    return rows
+
+
+@attrs.frozen
+class _Plan:
+    """A row compiled for the hot path: rates as tuples, provenance as sets."""
+
+    row: PriceRow
+    standard: tuple[Decimal, ...] | None
+    long_threshold: int
+    long: tuple[Decimal, ...] | None
+    fast: tuple[Decimal, ...] | None
+    estimated: frozenset[str]
+    derived: frozenset[str]
+
+    @classmethod
+    def compile(cls, row: PriceRow) -> _Plan:
+        # A non-official row that names no third-party figure is third-party as a whole.
+        estimated = row.third_party or (frozenset() if row.official else _PROVENANCE)
+        return cls(
+            row=row,
+            standard=None if row.rates is None else row.rates.as_tuple(),
+            long_threshold=0 if row.long_context is None else row.long_context.threshold,
+            long=None if row.long_context is None else row.long_context.rates.as_tuple(),
+            fast=None if row.fast is None else row.fast.as_tuple(),
+            estimated=estimated,
+            derived=row.derived,
+        )
+
+
+# --- pricing helpers ------------------------------------------------------------
+
+
+def _count(value: object) -> int:
+    """A token count; ``None`` is 0, anything not a non-negative int is -1."""
+    if value is None:
+        return 0
+    if type(value) is int and value >= 0:
+        return value
+    return -1
+
+
+def _tokens(src: object) -> tuple[list[int], bool]:
+    """``[input, 5m write, 1h write, read, output]`` of a Usage or Iteration, and whether it was inexact.
+
+    Cache writes without a TTL split are billed at the 5-minute rate (inexact).
+    Invalid counts are treated as 0 (inexact).
+    """
+    raw = [
+        _count(getattr(src, "input_tokens", None)),
+        _count(getattr(src, "cache_creation_input_tokens", None)),
+        _count(getattr(src, "cache_creation_5m_input_tokens", None)),
+        _count(getattr(src, "cache_creation_1h_input_tokens", None)),
+        _count(getattr(src, "cache_read_input_tokens", None)),
+        _count(getattr(src, "output_tokens", None)),
+    ]
+    inexact = min(raw) < 0
+    inp, total, w5, w1, read, out = (max(v, 0) for v in raw)
+    if getattr(src, "cache_creation_5m_input_tokens", None) is None and getattr(src, "cache_creation_1h_input_tokens", None) is None:
+        w5, w1 = total, 0
+        inexact = inexact or total > 0
+    elif total > w5 + w1:
+        w5 += total - w5 - w1  # writes the split does not account for: 5m rate
+        inexact = True
+    return [inp, w5, w1, read, out], inexact
+
+
+def _raw_totals(src: object) -> tuple[int, int, int, int]:
+    return (
+        max(_count(getattr(src, "input_tokens", None)), 0),
+        max(_count(getattr(src, "cache_creation_input_tokens", None)), 0),
+        max(_count(getattr(src, "cache_read_input_tokens", None)), 0),
+        max(_count(getattr(src, "output_tokens", None)), 0),
+    )
+
+
+@attrs.define
+class _Bill:
+    """What one ``price()`` call accumulates."""
+
+    parts: dict[str, Decimal] = attrs.Factory(dict)
+    rank: int = _PRICED
+
+    def flag(self, rank: int) -> None:
+        if rank > self.rank:
+            self.rank = rank
+
+
+@attrs.frozen
+class _Modifiers:
+    batch: bool
+    fast: bool
+    geo_us: bool
+    regional: bool
+
+
+def _charge(plan: _Plan, tokens: Sequence[int], mods: _Modifiers, prefix: str, bill: _Bill) -> None:
+    """Add the token components of one request priced at ``plan`` to ``bill``."""
+    rates = plan.standard
+    assert rates is not None  # callers only charge priced plans
+    if plan.long is not None and tokens[0] + tokens[1] + tokens[2] + tokens[3] > plan.long_threshold:
+        rates = plan.long  # the whole request moves to the tier (P1, M-H55)
+        if "long_context" in plan.estimated:
+            bill.flag(_ESTIMATED)
+    if mods.fast:
+        if plan.fast is None:
+            bill.flag(_PARTIAL)  # no fast price known: standard rates undercount
+        else:
+            rates = plan.fast
+            if "fast" in plan.estimated:
+                bill.flag(_ESTIMATED)
+    factor = None
+    if mods.batch:
+        factor = _HALF
+        if "batch" in plan.estimated:
+            bill.flag(_ESTIMATED)
+    if mods.geo_us and plan.row.data_residency:
+        factor = _PLUS_10_PCT if factor is None else _CTX.multiply(factor, _PLUS_10_PCT)
+    if mods.regional and plan.row.regional_premium:
+        factor = _PLUS_10_PCT if factor is None else _CTX.multiply(factor, _PLUS_10_PCT)
+    parts = bill.parts
+    for i, count in enumerate(tokens):
+        if not count:
+            continue
+        component = COMPONENTS[i]
+        value = _CTX.multiply(count, rates[i])
+        if factor is not None:
+            value = _CTX.multiply(value, factor)
+        value = _CTX.divide(value, _MTOK)
+        name = prefix + component
+        parts[name] = _CTX.add(parts[name], value) if name in parts else value
+        if component in plan.estimated:
+            bill.flag(_ESTIMATED)
+        if component in plan.derived:
+            bill.flag(_PARTIAL)
+
+
+def _digest(overrides: Mapping[str, Any]) -> str:
+    blob = json.dumps(overrides, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(blob.encode()).hexdigest()[:8]
+
+
+def _read_prices_file(path: str | os.PathLike[str]) -> Mapping[str, Any]:
+    name = os.fspath(path)
+    try:
+        data = json.loads(Path(name).read_text(encoding="utf-8"), parse_float=Decimal)
+    except OSError as exc:
+        msg = f"'prices' file {name!r} cannot be read ({exc}); pass a JSON file of model id -> row fields."
+        raise ConfigurationError(msg) from None
+    except ValueError as exc:
+        msg = f"'prices' file {name!r} is not valid JSON ({exc})."
+        raise ConfigurationError(msg) from None
+    if not isinstance(data, dict):
+        msg = f"'prices' file {name!r} must hold a JSON object of model id -> row fields (got {type(data).__name__})."
+        raise ConfigurationError(msg)
+    models = data.get("models")
+    return models if isinstance(models, dict) else data
+
+
+# --- the table -------------------------------------------------------------------
+
+
+class PriceTable:
+    """Claude prices as data, and the cost of a call.
+
+    Args:
+        version: The table's version; every event records it.
+        models: Canonical model id -> row fields (the ``models`` object of
+            ``prices.json``).
+        web_search_per_1000: USD per 1,000 web searches.
+        sources: Source key -> description, for ``fluxgate prices``.
+
+    Raises:
+        ConfigurationError: A row is invalid; the message names the model and field.
+
+    >>> from fluxgate._models import Usage
+    >>> PriceTable.default().price("claude-sonnet-4-6", Usage(input_tokens=1000, output_tokens=100)).total_usd
+    Decimal('0.0045')
+    """
+
+    def __init__(
+        self,
+        *,
+        version: str,
+        models: Mapping[str, Mapping[str, Any]],
+        web_search_per_1000: Decimal | str | int = 10,
+        sources: Mapping[str, str] | None = None,
+    ) -> None:
+        self.version = version
+        self.web_search_per_1000 = _rate("prices", "web_search_per_1000", web_search_per_1000)
+        self.sources: Mapping[str, str] = dict(sources or {})
+        self._web_search_per_request = _CTX.divide(self.web_search_per_1000, Decimal(1000))
+        self._raw: dict[str, Mapping[str, Any]] = {}
+        self._base_version = version
+        self._overrides: dict[str, Mapping[str, Any]] = {}
+        self._plans: dict[str, tuple[_Plan, ...]] = {}
+        self._index: dict[str, tuple[str, bool]] = {}  # id or alias -> (key, is_alias)
+        for key, raw in models.items():
+            self._add(key.strip().lower(), raw)
+        self._cache: dict[str, Resolution] = {}
+        self._warned: set[str] = set()
+        self._lock = threading.Lock()
+
+    def _add(self, key: str, raw: Mapping[str, Any], label: str | None = None) -> None:
+        rows = _parse_row(key, raw, label)
+        self._raw[key] = raw
+        self._plans[key] = tuple(_Plan.compile(r) for r in rows)
+        for alias in rows[0].aliases:
+            self._index.setdefault(alias, (key, True))
+        self._index[key] = (key, False)
+
+    @classmethod
+    def default(cls) -> PriceTable:
+        """The shipped table (``fluxgate/_data/prices.json``), loaded once and cached."""
+        return _load_default()
+
+    def with_overrides(self, prices: Mapping[str, Mapping[str, Any]] | str | os.PathLike[str]) -> PriceTable:
+        """A copy of this table with rows added or replaced.
+
+        ``prices`` maps a model id to row fields (as in ``prices.json``:
+        ``input`` and ``output`` are required; cache rates default to 1.25x,
+        2x and 0.1x input), or is a path to a JSON file of that shape. An id
+        that resolves to an existing row replaces that row entirely (keeping
+        its name and aliases unless given); any other id adds a row.
+
+        Raises:
+            ConfigurationError: A row is invalid (negative, non-numeric,
+                missing or unknown field); the message names the model and field.
+
+        >>> t = PriceTable.default().with_overrides({"my-model": {"input": "1", "output": "2"}})
+        >>> t.resolve("my-model").key, t.version.startswith(PriceTable.default().version + "+overrides.")
+        ('my-model', True)
+        """
+        if isinstance(prices, (str, os.PathLike)):
+            prices = _read_prices_file(prices)
+        elif not isinstance(prices, Mapping):
+            msg = f"'prices' must be a mapping of model id -> row fields or a JSON file path (got {type(prices).__name__})."
+            raise ConfigurationError(msg)
+        table = PriceTable(version=self._base_version, models={}, web_search_per_1000=self.web_search_per_1000, sources=self.sources)
+        for key, raw in self._raw.items():
+            table._add(key, raw)
+        overrides = dict(self._overrides)
+        for model_id, raw in prices.items():
+            if not isinstance(model_id, str) or not model_id.strip():
+                msg = f"'prices' keys must be non-empty model ids (got {model_id!r})."
+                raise ConfigurationError(msg)
+            key = self.resolve(model_id).key or model_id.strip().lower()
+            row = dict(raw) if isinstance(raw, Mapping) else raw
+            if isinstance(row, dict) and key in self._raw:
+                for inherited in ("name", "aliases"):
+                    if inherited not in row and inherited in self._raw[key]:
+                        row[inherited] = self._raw[key][inherited]
+            table._add(key, row, label=model_id)
+            overrides[key] = row
+        table._overrides = overrides
+        table.version = f"{self._base_version}+overrides.{_digest(overrides)}" if overrides else self._base_version
+        return table
+
+    def rows(self) -> Sequence[PriceRow]:
+        """Every row, effective-dated periods in order."""
+        return tuple(plan.row for plans in self._plans.values() for plan in plans)
+
+    def row(self, model: str, *, at_ms: int | None = None) -> PriceRow | None:
+        """The row ``model`` resolves to, in effect at ``at_ms`` (default now)."""
+        key = self.resolve(model).key
+        return None if key is None else self._plan(key, at_ms).row
+
+    def _plan(self, key: str, at_ms: int | None) -> _Plan:
+        plans = self._plans[key]
+        if len(plans) == 1:
+            return plans[0]
+        when = time.time_ns() // 1_000_000 if at_ms is None else at_ms
+        chosen = plans[0]
+        for plan in plans[1:]:
+            since = plan.row.effective_from_ms
+            if since is not None and since <= when:
+                chosen = plan
+        return chosen
+
+    # --- resolution ---------------------------------------------------------------
+
+    def resolve(self, model: str) -> Resolution:
+        """Map any id form (first-party, alias, Bedrock, Vertex, ``[1m]``) to its row; never raises."""
+        if not isinstance(model, str):
+            return Resolution(model_id=repr(model), key=None, reason="the model id is not a string")
+        found = self._cache.get(model)
+        if found is None:
+            found = self._resolve(model)
+            if len(self._cache) >= _MAX_CACHED_IDS:
+                self._cache.clear()
+            self._cache[model] = found
+        return found
+
+    def _resolve(self, model: str) -> Resolution:
+        steps: list[str] = []
+        name = model.strip().lower()
+        platform, regional = "anthropic", False
+        if "/" in name:  # LiteLLM "bedrock/...", Bedrock ARNs ".../anthropic.claude-..."
+            head, _, name = name.rpartition("/")
+            steps.append(f"dropped prefix '{head}/'")
+        bracket = _BRACKET_RE.search(name)
+        if bracket:
+            name = name[: bracket.start()]
+            steps.append(f"dropped suffix '{bracket.group()}'")
+        bedrock = _BEDROCK_RE.match(name)
+        if bedrock:
+            platform, (region, name) = "bedrock", bedrock.groups()
+            regional = region in _REGIONAL_PREFIXES
+            stripped = [f"{'region' if regional else 'global'} prefix '{region}.'"] if region else []
+            stripped.append("'anthropic.'")
+            version = _BEDROCK_VERSION_RE.search(name)
+            if version and name not in self._index:
+                name = name[: version.start()]
+                stripped.append(f"suffix '{version.group()}'")
+            steps.append(f"stripped Bedrock {', '.join(stripped)}")
+        elif "@" in name:
+            platform = "vertex"
+            base, _, tag = name.partition("@")
+            if tag == "default":
+                name = base
+                steps.append("dropped Vertex '@default'")
+            elif re.fullmatch(r"\d{8}", tag):
+                name = f"{base}-{tag}"
+                steps.append(f"Vertex '@{tag}' -> '-{tag}'")
+        hit = self._index.get(name)
+        if hit is not None:
+            key, is_alias = hit
+            steps.append(f"alias '{name}' -> {key}" if is_alias else f"{'dated ' if _DATED_RE.match(key) else ''}id -> {key}")
+        else:
+            dated = _DATED_RE.match(name)
+            base_hit = self._index.get(dated.group(1)) if dated else None
+            # Dated 4.6+ forms (LiteLLM keys) map to the dateless canonical id; a
+            # pre-4.6 alias with an unknown date is a snapshot we have no row for.
+            if dated is None or base_hit is None or _DATED_RE.match(base_hit[0]):
+                steps.append(f"no price row for '{name}'")
+                return Resolution(model_id=model, key=None, platform=platform, regional=regional, reason="; ".join(steps))
+            key = base_hit[0]
+            steps.append(f"dated form of dateless id -> {key}")
+        return Resolution(model_id=model, key=key, platform=platform, regional=regional, reason="; ".join(steps))
+
+    # --- pricing ------------------------------------------------------------------
+
+    def _warn_once(self, model_id: str, message: str, *args: object) -> None:
+        with self._lock:
+            if model_id in self._warned:
+                return
+            self._warned.add(model_id)
+        logger.warning(message, *args)
+
+    def _unpriced(self, model: object, key: str | None, why: str) -> Cost:
+        self._warn_once(
+            repr(model),
+            "fluxgate has no price for model %r (%s); its calls are recorded with cost_usd=None. "
+            "Add a row with init(prices={...}) to price them.",
+            model,
+            why,
+        )
+        return Cost(total_usd=None, status="unpriced_model", price_version=self.version, resolved_model=key)
+
+    def price(
+        self,
+        model: str | None,
+        usage: Usage,
+        *,
+        at_ms: int | None = None,
+        batch: bool = False,
+        regional: bool | None = None,
+    ) -> Cost:
+        """The exact cost of one call; never raises.
+
+        Args:
+            model: The model id as sent or returned, in any form ``resolve`` knows.
+            usage: The call's usage.
+            at_ms: When the call was made (Unix ms), to pick effective-dated rows; default now.
+            batch: The call went through the Message Batches API (also implied by
+                ``usage.service_tier == "batch"``): 50 % off every token component.
+            regional: The call used a regional endpoint (+10 % on 4.5+ models);
+                ``None`` takes it from the id (Bedrock ``us.``, ``eu.``... prefixes).
+
+        >>> from fluxgate._models import Usage
+        >>> default_table().price(None, Usage()).status
+        'unpriced_model'
+        """
+        if model is None:
+            return self._unpriced(None, None, "the call reported no model")
+        resolution = self.resolve(model)
+        key = resolution.key
+        if key is None:
+            return self._unpriced(model, None, resolution.reason)
+        plan = self._plan(key, at_ms)
+        if plan.standard is None:
+            return self._unpriced(model, key, f"known model without an official price: {plan.row.note or key}")
+        bill = _Bill()
+        tier = getattr(usage, "service_tier", None)
+        if tier == "priority":
+            bill.flag(_ESTIMATED)  # no per-token Priority Tier price exists (ST)
+        geo = getattr(usage, "inference_geo", None)
+        mods = _Modifiers(
+            batch=bool(batch) or tier == "batch",
+            fast=getattr(usage, "speed", None) == "fast",
+            geo_us=isinstance(geo, str) and geo.lower() == "us",
+            regional=resolution.regional if regional is None else bool(regional),
+        )
+        main, inexact = _tokens(usage)
+        if inexact:
+            bill.flag(_PARTIAL)
+        iterations = getattr(usage, "iterations", None) or ()
+        if iterations:
+            main = self._charge_iterations(plan, iterations, usage, main, mods, at_ms, bill)
+        _charge(plan, main, mods, "", bill)
+        searches = _count(getattr(usage, "web_search_requests", None))
+        if searches > 0:
+            bill.parts["web_search"] = _CTX.multiply(searches, self._web_search_per_request)
+        elif searches < 0:
+            bill.flag(_PARTIAL)
+        total = _ZERO
+        for value in bill.parts.values():
+            total = _CTX.add(total, value)
+        return Cost(
+            total_usd=total,
+            status=_STATUSES[bill.rank],
+            breakdown=bill.parts,
+            price_version=self.version,
+            resolved_model=key,
+        )
+
+    def _charge_iterations(
+        self,
+        plan: _Plan,
+        iterations: Sequence[object],
+        usage: object,
+        main: list[int],
+        mods: _Modifiers,
+        at_ms: int | None,
+        bill: _Bill,
+    ) -> list[int]:
+        """Price beta ``usage.iterations`` and return the tokens left for the call's own model.
+
+        ``message`` entries are already the top-level figures; ``compaction``
+        entries are not in them (SDK docstring) and are added at the call's
+        rates. Any other entry (``advisor_message``, ``fallback_message``) is
+        priced at its own model's rates; if the top-level figures equal the sum
+        of all non-compaction entries, they include those entries, which are
+        then taken out of the call-model part so nothing is billed twice.
+        """
+        messages: list[object] = []
+        others: list[object] = []
+        for item in iterations:
+            kind = getattr(item, "type", None)
+            if kind == "message":
+                messages.append(item)
+            elif kind == "compaction":
+                tokens, inexact = _tokens(item)
+                if inexact:
+                    bill.flag(_PARTIAL)
+                _charge(plan, tokens, mods, "iteration_compaction_", bill)
+            else:
+                others.append(item)
+        if not others:
+            return main
+        own_mods = attrs.evolve(mods, fast=False)  # usage.speed describes the call's own model
+        for item in others:
+            model = getattr(item, "model", None) or plan.row.key
+            key = self.resolve(model).key if isinstance(model, str) else None
+            other_plan = None if key is None else self._plan(key, at_ms)
+            if other_plan is None or other_plan.standard is None:
+                self._unpriced(model, key, "iteration model")
+                bill.flag(_PARTIAL)
+                continue
+            tokens, inexact = _tokens(item)
+            if inexact:
+                bill.flag(_PARTIAL)
+            _charge(other_plan, tokens, own_mods, f"iteration_{getattr(item, 'type', None) or 'other'}_", bill)
+        included = [sum(col) for col in zip(*(_raw_totals(i) for i in (*messages, *others)))]
+        if included != list(_raw_totals(usage)):
+            return main
+        summed = [0] * len(COMPONENTS)
+        for item in messages:
+            tokens, inexact = _tokens(item)
+            if inexact:
+                bill.flag(_PARTIAL)
+            summed = [a + b for a, b in zip(summed, tokens)]
+        return summed
+
+
+@lru_cache(maxsize=1)
+def _load_default() -> PriceTable:
+    try:
+        text = (resources.files("fluxgate") / "_data" / "prices.json").read_text(encoding="utf-8")
+    except (OSError, TypeError, ModuleNotFoundError):  # unusual loaders: fall back to the file system
+        text = (Path(__file__).parent / "_data" / "prices.json").read_text(encoding="utf-8")
+    data = json.loads(text, parse_float=Decimal)
+    return PriceTable(
+        version=data["version"],
+        models=data["models"],
+        web_search_per_1000=data.get("web_search_per_1000", 10),
+        sources=data.get("sources"),
+    )
+
+
+def default_table() -> PriceTable:
+    """The shipped price table; the same object as ``PriceTable.default()``."""
+    return _load_default()

@@ -1,0 +1,104 @@
+"""``init()`` and ``shutdown()``: compose the runtime with the patches."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from ._config import env_flag
+from ._flusher import DropHook, RetryPolicy
+from ._guard import guarded, logger
+from ._instrument import instrument, uninstrument
+from ._runtime import FluxGate, active, set_active
+from .sinks._base import Sink
+
+__all__ = ["init", "shutdown"]
+
+_lock = threading.Lock()
+_atexit_registered = False
+
+
+def init(
+    *,
+    sinks: Sequence[Sink] | None = None,
+    db_path: str | os.PathLike[str] | None = None,
+    prices: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+    flush_interval_s: float = 1.0,
+    max_batch_size: int = 100,
+    max_queue_size: int = 10_000,
+    exit_timeout_s: float = 5.0,
+    on_drop: DropHook | None = None,
+    retry: RetryPolicy | None = None,
+) -> FluxGate:
+    """Start tracking every anthropic call in this process.
+
+    Patches anthropic's resource classes once (clients made before or after
+    this call are tracked) and makes a new :class:`FluxGate` the active one.
+    Calling it again replaces the FluxGate (the old one is flushed and shut
+    down) and never double-wraps. With ``FLUXGATE_DISABLED=1`` nothing is
+    patched and calls pass straight through. Options are those of
+    :class:`FluxGate`.
+
+    Returns:
+        The active :class:`FluxGate`.
+
+    Raises:
+        ConfigurationError: An option is invalid; the message says which.
+
+    >>> import fluxgate
+    >>> fg = fluxgate.init(sinks=[fluxgate.testing.MemorySink()])
+    >>> fluxgate.shutdown()
+    True
+    """
+    global _atexit_registered  # noqa: PLW0603
+    fg = FluxGate(
+        sinks=sinks,
+        db_path=db_path,
+        prices=prices,
+        flush_interval_s=flush_interval_s,
+        max_batch_size=max_batch_size,
+        max_queue_size=max_queue_size,
+        exit_timeout_s=exit_timeout_s,
+        on_drop=on_drop,
+        retry=retry,
+    )
+    if env_flag("FLUXGATE_DISABLED"):
+        logger.info("fluxgate: FLUXGATE_DISABLED is set; anthropic calls are not tracked")
+        return fg
+    with _lock:
+        previous = set_active(fg)
+        instrument()
+        if not _atexit_registered:
+            atexit.register(_at_exit)
+            _atexit_registered = True
+    if previous is not None and previous is not fg:
+        with guarded():
+            previous.shutdown(previous.config.exit_timeout_s)
+    return fg
+
+
+def shutdown(timeout_s: float | None = 5.0) -> bool:
+    """Flush within ``timeout_s``, remove the patches and stop tracking.
+
+    Returns False if some events could not be delivered in time. Safe to call
+    when ``init()`` never ran.
+    """
+    with _lock:
+        fg = set_active(None)
+        uninstrument()
+    if fg is None:
+        return True
+    ok = False
+    with guarded():
+        ok = fg.shutdown(timeout_s)
+    return ok
+
+
+def _at_exit() -> None:
+    fg = active()
+    if fg is not None:
+        with guarded():
+            fg.shutdown(fg.config.exit_timeout_s)

@@ -1,0 +1,29 @@
+"""The interface every sink implements, and its error contract."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, runtime_checkable
+
+from .._models import CostEvent
+
+__all__ = ["Sink"]
+
+
+@runtime_checkable
+class Sink(Protocol):
+    """Where events go. Implement it without inheriting.
+
+    ``write`` is called on the flusher's thread, never on the user's, with
+    batches of events in the order they were recorded. It may raise
+    :class:`fluxgate.TransientSinkError` to have the batch retried with backoff,
+    or :class:`fluxgate.SinkError` to drop it (logged and counted). Any other
+    exception is treated as transient. A retried batch may be written twice:
+    sinks de-duplicate on ``tracking_id``.
+    """
+
+    def write(self, batch: Sequence[CostEvent]) -> None:
+        """Store or send ``batch``; return only once it is durable."""
+
+    def close(self) -> None:
+        """Release resources; called once, after the last ``write``."""
