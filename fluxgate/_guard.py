@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-__all__ = ["guarded", "internal_error_count", "logger", "warn_once"]
+__all__ = ["guarded", "internal_error_count", "logger", "swallow", "warn_once"]
 
 logger = logging.getLogger("fluxgate")
 
@@ -42,6 +42,13 @@ def internal_error_count() -> int:
 
 def _debug() -> bool:
     return os.environ.get("FLUXGATE_DEBUG", "") not in ("", "0", "false", "False")
+
+
+def swallow(exc: Exception) -> None:
+    """Report ``exc`` from an ``except`` block on a hot path (cheaper than ``guarded``)."""
+    if _debug():
+        raise exc
+    _report(exc)
 
 
 @contextmanager

@@ -24,7 +24,7 @@ import wrapt
 
 from ._context import current_context
 from ._extract import StreamAccumulator, get, usage_from
-from ._guard import _debug, _report, guarded, logger
+from ._guard import guarded, logger, swallow
 from ._models import ContextFrame, CostEvent, CostTrackingResponse, Status, Usage
 from ._runtime import FluxGate, active
 
@@ -231,9 +231,7 @@ class _StreamRecorder:
                 self.first_token = time.perf_counter()
             self.acc.feed(event)
         except Exception as exc:
-            if _debug():
-                raise
-            _report(exc)
+            swallow(exc)
 
     def finish(self, how: str, exc: BaseException | None = None) -> None:
         """Record the event once: at the end, on close, on error or when abandoned."""

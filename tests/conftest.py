@@ -1,0 +1,72 @@
+"""Shared fixtures: every test starts clean and fails on swallowed errors."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import fluxgate
+import fluxgate._guard
+from fluxgate._context import _STACK
+from fluxgate.testing import FakeAnthropicAPI, MemorySink
+
+
+def fixtures_dir() -> Path | None:
+    """Where the real recorded API interactions are (``../shared/fixtures/anthropic``)."""
+    env = os.environ.get("FLUXGATE_FIXTURES")
+    path = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "anthropic"
+    return path if path.is_dir() else None
+
+
+def load_recording(name: str) -> dict[str, Any]:
+    """One recorded interaction; skips (fails in CI) when the recordings are absent."""
+    base = fixtures_dir()
+    if base is None:
+        if os.environ.get("CI"):
+            pytest.fail("the recordings in ../shared/fixtures/anthropic are missing")
+        pytest.skip("the recordings in ../shared/fixtures/anthropic are missing")
+    data: dict[str, Any] = json.loads((base / name).read_text())
+    return data
+
+
+@pytest.fixture(autouse=True)
+def swallowed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[BaseException]]:
+    """Collect what fluxgate swallows; a test that expects none fails on any.
+
+    Tests that inject faults on purpose take this fixture and clear it.
+    """
+    caught: list[BaseException] = []
+    monkeypatch.setattr(fluxgate._guard, "_report", caught.append)
+    monkeypatch.delenv("FLUXGATE_DEBUG", raising=False)
+    monkeypatch.delenv("FLUXGATE_DISABLED", raising=False)
+    yield caught
+    assert not caught, f"fluxgate swallowed errors: {caught!r}"
+
+
+@pytest.fixture(autouse=True)
+def _clean_slate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Sure all tests start with no scope, no tracker and no patches, and a private store."""
+    monkeypatch.setenv("FLUXGATE_DB", str(tmp_path / "default-events.db"))
+    token = _STACK.set(())
+    yield
+    fluxgate.shutdown(timeout_s=5)
+    _STACK.reset(token)
+
+
+@pytest.fixture
+def api() -> FakeAnthropicAPI:
+    """An in-process fake of the Messages API."""
+    return FakeAnthropicAPI()
+
+
+@pytest.fixture
+def sink() -> Iterator[MemorySink]:
+    """fluxgate started with a MemorySink; flush before reading ``sink.events``."""
+    memory = MemorySink()
+    fluxgate.init(sinks=[memory])
+    yield memory
