@@ -21,17 +21,17 @@ def _commands() -> dict[str, Callable[[list[str]], int]]:
     def report(argv: list[str]) -> int:
         from ._report_cli import main as run
 
-        return run(argv)
+        return int(run(argv))
 
     def tail(argv: list[str]) -> int:
         from ._report_cli import tail_main as run
 
-        return run(argv)
+        return int(run(argv))
 
     def prices(argv: list[str]) -> int:
         from ._prices_cli import main as run
 
-        return run(argv)
+        return int(run(argv))
 
     return {"report": report, "tail": tail, "prices": prices}
 

@@ -108,6 +108,9 @@ _DELTA_FIELDS = (
 )
 
 
+_START_FIELDS = (*_DELTA_FIELDS, "cache_creation", "service_tier", "speed", "inference_geo")
+
+
 class StreamAccumulator:
     """Folds stream events into the final usage, exactly as the API means it.
 
@@ -143,7 +146,7 @@ class StreamAccumulator:
         self.message_id = _str(message, "id")
         usage = get(message, "usage")
         if usage is not None:
-            self._usage = {name: get(usage, name) for name in (*_DELTA_FIELDS, "cache_creation", "service_tier", "speed", "inference_geo")}
+            self._usage = {name: get(usage, name) for name in _START_FIELDS}
 
     def _delta(self, event: Any) -> None:
         self.saw_delta = True

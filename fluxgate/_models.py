@@ -113,9 +113,17 @@ class AiEventUser:
         }
 
 
+# Already-frozen mappings pass through as they are: an event built from a
+# frozen context and a frozen Cost copies nothing on the caller's hot path.
 def _freeze_metadata(value: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
-    if value is None:
-        return None
+    if value is None or type(value) is MappingProxyType:
+        return value
+    return MappingProxyType(dict(value))
+
+
+def _freeze_breakdown(value: Mapping[str, Decimal]) -> Mapping[str, Decimal]:
+    if type(value) is MappingProxyType:
+        return value
     return MappingProxyType(dict(value))
 
 
@@ -273,7 +281,7 @@ class Cost:
 
     total_usd: Decimal | None
     status: CostStatus
-    breakdown: Mapping[str, Decimal] = attrs.field(factory=dict, converter=lambda m: MappingProxyType(dict(m)))
+    breakdown: Mapping[str, Decimal] = attrs.field(factory=dict, converter=_freeze_breakdown)
     price_version: str = ""
     #: The price-table key the model resolved to (``None`` when unknown).
     resolved_model: str | None = None
@@ -306,7 +314,7 @@ class CostEvent:
     status: Status
     cost_usd: Decimal | None
     cost_status: CostStatus
-    cost_breakdown: Mapping[str, Decimal] = attrs.field(factory=dict, converter=lambda m: MappingProxyType(dict(m)))
+    cost_breakdown: Mapping[str, Decimal] = attrs.field(factory=dict, converter=_freeze_breakdown)
     price_version: str = ""
     model: str | None = None
     api: str = "messages.create"

@@ -178,12 +178,13 @@ class FakeAnthropicAPI:
 
     def reply_recording(self, recording: Mapping[str, Any] | str | Path) -> None:
         """Serve a recorded interaction (a file of ``shared/fixtures/anthropic``)."""
-        if not isinstance(recording, Mapping):
-            recording = json.loads(Path(recording).read_text())
-        if recording.get("sse") is not None:
-            self.reply(FakeReply(status=int(recording.get("status", 200)), sse=recording["sse"]))
+        data: Mapping[str, Any] = (
+            recording if isinstance(recording, Mapping) else json.loads(Path(recording).read_text())
+        )
+        if data.get("sse") is not None:
+            self.reply(FakeReply(status=int(data.get("status", 200)), sse=data["sse"]))
         else:
-            self.reply_json(recording.get("response"), status=int(recording.get("status", 200)))
+            self.reply_json(data.get("response"), status=int(data.get("status", 200)))
 
     # -- clients --
 

@@ -65,8 +65,8 @@ def api() -> FakeAnthropicAPI:
 
 
 @pytest.fixture
-def sink() -> Iterator[MemorySink]:
+def sink() -> MemorySink:
     """fluxgate started with a MemorySink; flush before reading ``sink.events``."""
     memory = MemorySink()
     fluxgate.init(sinks=[memory])
-    yield memory
+    return memory

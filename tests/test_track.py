@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Iterator
 
+import pytest
+
 from fluxgate import current_context, track, track_context
 
 
@@ -37,10 +39,9 @@ class TestTrack:
         def fail() -> None:
             raise boom
 
-        try:
+        with pytest.raises(RuntimeError) as info:
             fail()
-        except RuntimeError as exc:
-            assert exc is boom
+        assert info.value is boom
         assert current_context().feature is None
 
     def test_async_function(self) -> None:
@@ -109,7 +110,7 @@ class TestTrack:
         @track(feature="g")
         def inner() -> Iterator[int]:
             yield 1
-            return 7  # noqa: B901
+            return 7
 
         def outer() -> Iterator[int]:
             result = yield from inner()

@@ -1,0 +1,48 @@
+# Every target runs in .venv (made on first use). The logic lives in scripts/.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: install demo test test-fast lint examples bench check clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev,report,otel]'
+	touch $@
+
+install: $(VENV)/.installed
+
+demo: install
+	rm -f out/demo.db out/demo.db-wal out/demo.db-shm
+	mkdir -p out
+	FLUXGATE_DB=out/demo.db $(PY) examples/demo.py
+	FLUXGATE_DB=out/demo.db $(VENV)/bin/fluxgate report --by feature,step
+	FLUXGATE_DB=out/demo.db $(VENV)/bin/fluxgate report --html out/report.html
+	@echo "HTML report: out/report.html"
+
+# The whole suite on every supported anthropic line: 0.50.0, 0.125.0, newest 1.x, newest 2.x.
+test:
+	PYTHON=$(PYTHON) scripts/test-matrix
+
+# The whole suite once, on the newest anthropic (what `make install` put in .venv).
+test-fast: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check fluxgate tests examples benchmarks
+	$(VENV)/bin/ruff format --check fluxgate tests examples benchmarks
+	$(VENV)/bin/mypy --strict
+
+examples: install
+	PY=$(PY) scripts/run-examples
+
+bench: install
+	$(PY) benchmarks/bench_overhead.py
+	@for b in benchmarks/bench_flusher.py benchmarks/bench_report.py; do \
+		if [ -f $$b ]; then $(PY) $$b || exit 1; fi; done
+
+check: lint test examples
+
+clean:
+	rm -rf $(VENV) .venvs out .mypy_cache .ruff_cache

@@ -1,0 +1,151 @@
+"""SQLiteSink: the embedded default store."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+import threading
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+import fluxgate
+from fluxgate import AiEventUser, CostEvent, Status
+from fluxgate.sinks import SQLiteSink
+from fluxgate.sinks.sqlite import COLUMNS, default_db_path, event_from_row
+from fluxgate.testing import FakeAnthropicAPI
+
+
+def make_event(n: int = 0, **overrides: object) -> CostEvent:
+    fields: dict[str, object] = {
+        "tracking_id": f"t{n}",
+        "created_at": 1_790_000_000_000 + n,
+        "status": Status.SUCCESS,
+        "cost_usd": Decimal("0.000123456789"),
+        "cost_status": "priced",
+        "cost_breakdown": {"input": Decimal("0.0001"), "output": Decimal("0.000023456789")},
+        "price_version": "test",
+        "model": "claude-sonnet-4-6",
+        "input_tokens": 10,
+        "output_tokens": 20,
+        "feature": "f",
+        "user": AiEventUser("u1", name="Ada", monthly_revenue=49.0),
+        "user_id": "u1",
+        "metadata": {"k": [1, 2]},
+        "latency_ms": 12.5,
+    }
+    fields.update(overrides)
+    return CostEvent(**fields)  # type: ignore[arg-type]
+
+
+def rows(path: Path) -> list[sqlite3.Row]:
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute("SELECT * FROM events ORDER BY created_at").fetchall()
+    finally:
+        conn.close()
+
+
+class TestSQLiteSink:
+    def test_round_trip(self, tmp_path: Path) -> None:
+        """An event written and read back is equal, Decimals exact."""
+        sink = SQLiteSink(tmp_path / "a.db")
+        event = make_event()
+        sink.write([event])
+        sink.close()
+        [row] = rows(tmp_path / "a.db")
+        assert event_from_row(row) == event
+        assert row["cost_usd"] == "0.000123456789"
+        assert row["cost_pusd"] == 123456789
+
+    def test_one_column_per_field(self, tmp_path: Path) -> None:
+        """The table has a column for every CostEvent field."""
+        sink = SQLiteSink(tmp_path / "a.db")
+        sink.write([make_event()])
+        conn = sqlite3.connect(tmp_path / "a.db")
+        columns = {r[1] for r in conn.execute("PRAGMA table_info(events)")}
+        conn.close()
+        assert columns == set(COLUMNS)
+        assert {a.name for a in CostEvent.__attrs_attrs__} <= columns
+
+    def test_file_private_and_wal(self, tmp_path: Path) -> None:
+        """The database is created with mode 0600, parents too, in WAL mode."""
+        path = tmp_path / "nested" / "dir" / "events.db"
+        SQLiteSink(path).write([make_event()])
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        conn = sqlite3.connect(path)
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        conn.close()
+
+    def test_retried_batch_not_stored_twice(self, tmp_path: Path) -> None:
+        """Writing the same batch again (a retry) leaves one row per event."""
+        sink = SQLiteSink(tmp_path / "a.db")
+        batch = [make_event(i) for i in range(3)]
+        sink.write(batch)
+        sink.write(batch)
+        assert len(rows(tmp_path / "a.db")) == 3
+
+    def test_adds_columns_of_newer_versions(self, tmp_path: Path) -> None:
+        """A store made by an older fluxgate gets the missing columns on first write."""
+        path = tmp_path / "old.db"
+        conn = sqlite3.connect(path)
+        conn.execute("CREATE TABLE events (tracking_id TEXT PRIMARY KEY, created_at INTEGER)")
+        conn.commit()
+        conn.close()
+        SQLiteSink(path).write([make_event()])
+        assert rows(path)[0]["feature"] == "f"
+
+    def test_unpriced_event(self, tmp_path: Path) -> None:
+        """An unpriced event stores NULL cost, never 0."""
+        sink = SQLiteSink(tmp_path / "a.db")
+        sink.write([make_event(cost_usd=None, cost_status="unpriced_model", cost_breakdown={})])
+        [row] = rows(tmp_path / "a.db")
+        assert row["cost_usd"] is None
+        assert row["cost_pusd"] is None
+        assert event_from_row(row).cost_usd is None
+
+    def test_concurrent_writers(self, tmp_path: Path) -> None:
+        """Several sinks on one file (as several processes would) lose no rows."""
+        path = tmp_path / "shared.db"
+        sinks = [SQLiteSink(path) for _ in range(4)]
+
+        def work(k: int) -> None:
+            for i in range(25):
+                sinks[k].write([make_event(k * 1000 + i)])
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len(rows(path)) == 100
+
+    def test_directory_path_rejected(self, tmp_path: Path) -> None:
+        """A directory as path is a configuration error."""
+        with pytest.raises(fluxgate.ConfigurationError, match="path"):
+            SQLiteSink(tmp_path)
+
+    def test_default_path_from_env(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """FLUXGATE_DB sets the default database; otherwise XDG_DATA_HOME/fluxgate/events.db."""
+        monkeypatch.setenv("FLUXGATE_DB", str(tmp_path / "x.db"))
+        assert default_db_path() == tmp_path / "x.db"
+        monkeypatch.delenv("FLUXGATE_DB")
+        monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+        assert default_db_path() == tmp_path / "data" / "fluxgate" / "events.db"
+
+    def test_default_sink_of_init(self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        """init() with no sinks stores tracked calls in the SQLite file FLUXGATE_DB names."""
+        path = tmp_path / "default.db"
+        monkeypatch.setenv("FLUXGATE_DB", str(path))
+        fluxgate.init()
+        api = FakeAnthropicAPI()
+        with fluxgate.track_context(feature="default-store"):
+            api.client().messages.create(
+                model="claude-sonnet-4-6", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+            )
+        assert fluxgate.flush(timeout_s=10)
+        [row] = rows(path)
+        assert row["feature"] == "default-store"
+        assert row["api"] == "messages.create"
