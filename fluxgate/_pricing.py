@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import operator
 import os
 import re
 import threading
@@ -28,7 +29,7 @@ from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import attrs
 
@@ -59,17 +60,31 @@ _FAST_FIELDS: Final = frozenset({"input", "output", "source"})
 _TIER_FIELDS: Final = frozenset({*COMPONENTS, "threshold", "source"})
 # Default cache multipliers of base input, used only when a row omits a cache
 # rate (overrides); shipped rows state every rate explicitly (P2, P3).
-_DEFAULT_MULTIPLIERS: Final = {"cache_write_5m": Decimal("1.25"), "cache_write_1h": Decimal(2), "cache_read": Decimal("0.1")}
+_DEFAULT_MULTIPLIERS: Final = {
+    "cache_write_5m": Decimal("1.25"),
+    "cache_write_1h": Decimal(2),
+    "cache_read": Decimal("0.1"),
+}
 
 _PRICED, _ESTIMATED, _PARTIAL = 0, 1, 2
 _STATUSES: Final[tuple[CostStatus, ...]] = ("priced", "estimated", "partial")
 _MAX_CACHED_IDS: Final = 4096
+_COMPACTION_NAMES: Final = tuple(f"iteration_compaction_{c}" for c in COMPONENTS)
 
 _REGIONAL_PREFIXES: Final = frozenset({"us", "eu", "jp", "apac", "au", "us-gov"})
 _BEDROCK_RE: Final = re.compile(r"^(?:(global|us-gov|us|eu|jp|apac|au)\.)?anthropic\.(.+)$")
 _BEDROCK_VERSION_RE: Final = re.compile(r"-v\d+(?::\d+)?(?::\d+k)?$")
 _BRACKET_RE: Final = re.compile(r"\[[^\]]*\]$")
 _DATED_RE: Final = re.compile(r"^(.+)-(\d{8})$")
+_TOKEN_FIELDS: Final = (
+    "input_tokens",
+    "cache_creation_input_tokens",
+    "cache_creation_5m_input_tokens",
+    "cache_creation_1h_input_tokens",
+    "cache_read_input_tokens",
+    "output_tokens",
+)
+_READ_TOKENS: Final = operator.attrgetter(*_TOKEN_FIELDS)
 
 
 @attrs.frozen(kw_only=True)
@@ -93,6 +108,7 @@ class LongContext:
 
     threshold: int
     rates: Rates
+    source: str = ""
 
 
 @attrs.frozen(kw_only=True)
@@ -111,6 +127,7 @@ class PriceRow:
     aliases: tuple[str, ...] = ()
     rates: Rates | None = None
     fast: Rates | None = None
+    fast_source: str = ""
     long_context: LongContext | None = None
     data_residency: bool = False
     regional_premium: bool = False
@@ -132,7 +149,7 @@ class PriceRow:
         """The row as JSON-ready data (prices as decimal strings)."""
 
         def rates(r: Rates | None) -> dict[str, str] | None:
-            return None if r is None else dict(zip(COMPONENTS, map(str, r.as_tuple())))
+            return None if r is None else dict(zip(COMPONENTS, map(str, r.as_tuple()), strict=True))
 
         return {
             "key": self.key,
@@ -141,9 +158,14 @@ class PriceRow:
             "priced": self.priced,
             "rates": rates(self.rates),
             "fast": rates(self.fast),
+            "fast_source": self.fast_source,
             "long_context": None
             if self.long_context is None
-            else {"threshold": self.long_context.threshold, "rates": rates(self.long_context.rates)},
+            else {
+                "threshold": self.long_context.threshold,
+                "rates": rates(self.long_context.rates),
+                "source": self.long_context.source,
+            },
             "data_residency": self.data_residency,
             "regional_premium": self.regional_premium,
             "effective_from": self.effective_from,
@@ -176,7 +198,8 @@ class Resolution:
 
 
 def _fail(where: str, field: str, expected: str, value: object) -> ConfigurationError:
-    return ConfigurationError(f"{where}[{field!r}] must be {expected} (got {value!r} that is a {type(value).__name__}).")
+    got = f"{value!r} that is a {type(value).__name__}"
+    return ConfigurationError(f"{where}[{field!r}] must be {expected} (got {got}).")
 
 
 def _check_fields(where: str, raw: Mapping[str, Any], allowed: frozenset[str]) -> None:
@@ -211,7 +234,7 @@ def _flag(where: str, field: str, value: object) -> bool:
 
 
 def _names(where: str, field: str, value: object, allowed: frozenset[str] | None) -> tuple[str, ...]:
-    if isinstance(value, str) or not isinstance(value, Sequence):
+    if not isinstance(value, (list, tuple, set, frozenset)):
         raise _fail(where, field, "a list of strings", value)
     out = tuple(_text(where, field, v).strip().lower() for v in value)
     if allowed is not None and not set(out) <= allowed:
@@ -283,21 +306,31 @@ def _parse_row(key: str, raw: object, label: str | None = None) -> list[PriceRow
     rates = fast = None
     long_context = None
     fast_spec: tuple[Decimal, Decimal] | None = None
+    fast_source = ""
     if priced:
         rates = _rates(where, raw)
         if raw.get("fast") is not None:
             spec = _mapping(where, "fast", raw["fast"])
-            _check_fields(f"{where}['fast']", spec, _FAST_FIELDS)
-            fast_in, fast_out = (_rates(f"{where}['fast']", spec, rates).input, _rates(f"{where}['fast']", spec).output)
-            fast_spec = (fast_in, fast_out)
-            fast = _fast_rates(rates, fast_in, fast_out)
+            at = f"{where}['fast']"
+            _check_fields(at, spec, _FAST_FIELDS)
+            for field in ("input", "output"):
+                if field not in spec:
+                    msg = f"{at} is missing the required field {field!r} (USD per million tokens)."
+                    raise ConfigurationError(msg)
+            fast_spec = (_rate(at, "input", spec["input"]), _rate(at, "output", spec["output"]))
+            fast = _fast_rates(rates, *fast_spec)
+            fast_source = _text(at, "source", spec.get("source", ""))
         if raw.get("long_context") is not None:
             tier = _mapping(where, "long_context", raw["long_context"])
             _check_fields(f"{where}['long_context']", tier, _TIER_FIELDS)
             threshold = tier.get("threshold")
             if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold <= 0:
                 raise _fail(f"{where}['long_context']", "threshold", "a positive number of prompt tokens", threshold)
-            long_context = LongContext(threshold=threshold, rates=_rates(f"{where}['long_context']", tier))
+            long_context = LongContext(
+                threshold=threshold,
+                rates=_rates(f"{where}['long_context']", tier),
+                source=_text(f"{where}['long_context']", "source", tier.get("source", "")),
+            )
     else:
         for field in (*COMPONENTS, "fast", "long_context"):
             if field in raw:
@@ -310,6 +343,7 @@ def _parse_row(key: str, raw: object, label: str | None = None) -> list[PriceRow
         aliases=_names(where, "aliases", raw.get("aliases", ()), None),
         rates=rates,
         fast=fast,
+        fast_source=fast_source,
         long_context=long_context,
         data_residency=_flag(where, "data_residency", raw.get("data_residency", False)),
         regional_premium=_flag(where, "regional_premium", raw.get("regional_premium", False)),
@@ -324,9 +358,9 @@ def _parse_row(key: str, raw: object, label: str | None = None) -> list[PriceRow
     changes = raw.get("changes", ())
     if isinstance(changes, str) or not isinstance(changes, Sequence):
         raise _fail(where, "changes", "a list of objects", changes)
-    for i, change in enumerate(changes):
+    for i, item in enumerate(changes):
         at = f"{where}['changes'][{i}]"
-        change = _mapping(where, "changes", change)
+        change = _mapping(where, "changes", item)
         _check_fields(at, change, _CHANGE_FIELDS)
         since = _date_ms(at, change.get("from"))
         prev = rows[-1]
@@ -345,7 +379,9 @@ def _parse_row(key: str, raw: object, label: str | None = None) -> list[PriceRow
                 source=_text(at, "source", change.get("source", prev.source)),
                 date=_text(at, "date", change.get("date", prev.date)),
                 official=_flag(at, "official", change.get("official", prev.official)),
-                third_party=frozenset(_names(at, "third_party", change.get("third_party", prev.third_party), _PROVENANCE)),
+                third_party=frozenset(
+                    _names(at, "third_party", change.get("third_party", prev.third_party), _PROVENANCE)
+                ),
                 derived=frozenset(_names(at, "derived", change.get("derived", prev.derived), _PROVENANCE)),
                 note=_text(at, "note", change.get("note", prev.note)),
             )
@@ -355,28 +391,34 @@ def _parse_row(key: str, raw: object, label: str | None = None) -> list[PriceRow
 
 @attrs.frozen
 class _Plan:
-    """A row compiled for the hot path: rates as tuples, provenance as sets."""
+    """A row compiled for the hot path: rates as tuples, provenance as per-component status ranks."""
 
     row: PriceRow
     standard: tuple[Decimal, ...] | None
     long_threshold: int
     long: tuple[Decimal, ...] | None
     fast: tuple[Decimal, ...] | None
-    estimated: frozenset[str]
-    derived: frozenset[str]
+    #: Per component, and per modifier (batch, fast, long_context): the status using it implies
+    #: (third-party figure: estimated; derived figure: partial).
+    ranks: tuple[int, ...]
+    modifier_ranks: Mapping[str, int]
 
     @classmethod
     def compile(cls, row: PriceRow) -> _Plan:
         # A non-official row that names no third-party figure is third-party as a whole.
         estimated = row.third_party or (frozenset() if row.official else _PROVENANCE)
+
+        def rank(name: str) -> int:
+            return _PARTIAL if name in row.derived else _ESTIMATED if name in estimated else _PRICED
+
         return cls(
             row=row,
             standard=None if row.rates is None else row.rates.as_tuple(),
             long_threshold=0 if row.long_context is None else row.long_context.threshold,
             long=None if row.long_context is None else row.long_context.rates.as_tuple(),
             fast=None if row.fast is None else row.fast.as_tuple(),
-            estimated=estimated,
-            derived=row.derived,
+            ranks=tuple(rank(c) for c in COMPONENTS),
+            modifier_ranks={name: rank(name) for name in ("batch", "fast", "long_context")},
         )
 
 
@@ -398,22 +440,29 @@ def _tokens(src: object) -> tuple[list[int], bool]:
     Cache writes without a TTL split are billed at the 5-minute rate (inexact).
     Invalid counts are treated as 0 (inexact).
     """
-    raw = [
-        _count(getattr(src, "input_tokens", None)),
-        _count(getattr(src, "cache_creation_input_tokens", None)),
-        _count(getattr(src, "cache_creation_5m_input_tokens", None)),
-        _count(getattr(src, "cache_creation_1h_input_tokens", None)),
-        _count(getattr(src, "cache_read_input_tokens", None)),
-        _count(getattr(src, "output_tokens", None)),
-    ]
-    inexact = min(raw) < 0
-    inp, total, w5, w1, read, out = (max(v, 0) for v in raw)
-    if getattr(src, "cache_creation_5m_input_tokens", None) is None and getattr(src, "cache_creation_1h_input_tokens", None) is None:
+    try:
+        raw = _READ_TOKENS(src)
+    except AttributeError:
+        raw = tuple(getattr(src, field, None) for field in _TOKEN_FIELDS)
+    inp, total, w5, w1, read, out = raw
+    inexact = False
+    if (
+        not (type(inp) is int and type(total) is int and type(read) is int and type(out) is int)
+        or min(inp, total, read, out) < 0
+    ):  # the slow path: None, negative or non-int counts
+        inp, total, read, out = (_count(v) for v in (inp, total, read, out))
+        inexact = min(inp, total, read, out) < 0
+        inp, total, read, out = (max(v, 0) for v in (inp, total, read, out))
+    if w5 is None and w1 is None:
         w5, w1 = total, 0
         inexact = inexact or total > 0
-    elif total > w5 + w1:
-        w5 += total - w5 - w1  # writes the split does not account for: 5m rate
-        inexact = True
+    else:
+        w5, w1 = _count(w5), _count(w1)
+        if w5 < 0 or w1 < 0:
+            w5, w1, inexact = max(w5, 0), max(w1, 0), True
+        if total > w5 + w1:
+            w5 = total - w1  # writes the split does not account for: 5m rate
+            inexact = True
     return [inp, w5, w1, read, out], inexact
 
 
@@ -434,57 +483,56 @@ class _Bill:
     rank: int = _PRICED
 
     def flag(self, rank: int) -> None:
-        if rank > self.rank:
-            self.rank = rank
+        self.rank = max(self.rank, rank)
 
 
-@attrs.frozen
-class _Modifiers:
+class _Modifiers(NamedTuple):
     batch: bool
     fast: bool
     geo_us: bool
     regional: bool
 
 
-def _charge(plan: _Plan, tokens: Sequence[int], mods: _Modifiers, prefix: str, bill: _Bill) -> None:
-    """Add the token components of one request priced at ``plan`` to ``bill``."""
+def _charge(plan: _Plan, tokens: Sequence[int], mods: _Modifiers, names: Sequence[str], bill: _Bill) -> None:
+    """Add the token components of one request priced at ``plan`` to ``bill``, as ``names``."""
     rates = plan.standard
     assert rates is not None  # callers only charge priced plans
     if plan.long is not None and tokens[0] + tokens[1] + tokens[2] + tokens[3] > plan.long_threshold:
         rates = plan.long  # the whole request moves to the tier (P1, M-H55)
-        if "long_context" in plan.estimated:
-            bill.flag(_ESTIMATED)
+        bill.flag(plan.modifier_ranks["long_context"])
+    factor = None
     if mods.fast:
         if plan.fast is None:
             bill.flag(_PARTIAL)  # no fast price known: standard rates undercount
         else:
             rates = plan.fast
-            if "fast" in plan.estimated:
-                bill.flag(_ESTIMATED)
-    factor = None
+            bill.flag(plan.modifier_ranks["fast"])
     if mods.batch:
         factor = _HALF
-        if "batch" in plan.estimated:
-            bill.flag(_ESTIMATED)
+        bill.flag(plan.modifier_ranks["batch"])
     if mods.geo_us and plan.row.data_residency:
         factor = _PLUS_10_PCT if factor is None else _CTX.multiply(factor, _PLUS_10_PCT)
     if mods.regional and plan.row.regional_premium:
         factor = _PLUS_10_PCT if factor is None else _CTX.multiply(factor, _PLUS_10_PCT)
     parts = bill.parts
+    ranks = plan.ranks
     for i, count in enumerate(tokens):
         if not count:
             continue
-        component = COMPONENTS[i]
         value = _CTX.multiply(count, rates[i])
         if factor is not None:
             value = _CTX.multiply(value, factor)
+        # Dividing (rather than multiplying by a per-token rate) yields the shortest exact
+        # figure: 1000 tokens at $3 is 0.003, not 0.003000.
         value = _CTX.divide(value, _MTOK)
-        name = prefix + component
+        name = names[i]
         parts[name] = _CTX.add(parts[name], value) if name in parts else value
-        if component in plan.estimated:
-            bill.flag(_ESTIMATED)
-        if component in plan.derived:
-            bill.flag(_PARTIAL)
+        if ranks[i]:
+            bill.flag(ranks[i])
+
+
+def _names_with(prefix: str) -> tuple[str, ...]:
+    return tuple(prefix + c for c in COMPONENTS)
 
 
 def _digest(overrides: Mapping[str, Any]) -> str:
@@ -586,9 +634,12 @@ class PriceTable:
         if isinstance(prices, (str, os.PathLike)):
             prices = _read_prices_file(prices)
         elif not isinstance(prices, Mapping):
-            msg = f"'prices' must be a mapping of model id -> row fields or a JSON file path (got {type(prices).__name__})."
+            kind = type(prices).__name__
+            msg = f"'prices' must be a mapping of model id -> row fields or a JSON file path (got {kind})."
             raise ConfigurationError(msg)
-        table = PriceTable(version=self._base_version, models={}, web_search_per_1000=self.web_search_per_1000, sources=self.sources)
+        table = PriceTable(
+            version=self._base_version, models={}, web_search_per_1000=self.web_search_per_1000, sources=self.sources
+        )
         for key, raw in self._raw.items():
             table._add(key, raw)
         overrides = dict(self._overrides)
@@ -621,7 +672,7 @@ class PriceTable:
         plans = self._plans[key]
         if len(plans) == 1:
             return plans[0]
-        when = time.time_ns() // 1_000_000 if at_ms is None else at_ms
+        when = at_ms if isinstance(at_ms, (int, float)) else time.time_ns() // 1_000_000
         chosen = plans[0]
         for plan in plans[1:]:
             since = plan.row.effective_from_ms
@@ -647,6 +698,8 @@ class PriceTable:
         steps: list[str] = []
         name = model.strip().lower()
         platform, regional = "anthropic", False
+        if name in self._index:  # a row's own id (also custom override ids such as "org/model")
+            return self._found(model, name, steps, platform, regional)
         if "/" in name:  # LiteLLM "bedrock/...", Bedrock ARNs ".../anthropic.claude-..."
             head, _, name = name.rpartition("/")
             steps.append(f"dropped prefix '{head}/'")
@@ -674,20 +727,25 @@ class PriceTable:
             elif re.fullmatch(r"\d{8}", tag):
                 name = f"{base}-{tag}"
                 steps.append(f"Vertex '@{tag}' -> '-{tag}'")
-        hit = self._index.get(name)
-        if hit is not None:
-            key, is_alias = hit
-            steps.append(f"alias '{name}' -> {key}" if is_alias else f"{'dated ' if _DATED_RE.match(key) else ''}id -> {key}")
-        else:
-            dated = _DATED_RE.match(name)
-            base_hit = self._index.get(dated.group(1)) if dated else None
-            # Dated 4.6+ forms (LiteLLM keys) map to the dateless canonical id; a
-            # pre-4.6 alias with an unknown date is a snapshot we have no row for.
-            if dated is None or base_hit is None or _DATED_RE.match(base_hit[0]):
-                steps.append(f"no price row for '{name}'")
-                return Resolution(model_id=model, key=None, platform=platform, regional=regional, reason="; ".join(steps))
-            key = base_hit[0]
-            steps.append(f"dated form of dateless id -> {key}")
+        if name in self._index:
+            return self._found(model, name, steps, platform, regional)
+        dated = _DATED_RE.match(name)
+        base_hit = self._index.get(dated.group(1)) if dated else None
+        # Dated 4.6+ forms (LiteLLM keys) map to the dateless canonical id; a
+        # pre-4.6 alias with an unknown date is a snapshot we have no row for.
+        if dated is None or base_hit is None or _DATED_RE.match(base_hit[0]):
+            steps.append(f"no price row for '{name}'")
+            reason = "; ".join(steps)
+            return Resolution(model_id=model, key=None, platform=platform, regional=regional, reason=reason)
+        steps.append(f"dated form of dateless id -> {base_hit[0]}")
+        return Resolution(
+            model_id=model, key=base_hit[0], platform=platform, regional=regional, reason="; ".join(steps)
+        )
+
+    def _found(self, model: str, name: str, steps: list[str], platform: str, regional: bool) -> Resolution:
+        key, is_alias = self._index[name]
+        kind = "dated id" if _DATED_RE.match(key) else "first-party id"
+        steps.append(f"alias '{name}' -> {key}" if is_alias else f"{kind} -> {key}")
         return Resolution(model_id=model, key=key, platform=platform, regional=regional, reason="; ".join(steps))
 
     # --- pricing ------------------------------------------------------------------
@@ -696,6 +754,8 @@ class PriceTable:
         with self._lock:
             if model_id in self._warned:
                 return
+            if len(self._warned) >= _MAX_CACHED_IDS:  # bounded, like the resolution cache
+                self._warned.clear()
             self._warned.add(model_id)
         logger.warning(message, *args)
 
@@ -757,9 +817,14 @@ class PriceTable:
         if inexact:
             bill.flag(_PARTIAL)
         iterations = getattr(usage, "iterations", None) or ()
+        if not isinstance(iterations, (list, tuple)):
+            iterations = ()
+            bill.flag(_PARTIAL)
         if iterations:
-            main = self._charge_iterations(plan, iterations, usage, main, mods, at_ms, bill)
-        _charge(plan, main, mods, "", bill)
+            main = self._charge_iterations(
+                plan=plan, iterations=iterations, usage=usage, main=main, mods=mods, at_ms=at_ms, bill=bill
+            )
+        _charge(plan, main, mods, COMPONENTS, bill)
         searches = _count(getattr(usage, "web_search_requests", None))
         if searches > 0:
             bill.parts["web_search"] = _CTX.multiply(searches, self._web_search_per_request)
@@ -778,6 +843,7 @@ class PriceTable:
 
     def _charge_iterations(
         self,
+        *,
         plan: _Plan,
         iterations: Sequence[object],
         usage: object,
@@ -805,12 +871,12 @@ class PriceTable:
                 tokens, inexact = _tokens(item)
                 if inexact:
                     bill.flag(_PARTIAL)
-                _charge(plan, tokens, mods, "iteration_compaction_", bill)
+                _charge(plan, tokens, mods, _COMPACTION_NAMES, bill)
             else:
                 others.append(item)
         if not others:
             return main
-        own_mods = attrs.evolve(mods, fast=False)  # usage.speed describes the call's own model
+        own_mods = mods._replace(fast=False)  # usage.speed describes the call's own model
         for item in others:
             model = getattr(item, "model", None) or plan.row.key
             key = self.resolve(model).key if isinstance(model, str) else None
@@ -822,8 +888,9 @@ class PriceTable:
             tokens, inexact = _tokens(item)
             if inexact:
                 bill.flag(_PARTIAL)
-            _charge(other_plan, tokens, own_mods, f"iteration_{getattr(item, 'type', None) or 'other'}_", bill)
-        included = [sum(col) for col in zip(*(_raw_totals(i) for i in (*messages, *others)))]
+            names = _names_with(f"iteration_{getattr(item, 'type', None) or 'other'}_")
+            _charge(other_plan, tokens, own_mods, names, bill)
+        included = [sum(col) for col in zip(*(_raw_totals(i) for i in (*messages, *others)), strict=True)]
         if included != list(_raw_totals(usage)):
             return main
         summed = [0] * len(COMPONENTS)
@@ -831,7 +898,7 @@ class PriceTable:
             tokens, inexact = _tokens(item)
             if inexact:
                 bill.flag(_PARTIAL)
-            summed = [a + b for a, b in zip(summed, tokens)]
+            summed = [a + b for a, b in zip(summed, tokens, strict=True)]
         return summed
 
 
@@ -839,7 +906,7 @@ class PriceTable:
 def _load_default() -> PriceTable:
     try:
         text = (resources.files("fluxgate") / "_data" / "prices.json").read_text(encoding="utf-8")
-    except (OSError, TypeError, ModuleNotFoundError):  # unusual loaders: fall back to the file system
+    except (OSError, TypeError, AttributeError, ImportError):  # unusual loaders: read the file next to us
         text = (Path(__file__).parent / "_data" / "prices.json").read_text(encoding="utf-8")
     data = json.loads(text, parse_float=Decimal)
     return PriceTable(
