@@ -15,32 +15,39 @@ from contextvars import ContextVar, Token
 
 import attrs
 
+from ._budget import ScopeBudget
 from ._models import ContextFrame
 
-__all__ = ["Scope", "activate", "current_context", "current_scopes", "extend", "push", "reset"]
+__all__ = ["Scope", "activate", "current_budgets", "current_context", "current_scopes", "extend", "push", "reset"]
 
 
 @attrs.frozen
 class Scope:
-    """One pushed frame and the merged context as of that frame."""
+    """One pushed frame, the merged context as of that frame, and the scope
+    budgets in force there (its own last), so a tracked call reads all it
+    needs from the top of the stack."""
 
     frame: ContextFrame
     merged: ContextFrame
+    budgets: tuple[ScopeBudget, ...] = ()
 
 
 _EMPTY = ContextFrame()
 _STACK: ContextVar[tuple[Scope, ...]] = ContextVar("fluxgate_stack", default=())
 
 
-def extend(stack: tuple[Scope, ...], frame: ContextFrame) -> tuple[Scope, ...]:
-    """``stack`` with ``frame`` pushed on top (a new tuple)."""
-    merged = stack[-1].merged.merged_with(frame) if stack else frame
-    return (*stack, Scope(frame, merged))
+def extend(stack: tuple[Scope, ...], frame: ContextFrame, budget: ScopeBudget | None = None) -> tuple[Scope, ...]:
+    """``stack`` with ``frame`` (and its scope budget, if any) pushed on top (a new tuple)."""
+    if not stack:
+        return (Scope(frame, frame, () if budget is None else (budget,)),)
+    top = stack[-1]
+    budgets = top.budgets if budget is None else (*top.budgets, budget)
+    return (*stack, Scope(frame, top.merged.merged_with(frame), budgets))
 
 
-def push(frame: ContextFrame) -> Token[tuple[Scope, ...]]:
+def push(frame: ContextFrame, budget: ScopeBudget | None = None) -> Token[tuple[Scope, ...]]:
     """Push ``frame`` on top of the current stack; undo with ``reset(token)``."""
-    return _STACK.set(extend(_STACK.get(), frame))
+    return _STACK.set(extend(_STACK.get(), frame, budget))
 
 
 def activate(stack: tuple[Scope, ...]) -> Token[tuple[Scope, ...]]:
@@ -56,6 +63,12 @@ def reset(token: Token[tuple[Scope, ...]]) -> None:
 def current_scopes() -> tuple[Scope, ...]:
     """The whole stack, outermost first."""
     return _STACK.get()
+
+
+def current_budgets() -> tuple[ScopeBudget, ...]:
+    """The scope budgets in force, outermost first."""
+    stack = _STACK.get()
+    return stack[-1].budgets if stack else ()
 
 
 def current_context() -> ContextFrame:

@@ -6,11 +6,15 @@ The hierarchy::
     ├── ConfigurationError       also ValueError; raised at once by init(), sinks and scopes
     └── SinkError                permanent: the batch is dropped, logged and counted
         └── TransientSinkError   retried by the flusher with backoff
+
+    BudgetExceeded               a BaseException, on purpose: see its docstring
 """
 
 from __future__ import annotations
 
-__all__ = ["ConfigurationError", "FluxgateError", "SinkError", "TransientSinkError"]
+from decimal import Decimal
+
+__all__ = ["BudgetExceeded", "ConfigurationError", "FluxgateError", "SinkError", "TransientSinkError"]
 
 
 class FluxgateError(Exception):
@@ -35,3 +39,39 @@ class TransientSinkError(SinkError):
     def __init__(self, message: str, *, retry_after_s: float | None = None) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class BudgetExceeded(BaseException):
+    """A call was not sent because it could cross a spending limit.
+
+    It derives from ``BaseException``, not ``Exception``, on purpose: agent
+    frameworks and retry helpers commonly wrap tool and model calls in a
+    blanket ``except Exception`` and carry on, which turned a budget stop into
+    a loop that kept spending. Catch it by name where you mean to handle it::
+
+        try:
+            run_agent()
+        except fluxgate.BudgetExceeded as stop:
+            notify(stop.budget, stop.spent_usd)
+
+    Attributes:
+        budget: The name of the budget that refused the call.
+        limit_usd, spent_usd, needed_usd: The limit, what was spent or reserved
+            in the window, and the call's worst-case cost (None when unknown).
+        fluxgate_cost_tracking_response: The BLOCKED event's summary.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        budget: str,
+        limit_usd: Decimal | None,
+        spent_usd: Decimal | None,
+        needed_usd: Decimal | None,
+    ) -> None:
+        super().__init__(message)
+        self.budget = budget
+        self.limit_usd = limit_usd
+        self.spent_usd = spent_usd
+        self.needed_usd = needed_usd

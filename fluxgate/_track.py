@@ -14,10 +14,13 @@ import functools
 import inspect
 from collections.abc import AsyncGenerator, Callable, Coroutine, Generator, Mapping
 from contextvars import Token
+from decimal import Decimal
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
+from ._budget import ScopeBudget
 from ._context import Scope, activate, current_scopes, extend, push, reset
+from ._errors import ConfigurationError
 from ._guard import guarded
 from ._models import AiEventUser, ContextFrame
 
@@ -25,6 +28,26 @@ __all__ = ["bind_context", "track", "track_context"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
+
+def _budget_limit(value: object) -> Decimal | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        msg = f"'budget_usd' must be a number (got {value!r} that is a {type(value).__name__})."
+        raise TypeError(msg)
+    try:
+        limit = Decimal(str(value))
+    except ArithmeticError:
+        limit = Decimal("NaN")
+    if not limit.is_finite() or limit < 0:
+        msg = f"'budget_usd' must be a finite number >= 0 (got {value!r})."
+        raise ConfigurationError(msg)
+    return limit
+
+
+def _new_budget(limit: Decimal | None) -> ScopeBudget | None:
+    return None if limit is None else ScopeBudget(limit)
 
 
 def _reset(token: Token[tuple[Scope, ...]]) -> None:
@@ -48,6 +71,10 @@ class track_context:  # noqa: N801 - used like a function, as contextlib's are
         conversation_id: Your conversation or thread identifier.
         service_tier: One of default, standard, batch, flex, priority.
         metadata: Extra JSON-serialisable data stored with each event.
+        budget_usd: Cap what the calls inside one entry of the scope may cost,
+            in USD; a call that could cross it raises
+            :class:`fluxgate.BudgetExceeded` and is not sent. Nested scopes
+            each enforce their own. ``.spent_usd`` tells what was used.
 
     Raises:
         TypeError: A field has the wrong type (the message names it).
@@ -59,7 +86,7 @@ class track_context:  # noqa: N801 - used like a function, as contextlib's are
     'rerank'
     """
 
-    __slots__ = ("_entered", "frame")
+    __slots__ = ("_entered", "budget", "budget_usd", "frame")
 
     def __init__(
         self,
@@ -71,6 +98,7 @@ class track_context:  # noqa: N801 - used like a function, as contextlib's are
         conversation_id: str | None = None,
         service_tier: str | None = None,
         metadata: Mapping[str, Any] | None = None,
+        budget_usd: float | Decimal | None = None,
     ) -> None:
         self.frame = ContextFrame.build(
             feature=feature,
@@ -81,6 +109,9 @@ class track_context:  # noqa: N801 - used like a function, as contextlib's are
             service_tier=service_tier,
             metadata=metadata,
         )
+        self.budget_usd = _budget_limit(budget_usd)
+        #: The budget of the latest entry (None without ``budget_usd``).
+        self.budget: ScopeBudget | None = None
         # (token, stack it set) per entry still open: one instance may be
         # entered in several tasks at once, and each exit must undo its own.
         self._entered: list[tuple[Token[tuple[Scope, ...]], tuple[Scope, ...]]] = []
@@ -88,8 +119,14 @@ class track_context:  # noqa: N801 - used like a function, as contextlib's are
     def __repr__(self) -> str:
         return f"track_context({self.frame!r})"
 
+    @property
+    def spent_usd(self) -> Decimal | None:
+        """What the latest entry's calls cost (or still hold reserved), with ``budget_usd``."""
+        return None if self.budget is None else self.budget.spent_usd
+
     def __enter__(self) -> track_context:
-        token = push(self.frame)
+        self.budget = _new_budget(self.budget_usd)
+        token = push(self.frame, self.budget)
         self._entered.append((token, current_scopes()))
         return self
 
@@ -130,6 +167,7 @@ def track(
     conversation_id: str | None = None,
     service_tier: str | None = None,
     metadata: Mapping[str, Any] | None = None,
+    budget_usd: float | Decimal | None = None,
 ) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorate a function so every call made inside it carries this context.
 
@@ -137,7 +175,8 @@ def track(
     generators; for the last two the scope covers the whole iteration and is
     the one in force when the generator was created, even if it is iterated
     elsewhere (a streaming HTTP response, say). Fields are those of
-    :class:`track_context` and are validated when the decorator is applied.
+    :class:`track_context` and are validated when the decorator is applied;
+    with ``budget_usd`` each call (each generator) gets a budget of its own.
 
     >>> @track(feature="summarization")
     ... def summarize(doc: str) -> str | None:
@@ -154,25 +193,26 @@ def track(
         service_tier=service_tier,
         metadata=metadata,
     )
+    limit = _budget_limit(budget_usd)
 
     def decorate(fn: Callable[P, R]) -> Callable[P, R]:
         wrapped: Callable[..., Any]
         if inspect.isasyncgenfunction(fn):
-            wrapped = _wrap_async_gen(fn, frame)
+            wrapped = _wrap_async_gen(fn, frame, limit)
         elif inspect.isgeneratorfunction(fn):
-            wrapped = _wrap_gen(fn, frame)
+            wrapped = _wrap_gen(fn, frame, limit)
         elif inspect.iscoroutinefunction(fn):
-            wrapped = _wrap_coroutine(fn, frame)
+            wrapped = _wrap_coroutine(fn, frame, limit)
         else:
-            wrapped = _wrap_sync(fn, frame)
+            wrapped = _wrap_sync(fn, frame, limit)
         return functools.wraps(fn)(wrapped)
 
     return decorate
 
 
-def _wrap_sync(fn: Callable[P, R], frame: ContextFrame) -> Callable[P, R]:
+def _wrap_sync(fn: Callable[P, R], frame: ContextFrame, limit: Decimal | None) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        token = push(frame)
+        token = push(frame, _new_budget(limit))
         try:
             return fn(*args, **kwargs)
         finally:
@@ -182,10 +222,10 @@ def _wrap_sync(fn: Callable[P, R], frame: ContextFrame) -> Callable[P, R]:
 
 
 def _wrap_coroutine(
-    fn: Callable[P, Coroutine[Any, Any, R]], frame: ContextFrame
+    fn: Callable[P, Coroutine[Any, Any, R]], frame: ContextFrame, limit: Decimal | None
 ) -> Callable[P, Coroutine[Any, Any, R]]:
     async def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        token = push(frame)
+        token = push(frame, _new_budget(limit))
         try:
             return await fn(*args, **kwargs)
         finally:
@@ -195,10 +235,10 @@ def _wrap_coroutine(
 
 
 def _wrap_gen(
-    fn: Callable[P, Generator[Any, Any, R]], frame: ContextFrame
+    fn: Callable[P, Generator[Any, Any, R]], frame: ContextFrame, limit: Decimal | None
 ) -> Callable[P, Generator[Any, Any, R]]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> Generator[Any, Any, R]:
-        stack = extend(current_scopes(), frame)
+        stack = extend(current_scopes(), frame, _new_budget(limit))
         token = activate(stack)
         try:
             gen = fn(*args, **kwargs)
@@ -237,10 +277,10 @@ def _drive_gen(gen: Generator[Any, Any, R], stack: tuple[Scope, ...]) -> Generat
 
 
 def _wrap_async_gen(
-    fn: Callable[P, AsyncGenerator[Any, Any]], frame: ContextFrame
+    fn: Callable[P, AsyncGenerator[Any, Any]], frame: ContextFrame, limit: Decimal | None
 ) -> Callable[P, AsyncGenerator[Any, Any]]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> AsyncGenerator[Any, Any]:
-        stack = extend(current_scopes(), frame)
+        stack = extend(current_scopes(), frame, _new_budget(limit))
         token = activate(stack)
         try:
             agen = fn(*args, **kwargs)
@@ -298,6 +338,3 @@ def bind_context(fn: Callable[P, R]) -> Callable[P, R]:
         return captured.copy().run(fn, *args, **kwargs)
 
     return run
-
-
-
