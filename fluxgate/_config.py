@@ -16,12 +16,28 @@ import attrs
 from ._errors import ConfigurationError
 from .sinks._base import Sink
 
-__all__ = ["Config", "env_flag"]
+__all__ = ["Config", "env_flag", "resolve_endpoint"]
 
 
 def env_flag(name: str) -> bool:
     """True when the environment variable is set to a truthy value."""
     return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def resolve_endpoint(endpoint: str | None, api_key: str | None) -> tuple[str | None, str | None]:
+    """The ingest endpoint and key: the arguments, else ``FLUXGATE_ENDPOINT`` / ``FLUXGATE_API_KEY``.
+
+    Raises:
+        ConfigurationError: ``api_key`` was passed without an endpoint.
+    """
+    if endpoint is None:
+        endpoint = os.environ.get("FLUXGATE_ENDPOINT", "").strip() or None
+    if api_key is None:
+        api_key = os.environ.get("FLUXGATE_API_KEY", "").strip() or None
+    elif endpoint is None:
+        msg = "'api_key' is sent to an ingest endpoint: pass endpoint= (or set FLUXGATE_ENDPOINT) too."
+        raise ConfigurationError(msg)
+    return endpoint, api_key
 
 
 def _positive(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
@@ -51,6 +67,12 @@ def _check_sinks(_: object, attribute: attrs.Attribute[Any], value: object) -> N
             raise ConfigurationError(msg)
 
 
+def _check_spill_path(_: object, attribute: attrs.Attribute[Any], value: Path | None) -> None:
+    if value is not None and value.exists() and not value.is_dir():
+        msg = f"'spill_path' must be a directory (one spill file per sink goes in it); got the file {str(value)!r}."
+        raise ConfigurationError(msg)
+
+
 @attrs.frozen(kw_only=True)
 class Config:
     """Everything ``init()`` accepts, checked."""
@@ -62,4 +84,12 @@ class Config:
     max_batch_size: int = attrs.field(default=100, validator=_positive_int)
     max_queue_size: int = attrs.field(default=10_000, validator=_positive_int)
     exit_timeout_s: float = attrs.field(default=5.0, validator=_positive)
+    endpoint: str | None = None
+    # repr=False: the key must never reach a log line or a traceback.
+    api_key: str | None = attrs.field(default=None, repr=False)
+    allow_insecure_http: bool = False
+    spill_path: Path | None = attrs.field(
+        default=None, converter=attrs.converters.optional(Path), validator=_check_spill_path
+    )
+    max_spill_bytes: int = attrs.field(default=100 * 2**20, validator=_positive_int)
     disabled: bool = False

@@ -1,14 +1,21 @@
-"""The background flusher: a bounded queue, one daemon thread, batches to sinks.
+"""The background flusher: one intake queue, a dispatcher, one worker per sink.
 
-The caller's thread only appends to a deque (never blocks, never does I/O).
-The thread wakes when a batch is full, when ``flush_interval_s`` passes, or
-when someone calls ``flush()``; it delivers each batch to every sink, retrying
-transient failures with tenacity. A ``flush()`` puts a marker in the queue and
-waits for the thread to reach it, so it returns once everything queued before
-it was handled, or when its time is up.
+The caller's thread only appends to a deque (a length check, no lock, no I/O).
+When the queue holds ``max_queue_size`` events the *new* event is dropped and
+counted: the queued ones are older and closer to delivery, and dropping the
+newest needs no lock on the caller's path. A dispatcher thread wakes when a
+batch is full, every ``flush_interval_s``, or on ``flush()``; it cuts the queue
+into batches and offers each to every sink's worker (``_worker.py``), which has
+its own thread, bounded queue, retries, circuit breaker and spill file.
 
-After ``os.fork()`` the child starts with an empty queue and its own thread on
-first use; events queued before the fork are delivered once, by the parent.
+``flush()`` sends a marker through every queue and waits, with one deadline,
+until every worker has passed it. ``close()`` spends one budget on flushing,
+stopping and joining; what is still queued when it runs out is spilled or
+counted as dropped, and a sink stuck in ``write`` is left to its daemon thread.
+
+After ``os.fork()`` the child starts with empty queues and threads of its own
+(``os.register_at_fork``, with a pid check in ``submit`` as a fallback); events
+queued before the fork are delivered once, by the parent.
 """
 
 from __future__ import annotations
@@ -16,66 +23,82 @@ from __future__ import annotations
 import os
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
-import attrs
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    stop_after_delay,
-    wait_random_exponential,
+from ._guard import guarded, logger, warn_once
+from ._models import CostEvent
+from ._worker import DropHook, Marker, RetryPolicy, SinkStats, SinkWorker
+from .sinks._base import Sink
+from .sinks._spill import Spill
+
+__all__ = ["DEFAULT_MAX_SPILL_BYTES", "DROP_REASONS", "DropHook", "Flusher", "RetryPolicy", "SinkStats", "sink_names"]
+
+#: Why an event was dropped. The first two happen before any sink saw the
+#: event; the others are per sink (the hook is called once per sink).
+DROP_REASONS = (
+    "queue_full",  # the intake queue was at max_queue_size
+    "shut_down",  # recorded after close(), or still queued when close() ran out of time
+    "sink_queue_full",  # this sink's own queue was full (it is slow) and there is no spill
+    "circuit_open",  # this sink's breaker is open and there is no spill
+    "sink_failed",  # retries ran out and there is no spill
+    "rejected",  # the sink refused the batch for good (SinkError, e.g. HTTP 400)
+    "spill_full",  # the spill file is at max_spill_bytes
+    "spill_failed",  # the spill file could not be written
 )
 
-from ._errors import SinkError, TransientSinkError
-from ._guard import guarded, logger
-from ._models import CostEvent
-from .sinks._base import Sink
-
-__all__ = ["DropHook", "Flusher", "RetryPolicy", "SinkStats"]
-
-#: Called with the dropped event and the reason ("queue_full", "sink_failed", ...).
-DropHook = Callable[[CostEvent, str], None]
+#: The default bound of each sink's spill file.
+DEFAULT_MAX_SPILL_BYTES = 100 * 2**20
 
 
-@attrs.frozen(kw_only=True)
-class RetryPolicy:
-    """How hard the flusher tries one batch on one sink."""
-
-    max_attempts: int = 5
-    max_delay_s: float = 30.0
-    backoff_multiplier_s: float = 0.5
-    backoff_max_s: float = 10.0
-
-
-@attrs.define
-class SinkStats:
-    """Counters for one sink."""
-
-    delivered: int = 0
-    retried: int = 0
-    dropped: int = 0
-    failed_batches: int = 0
+def sink_names(sinks: Sequence[Sink]) -> list[str]:
+    """Stable names for ``sinks``: the class name, then ``-2``, ``-3`` for repeats."""
+    seen: dict[str, int] = {}
+    names = []
+    for sink in sinks:
+        base = type(sink).__name__
+        seen[base] = seen.get(base, 0) + 1
+        names.append(base if seen[base] == 1 else f"{base}-{seen[base]}")
+    return names
 
 
-class _Marker:
-    """A flush request travelling through the queue."""
-
-    __slots__ = ("done",)
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
+_live: weakref.WeakSet[Flusher] = weakref.WeakSet()
+_fork_hook = threading.Lock()
+_fork_hook_installed = False
 
 
-def _is_transient(exc: BaseException) -> bool:
-    return isinstance(exc, Exception) and (isinstance(exc, TransientSinkError) or not isinstance(exc, SinkError))
+def _reset_in_child() -> None:
+    for flusher in list(_live):
+        flusher._after_fork()
+
+
+def _install_fork_hook(flusher: Flusher) -> None:
+    global _fork_hook_installed  # noqa: PLW0603 - one process-wide hook
+    _live.add(flusher)
+    with _fork_hook:
+        if not _fork_hook_installed and hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=_reset_in_child)
+            _fork_hook_installed = True
 
 
 class Flusher:
-    """Owns the queue and the thread that empties it into ``sinks``."""
+    """Owns the intake queue, the dispatcher and one worker per sink.
+
+    Args:
+        sinks: Where batches go.
+        max_queue_size: Events the intake holds; when full the new event is
+            dropped. Each sink's queue holds at most as many events again.
+        max_batch_size: Events per batch.
+        flush_interval_s: The longest an event waits before its batch is cut.
+        retry: Retries and circuit breaker, per sink.
+        on_drop: Called with every dropped event and its reason.
+        sleep: Replaces the pause between retries (tests).
+        spill_path: A directory for spill files; None drops instead.
+        max_spill_bytes: Bound of each sink's spill file.
+    """
 
     def __init__(
         self,
@@ -87,118 +110,175 @@ class Flusher:
         retry: RetryPolicy | None = None,
         on_drop: DropHook | None = None,
         sleep: Callable[[float], None] | None = None,
+        spill_path: str | os.PathLike[str] | None = None,
+        max_spill_bytes: int = DEFAULT_MAX_SPILL_BYTES,
     ) -> None:
         self.sinks = tuple(sinks)
         self._max_queue_size = max_queue_size
         self._max_batch_size = max_batch_size
         self._flush_interval_s = flush_interval_s
-        self._retry = retry or RetryPolicy()
         self._on_drop = on_drop
-        self._sleep = sleep
-        self.stats = {id(sink): SinkStats() for sink in self.sinks}
-        self.dropped_queue_full = 0
+        policy = retry or RetryPolicy()
+        directory = Path(spill_path) if spill_path is not None else None
+        self._workers = tuple(
+            SinkWorker(
+                sink,
+                name,
+                policy=policy,
+                max_events=max_queue_size,
+                batch_size=max_batch_size,
+                spill=None if directory is None else Spill(directory, name, max_bytes=max_spill_bytes),
+                drop=self._call_hook,
+                sleep=sleep,
+            )
+            for sink, name in zip(self.sinks, sink_names(self.sinks), strict=True)
+        )
         self._closed = False
         self._start_fresh()
+        _install_fork_hook(self)
+        for worker in self._workers:  # replay what an earlier run spilled
+            if worker._spill is not None and worker._spill.pending():
+                worker.start()
 
     def _start_fresh(self) -> None:
-        self._queue: deque[CostEvent | _Marker] = deque()
+        self._queue: deque[CostEvent | Marker] = deque()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._pid = os.getpid()
         self._start_lock = threading.Lock()
+        self._drop_lock = threading.Lock()
+        self._dropped: dict[str, int] = {"queue_full": 0, "shut_down": 0}
 
-    # -- the caller's side ------------------------------------------------
+    def _after_fork(self) -> None:
+        # The parent still owns (and will deliver) what it had queued; the
+        # child begins empty, with locks, counters and threads of its own.
+        self._start_fresh()
+        for worker in self._workers:
+            worker.after_fork()
+
+    # -- the caller's side ------------------------------------------------------
 
     def submit(self, event: CostEvent) -> bool:
         """Queue ``event``. Returns True if queued, False if dropped; never blocks."""
         if self._pid != os.getpid():
             self._after_fork()
         if self._closed:
-            self._drop(event, "shut_down")
+            self._count_drop(event, "shut_down")
             return False
         queue = self._queue
         if len(queue) >= self._max_queue_size:
-            self.dropped_queue_full += 1
-            self._drop(event, "queue_full")
+            self._count_drop(event, "queue_full")
             return False
         queue.append(event)
         if self._thread is None:
             self._ensure_thread()
-        if len(queue) >= self._max_batch_size:
+        if len(queue) >= self._max_batch_size and not self._wake.is_set():
             self._wake.set()
         return True
 
     def flush(self, timeout_s: float | None = 5.0) -> bool:
-        """Wait until everything queued before this call is delivered.
+        """Wait until everything queued before this call was handled by every sink.
 
-        Returns False (and logs how many events are still queued) if
-        ``timeout_s`` passes first; never raises.
+        Handled means delivered, spilled or dropped (see :meth:`snapshot`).
+        Returns False (and logs how much is still queued) if ``timeout_s``
+        passes first; never raises.
         """
         if self._pid != os.getpid():
             self._after_fork()
-        if not self._queue and (self._thread is None or not self._thread.is_alive()):
+        if self._closed or (self._thread is None and not self._queue and not any(w.started for w in self._workers)):
             return True
-        marker = _Marker()
+        marker = Marker()
         self._queue.append(marker)
-        self._ensure_thread()
-        self._wake.set()
+        if self._ensure_thread():
+            self._wake.set()
+        else:  # no new threads while the interpreter exits (Python 3.12): deliver here
+            with guarded():
+                self._drain()
         if marker.done.wait(timeout_s):
             return True
-        logger.warning("fluxgate flush timed out after %ss; %d events still queued", timeout_s, self.queued())
+        logger.warning("fluxgate: flush timed out after %ss; %d events still queued", timeout_s, self._backlog())
         return False
 
     def close(self, timeout_s: float | None = 5.0) -> bool:
-        """Flush within ``timeout_s``, stop the thread and close the sinks.
+        """Flush, stop the threads and close the sinks, all within ``timeout_s``.
 
-        Events still undelivered when time runs out are counted as dropped.
+        What is still queued when time runs out is spilled, or dropped and
+        counted (reason ``shut_down``); a sink stuck in ``write`` is left to
+        its daemon thread and not closed. Returns False in that case.
         """
         if self._closed:
             return True
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
+
+        def left() -> float | None:
+            return None if deadline is None else max(0.0, deadline - time.monotonic())
+
         ok = self.flush(timeout_s)
         self._closed = True
         self._stopping.set()
         self._wake.set()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join(None if deadline is None else max(0.0, deadline - time.monotonic()))
-        if thread is None or not thread.is_alive():
-            # The thread is gone, so nothing else touches the sinks.
-            for sink in self.sinks:
+            thread.join(left())
+        while self._queue:  # only if the dispatcher is stuck (inline, at exit) or never ran
+            item = self._queue.popleft()
+            if isinstance(item, Marker):
+                item.done.set()
+            else:
+                self._count_drop(item, "shut_down")
+        for worker in self._workers:
+            worker.stop()
+        for worker in self._workers:
+            if not worker.join(left()):
+                ok = False
+                worker.abandon()
+            elif not worker.started:
                 with guarded():
-                    sink.close()
-            while self._queue:
-                item = self._queue.popleft()
-                if isinstance(item, CostEvent):
-                    self._drop(item, "shut_down")
+                    worker.sink.close()
         return ok
 
     def queued(self) -> int:
-        """Events waiting in the queue."""
+        """Events waiting in the intake queue."""
         return sum(1 for item in list(self._queue) if isinstance(item, CostEvent))
 
-    # -- the thread's side ------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """Counters as plain data (the shape ``FluxGate.stats()`` documents)."""
+        with self._drop_lock:
+            dropped = dict(self._dropped)
+        return {
+            "queued": self.queued(),
+            "dropped": sum(dropped.values()),
+            "dropped_queue_full": dropped["queue_full"],
+            "sinks": {worker.name: worker.snapshot() for worker in self._workers},
+        }
 
-    def _ensure_thread(self) -> None:
+    # -- the dispatcher's side ----------------------------------------------------
+
+    def _backlog(self) -> int:
+        return self.queued() + sum(int(w.snapshot()["queued"]) for w in self._workers)
+
+    def _ensure_thread(self) -> bool:
+        """Start the dispatcher if needed; False if it is not running and cannot start."""
         with self._start_lock:
-            if self._thread is not None or self._closed:
-                return
+            if self._thread is not None:
+                return True
+            if self._closed:
+                return False
             thread = threading.Thread(target=self._run, name="fluxgate-flusher", daemon=True)
-            thread.start()
+            try:
+                thread.start()
+            except RuntimeError:  # the interpreter is exiting (Python 3.12, cpython#113964)
+                return False
             self._thread = thread
-
-    def _after_fork(self) -> None:
-        # The parent still owns (and will deliver) what it had queued; the
-        # child begins empty, with locks and a thread of its own.
-        self._start_fresh()
-        self._closed = False
+            return True
 
     def _run(self) -> None:
         while True:
             self._wake.wait(self._flush_interval_s)
             self._wake.clear()
-            self._drain()
+            with guarded():
+                self._drain()
             if self._stopping.is_set() and not self._queue:
                 return
 
@@ -207,81 +287,36 @@ class Flusher:
         batch: list[CostEvent] = []
         while queue:
             item = queue.popleft()
-            if isinstance(item, _Marker):
+            if isinstance(item, Marker):
                 if batch:
-                    self._deliver(batch)
+                    self._dispatch(batch)
                     batch = []
-                item.done.set()
+                item.expect(len(self._workers))
+                for worker in self._workers:
+                    worker.offer_marker(item)
                 continue
             batch.append(item)
             if len(batch) >= self._max_batch_size:
-                self._deliver(batch)
+                self._dispatch(batch)
                 batch = []
         if batch:
-            self._deliver(batch)
+            self._dispatch(batch)
 
-    def _deliver(self, batch: list[CostEvent]) -> None:
-        for sink in self.sinks:
-            with guarded():
-                self._deliver_to(sink, batch)
+    def _dispatch(self, batch: list[CostEvent]) -> None:
+        for worker in self._workers:
+            worker.offer(list(batch))  # a copy each: a sink may not share a list with another
 
-    def _wait_s(self, state: RetryCallState) -> float:
-        policy = self._retry
-        backoff = wait_random_exponential(multiplier=policy.backoff_multiplier_s, max=policy.backoff_max_s)(state)
-        exc = state.outcome.exception() if state.outcome is not None else None
-        asked = getattr(exc, "retry_after_s", None)
-        if isinstance(asked, (int, float)) and asked > 0:
-            return float(min(max(backoff, asked), policy.max_delay_s))
-        return float(backoff)
+    def _count_drop(self, event: CostEvent, reason: str) -> None:
+        with self._drop_lock:
+            self._dropped[reason] += 1
+        self._call_hook(event, reason)
 
-    def _interruptible_sleep(self, seconds: float) -> None:
-        if self._sleep is not None:
-            self._sleep(seconds)
-        else:
-            self._stopping.wait(seconds)
-
-    def _deliver_to(self, sink: Sink, batch: list[CostEvent]) -> None:
-        stats = self.stats[id(sink)]
-        policy = self._retry
-
-        def on_retry(state: RetryCallState) -> None:
-            stats.retried += 1
-
-        retrying = Retrying(
-            stop=stop_after_attempt(policy.max_attempts) | stop_after_delay(policy.max_delay_s),
-            wait=self._wait_s,
-            retry=retry_if_exception(_is_transient),
-            before_sleep=on_retry,
-            sleep=self._interruptible_sleep,
-            reraise=True,
-        )
-        try:
-            retrying(sink.write, batch)
-        except Exception as exc:  # noqa: BLE001 - a dead sink must not stop the thread
-            stats.failed_batches += 1
-            stats.dropped += len(batch)
-            logger.error(
-                "fluxgate: %r dropped a batch of %d events after retries: %s: %s",
-                sink,
-                len(batch),
-                type(exc).__name__,
-                exc,
-            )
-            for event in batch:
-                self._drop(event, "sink_failed")
-            return
-        stats.delivered += len(batch)
-
-    def _drop(self, event: CostEvent, reason: str) -> None:
+    def _call_hook(self, event: CostEvent, reason: str) -> None:
         hook = self._on_drop
-        if hook is not None:
-            with guarded():
-                hook(event, reason)
-
-    def snapshot(self) -> dict[str, Any]:
-        """Counters as plain data, for ``FluxGate.stats()``."""
-        return {
-            "queued": self.queued(),
-            "dropped_queue_full": self.dropped_queue_full,
-            "sinks": {repr(sink): attrs.asdict(self.stats[id(sink)]) for sink in self.sinks},
-        }
+        if hook is None:
+            return
+        try:
+            hook(event, reason)
+        except Exception as exc:  # noqa: BLE001 - the user's callback must not break delivery
+            name = type(exc).__name__
+            warn_once(f"on_drop:{name}", "fluxgate: the on_drop hook raised %s: %s", name, exc)

@@ -15,12 +15,13 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
-from ._config import Config
-from ._flusher import DropHook, Flusher, RetryPolicy
+from ._config import Config, resolve_endpoint
+from ._flusher import DEFAULT_MAX_SPILL_BYTES, DropHook, Flusher, RetryPolicy
 from ._guard import guarded, internal_error_count
 from ._models import CostEvent
 from ._pricing import PriceTable
 from .sinks._base import Sink
+from .sinks.http import HTTPSink
 from .sinks.sqlite import SQLiteSink
 
 __all__ = ["FluxGate", "active", "flush", "reporting_to", "set_active"]
@@ -35,7 +36,7 @@ class FluxGate:
 
     Args:
         sinks: Where events go; default a :class:`~fluxgate.sinks.SQLiteSink`
-            at ``db_path``.
+            at ``db_path``, or only the HTTP sink when ``endpoint`` is set.
         db_path: The default SQLite store (default ``$FLUXGATE_DB`` or
             ``~/.local/share/fluxgate/events.db``).
         prices: Extra or replacement price rows: a mapping of model id to row,
@@ -45,7 +46,18 @@ class FluxGate:
         max_queue_size: Events held at most; beyond it new events are dropped
             and counted (the caller is never blocked).
         exit_timeout_s: The most time spent flushing at interpreter exit.
-        on_drop: Called as ``on_drop(event, reason)`` for every dropped event.
+        on_drop: Called as ``on_drop(event, reason)`` for every dropped event
+            (once per sink that dropped it); reasons are listed in
+            ``docs/delivery.md``.
+        retry: Retries and circuit breaker, per sink.
+        endpoint: A FluxGate ingest endpoint (``$FLUXGATE_ENDPOINT``): adds
+            a :class:`~fluxgate.sinks.HTTPSink` to ``sinks``.
+        api_key: Its Bearer key (``$FLUXGATE_API_KEY``); never logged.
+        allow_insecure_http: Allow ``http://`` to a host that is not loopback.
+        spill_path: A directory where batches a sink cannot take are kept
+            (one file per sink) and replayed later, even by the next run.
+        max_spill_bytes: Bound of each sink's spill file; beyond it events
+            are dropped and counted.
 
     Raises:
         ConfigurationError: An argument is invalid; the message says which.
@@ -63,7 +75,13 @@ class FluxGate:
         exit_timeout_s: float = 5.0,
         on_drop: DropHook | None = None,
         retry: RetryPolicy | None = None,
+        endpoint: str | None = None,
+        api_key: str | None = None,
+        allow_insecure_http: bool = False,
+        spill_path: str | os.PathLike[str] | None = None,
+        max_spill_bytes: int = DEFAULT_MAX_SPILL_BYTES,
     ) -> None:
+        endpoint, api_key = resolve_endpoint(endpoint, api_key)
         self.config = Config(
             sinks=list(sinks) if sinks is not None else None,
             db_path=Path(db_path) if db_path is not None else None,
@@ -72,10 +90,19 @@ class FluxGate:
             max_batch_size=max_batch_size,
             max_queue_size=max_queue_size,
             exit_timeout_s=exit_timeout_s,
+            endpoint=endpoint,
+            api_key=api_key,
+            allow_insecure_http=allow_insecure_http,
+            spill_path=Path(spill_path) if spill_path is not None else None,
+            max_spill_bytes=max_spill_bytes,
         )
         table = PriceTable.default()
         self.prices = table.with_overrides(prices) if prices is not None else table
-        chosen = self.config.sinks if self.config.sinks is not None else [SQLiteSink(self.config.db_path)]
+        chosen = list(self.config.sinks or [])
+        if endpoint is not None:
+            chosen.append(HTTPSink(endpoint, api_key=api_key, allow_insecure_http=allow_insecure_http))
+        elif self.config.sinks is None:
+            chosen.append(SQLiteSink(self.config.db_path))
         self._flusher = Flusher(
             chosen,
             max_queue_size=max_queue_size,
@@ -83,6 +110,8 @@ class FluxGate:
             flush_interval_s=flush_interval_s,
             retry=retry,
             on_drop=on_drop,
+            spill_path=self.config.spill_path,
+            max_spill_bytes=max_spill_bytes,
         )
 
     def __repr__(self) -> str:
@@ -98,19 +127,40 @@ class FluxGate:
         return self._flusher.submit(event)
 
     def flush(self, timeout_s: float | None = 5.0) -> bool:
-        """Block until every event recorded so far is delivered, or ``timeout_s`` passes.
+        """Block until every event recorded so far is handled, or ``timeout_s`` passes.
 
+        Handled means delivered to every sink, or spilled, or dropped and
+        counted; ``timeout_s`` is one budget for all sinks together.
         Returns False when the timeout passed first (a warning says how many
         events are still queued).
         """
         return self._flusher.flush(timeout_s)
 
     def shutdown(self, timeout_s: float | None = 5.0) -> bool:
-        """Flush within ``timeout_s``, then stop the thread and close the sinks."""
+        """Flush, stop the threads and close the sinks, all within ``timeout_s``.
+
+        Never hangs: what is still queued when the budget is spent is spilled,
+        or dropped and counted (``shut_down``), and False is returned.
+        """
         return self._flusher.close(timeout_s)
 
     def stats(self) -> dict[str, Any]:
-        """Counters: queued, dropped, and delivered/retried/dropped per sink."""
+        """Delivery counters, as plain data::
+
+            {"queued": 0,              # events in the intake queue
+             "dropped": 0,             # dropped before any sink saw them
+             "dropped_queue_full": 0,  # ... of which because the queue was full
+             "sinks": {"HTTPSink": {"queued": 0, "delivered": 0, "retried": 0,
+                                    "dropped": 0, "failed_batches": 0,
+                                    "spilled": 0, "replayed": 0,
+                                    "circuit": "closed"}},
+             "internal_errors": 0}
+
+        Sinks are keyed by class name (``-2``, ``-3`` for repeats). For each
+        sink, every event it was given is delivered, dropped, spilled or
+        still queued; ``retried`` counts batch re-sends and ``replayed`` the
+        spilled events delivered later.
+        """
         out = self._flusher.snapshot()
         out["internal_errors"] = internal_error_count()
         return out
@@ -140,7 +190,7 @@ def reporting_to(fg: FluxGate) -> Iterator[FluxGate]:
 
 def set_active(fg: FluxGate | None) -> FluxGate | None:
     """Make ``fg`` the active FluxGate; returns the previous one."""
-    global _active  # noqa: PLW0603 - the process-global tracker is the point
+    global _active  # the process-global tracker is the point
     with _lock:
         previous, _active = _active, fg
     return previous

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import atexit
+import importlib
 import os
+import sys
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._config import env_flag
-from ._flusher import DropHook, RetryPolicy
+from ._flusher import DEFAULT_MAX_SPILL_BYTES, DropHook, RetryPolicy
 from ._guard import guarded, logger
 from ._instrument import instrument, uninstrument
 from ._runtime import FluxGate, active, set_active
@@ -32,6 +34,11 @@ def init(
     exit_timeout_s: float = 5.0,
     on_drop: DropHook | None = None,
     retry: RetryPolicy | None = None,
+    endpoint: str | None = None,
+    api_key: str | None = None,
+    allow_insecure_http: bool = False,
+    spill_path: str | os.PathLike[str] | None = None,
+    max_spill_bytes: int = DEFAULT_MAX_SPILL_BYTES,
 ) -> FluxGate:
     """Start tracking every anthropic call in this process.
 
@@ -64,6 +71,11 @@ def init(
         exit_timeout_s=exit_timeout_s,
         on_drop=on_drop,
         retry=retry,
+        endpoint=endpoint,
+        api_key=api_key,
+        allow_insecure_http=allow_insecure_http,
+        spill_path=spill_path,
+        max_spill_bytes=max_spill_bytes,
     )
     if env_flag("FLUXGATE_DISABLED"):
         logger.info("fluxgate: FLUXGATE_DISABLED is set; anthropic calls are not tracked")
@@ -73,6 +85,7 @@ def init(
         instrument()
         if not _atexit_registered:
             atexit.register(_at_exit)
+            _flush_at_child_exit()
             _atexit_registered = True
     if previous is not None and previous is not fg:
         with guarded():
@@ -98,7 +111,28 @@ def shutdown(timeout_s: float | None = 5.0) -> bool:
 
 
 def _at_exit() -> None:
+    # Threads are daemons, so this is where the last events get out: within
+    # exit_timeout_s, after which the process exits regardless.
     fg = active()
     if fg is not None:
         with guarded():
             fg.shutdown(fg.config.exit_timeout_s)
+
+
+def _flush_at_child_exit() -> None:
+    # multiprocessing (and celery's billiard) end a forked child with
+    # os._exit(), which skips atexit: flush from their own exit finalizers.
+    # The finalizer is registered in each child, after they clear the registry.
+    modules = [importlib.import_module("multiprocessing.util")]
+    if "billiard.util" in sys.modules:
+        modules.append(sys.modules["billiard.util"])
+    for util in modules:
+        register = getattr(util, "register_after_fork", None)
+        finalize = getattr(util, "Finalize", None)
+        if register is None or finalize is None:
+            continue
+
+        def in_child(_: object, finalize: Any = finalize) -> None:
+            finalize(None, _at_exit, exitpriority=100)
+
+        register(_at_exit, in_child)

@@ -1,8 +1,27 @@
-"""Where events go: the :class:`Sink` protocol and the sinks fluxgate ships."""
+"""Where events go: the :class:`Sink` protocol and the sinks fluxgate ships.
+
+:class:`OTelSink` is loaded on first use, so ``import fluxgate`` never imports
+opentelemetry; the HTTP client is imported when an :class:`HTTPSink` is built.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ._base import Sink
+from .http import HTTPSink
+from .jsonl import JSONLSink
 from .sqlite import SQLiteSink
 
-__all__ = ["SQLiteSink", "Sink"]
+if TYPE_CHECKING:
+    from .otel import OTelSink
+
+__all__ = ["HTTPSink", "JSONLSink", "OTelSink", "SQLiteSink", "Sink"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "OTelSink":
+        from .otel import OTelSink
+
+        return OTelSink
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
