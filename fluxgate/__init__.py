@@ -10,6 +10,7 @@ from ._context import current_context
 from ._errors import ConfigurationError, FluxgateError, SinkError, TransientSinkError
 from ._flusher import RetryPolicy
 from ._instrument import instrument, uninstrument
+from ._lifecycle import flush_after
 from ._models import AiEventUser, ContextFrame, Cost, CostEvent, CostTrackingResponse, Status, Usage
 from ._runtime import FluxGate, flush
 from ._setup import init, shutdown
@@ -34,6 +35,7 @@ __all__ = [
     "bind_context",
     "current_context",
     "flush",
+    "flush_after",
     "init",
     "instrument",
     "shutdown",

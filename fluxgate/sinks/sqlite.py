@@ -114,6 +114,7 @@ class SQLiteSink:
             raise ConfigurationError(msg)
         self._timeout_s = timeout_s
         self._conn: sqlite3.Connection | None = None
+        self._pid = os.getpid()
         self._lock = threading.Lock()
         self._insert = (
             f"INSERT OR IGNORE INTO {TABLE} ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
@@ -123,8 +124,12 @@ class SQLiteSink:
         return f"SQLiteSink({str(self.path)!r})"
 
     def _connect(self) -> sqlite3.Connection:
-        if self._conn is not None:
+        if self._conn is not None and self._pid == os.getpid():
             return self._conn
+        # A forked child must not share its parent's SQLite connection (the
+        # SQLite docs forbid carrying one across fork); it opens its own.
+        self._conn = None
+        self._pid = os.getpid()
         if str(self.path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)

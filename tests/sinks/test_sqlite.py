@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import stat
 import threading
@@ -149,3 +150,22 @@ class TestSQLiteSink:
         [row] = rows(path)
         assert row["feature"] == "default-store"
         assert row["api"] == "messages.create"
+
+    @pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork")
+    def test_forked_child_opens_its_own_connection(self, tmp_path: Path) -> None:
+        """A child forked after the parent wrote stores its rows through a connection of its own."""
+        path = tmp_path / "fork.db"
+        sink = SQLiteSink(path)
+        sink.write([make_event(1)])
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            code = 0
+            try:
+                sink.write([make_event(2)])
+            except BaseException:
+                code = 1
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        sink.write([make_event(3)])
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert [r["tracking_id"] for r in rows(path)] == ["t1", "t2", "t3"]
