@@ -20,9 +20,14 @@ def get(obj: Any, name: str) -> Any:
     """``obj.name`` or ``obj[name]``; None when absent."""
     if obj is None:
         return None
-    if isinstance(obj, Mapping):
+    if type(obj) is dict:
         return obj.get(name)
-    return getattr(obj, name, None)
+    # Attributes first: an isinstance(obj, Mapping) check is an ABC lookup,
+    # and this runs a dozen times per tracked call.
+    value = getattr(obj, name, None)
+    if value is None and isinstance(obj, Mapping):
+        return obj.get(name)
+    return value
 
 
 def _int(obj: Any, name: str) -> int | None:
@@ -116,7 +121,8 @@ class StreamAccumulator:
 
     ``message_start`` gives the input side; each ``message_delta`` carries
     cumulative counts that overwrite (never add to) what came before, and
-    null fields leave the earlier value alone.
+    null fields leave the earlier value alone. Legacy ``completion`` events
+    give the model and stop reason only: their usage stays unknown (None).
     """
 
     __slots__ = ("_usage", "finished", "message_id", "model", "saw_delta", "saw_start", "stop_reason")
@@ -139,6 +145,8 @@ class StreamAccumulator:
             self._delta(event)
         elif kind == "message_stop":
             self.finished = True
+        elif kind == "completion":
+            self._completion(event)
 
     def _start(self, message: Any) -> None:
         self.saw_start = True
@@ -147,6 +155,15 @@ class StreamAccumulator:
         usage = get(message, "usage")
         if usage is not None:
             self._usage = {name: get(usage, name) for name in _START_FIELDS}
+
+    def _completion(self, event: Any) -> None:
+        # Legacy /v1/complete streams: every event repeats the model, the last
+        # one has the stop reason, and none carries usage.
+        self.model = _str(event, "model") or self.model
+        stop = _str(event, "stop_reason")
+        if stop is not None:
+            self.stop_reason = stop
+            self.finished = True
 
     def _delta(self, event: Any) -> None:
         self.saw_delta = True

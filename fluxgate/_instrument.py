@@ -1,445 +1,424 @@
-"""Class-level wrapt patches of anthropic's resources, and the stream proxies.
+"""Class-level wrapt patches of anthropic, and ``instrument()`` / ``uninstrument()``.
 
 Every patch sits in ``_TARGETS`` and ``uninstrument()`` walks the same table,
-so each one has its undo. Patching the class (not a client) tracks clients
-made before and after ``init()``. The wrappers read the active FluxGate on
-each call: with none, they pass straight through.
+so each one has its undo. Patching classes (never clients) tracks clients made
+before and after ``init()``. The wrappers read the active FluxGate on each
+call: with none, they pass straight through.
+
+Tracking works at two levels of the SDK, so that no path to Claude is missed
+and none is counted twice:
+
+1. **The HTTP request.** ``SyncAPIClient.request`` and ``AsyncAPIClient.request``
+   see every API call of every client (first-party, Bedrock, Vertex, ...)
+   exactly once; retries happen inside them. A request that ``_paths.route``
+   calls billable (``POST /v1/messages``, ``/v1/complete``) is one call and
+   gives one event; ``POST /v1/messages/batches`` stores the caller's context.
+   This level alone already catches the paths that bypass ``create``:
+   ``messages.stream()``, ``messages.parse()``, ``with_raw_response`` views
+   built before ``init()``, method references kept from before.
+2. **The public methods** (``create``, ``stream``, ``parse``, ``tool_runner``,
+   ``batches.results`` and the platform classes' own references to them).
+   They *announce* a call, with its ``api`` name, the caller's context and
+   tracker, in the ``PENDING`` ContextVar; the request they send binds that
+   call instead of making a new one. They also wrap what the SDK hands back
+   lazily: stream managers send their request in ``__enter__``, tool runners
+   on each step, batch results as they are read.
 
 The user's call always runs outside ``guarded()``: its result or exception
 reaches the user untouched; only fluxgate's own bookkeeping is guarded.
+See ``docs/call-paths.md`` for every path and release.
 """
 
 from __future__ import annotations
 
 import importlib
+import inspect
+import json
 import os
-import time
-import uuid
-import weakref
 from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 import wrapt
 
-from ._context import current_context
-from ._extract import StreamAccumulator, get, usage_from
-from ._guard import guarded, logger, swallow
-from ._models import ContextFrame, CostEvent, CostTrackingResponse, Status, Usage
+from ._batches import ResultsRecorder, remember_batch
+from ._calls import ATTRIBUTE, PENDING, STEP, BodyRecorder, Call, attach, read_content
+from ._context import current_context, current_scopes
+from ._extract import get
+from ._guard import guarded, logger
+from ._models import ContextFrame
+from ._paths import BATCH_CREATE, Route, label, platform_of, regional_of, route
+from ._proxies import (
+    RunnerScope,
+    TrackedAsyncBatchResults,
+    TrackedAsyncRunner,
+    TrackedAsyncStreamManager,
+    TrackedBatchResults,
+    TrackedRunner,
+    TrackedStreamManager,
+    is_async_stream,
+    is_stream,
+    track_stream,
+)
+from ._responses import TrackedAPIResponse, TrackedAsyncAPIResponse, TrackedLegacyResponse
 from ._runtime import FluxGate, active
 
 __all__ = ["ATTRIBUTE", "SUPPORTED_ANTHROPIC", "instrument", "is_instrumented", "uninstrument"]
 
-#: The attribute fluxgate sets on returned messages, streams and exceptions.
-ATTRIBUTE = "fluxgate_cost_tracking_response"
-
-#: The anthropic releases fluxgate supports (checked in CI at both ends).
+#: The anthropic releases fluxgate supports (checked in CI at both ends and in between).
 SUPPORTED_ANTHROPIC = ">=0.50"
 
 _MARK = "_fluxgate_wrapper"
 
-_STOP_STATUS = {
-    "max_tokens": Status.MAX_TOKENS,
-    "model_context_window_exceeded": Status.MAX_TOKENS,
-    "refusal": Status.CONTENT_FILTER,
-}
-_MALFORMED = frozenset({400, 413, 422})
-_MAX_ERROR_CHARS = 1000
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
-
-def _platform(instance: Any) -> str:
-    client = getattr(instance, "_client", None)
-    name = type(client).__name__.lower()
-    for platform in ("bedrock", "vertex", "foundry"):
-        if platform in name:
-            return platform
-    return "anthropic"
-
-
-class _Call:
-    """One tracked API call, from its start to its event."""
-
-    __slots__ = ("api", "context", "created_at", "fg", "model", "platform", "response", "started", "streamed")
-
-    def __init__(self, fg: FluxGate, api: str, instance: Any, kwargs: dict[str, Any]) -> None:
-        self.fg = fg
-        self.api = api
-        self.context: ContextFrame = current_context()
-        self.started = time.perf_counter()
-        self.created_at = _now_ms()
-        model = kwargs.get("model")
-        self.model = model if isinstance(model, str) else None
-        self.streamed = kwargs.get("stream") is True
-        self.platform = _platform(instance)
-        self.response: CostTrackingResponse | None = None
-
-    def event(
-        self,
-        *,
-        status: Status,
-        usage: Usage | None,
-        model: str | None,
-        stop_reason: str | None = None,
-        request_id: str | None = None,
-        error_type: str | None = None,
-        error_message: str | None = None,
-        estimated: bool = False,
-        ended: float | None = None,
-        first_token: float | None = None,
-        first_event: float | None = None,
-    ) -> CostEvent:
-        """Price ``usage``, build the event, queue it and keep its summary."""
-        ended = time.perf_counter() if ended is None else ended
-        model = model or self.model
-        cost_usd: Decimal | None
-        if usage is None:
-            usage = Usage()
-            cost_usd, cost_status, breakdown, version = (Decimal(0), "priced", {}, self.fg.prices.version)
-            if status in (Status.SUCCESS, Status.MAX_TOKENS, Status.CONTENT_FILTER):
-                # A success without usage: we cannot know what it cost.
-                cost_usd, cost_status = None, "unpriced_model"
-        else:
-            cost = self.fg.prices.price(model, usage, at_ms=self.created_at)
-            cost_usd, cost_status, breakdown, version = (cost.total_usd, cost.status, cost.breakdown, cost.price_version)
-            if estimated and cost_usd is not None:
-                cost_status = "estimated"
-        ctx = self.context
-        event = CostEvent(
-            tracking_id=uuid.uuid4().hex,
-            created_at=self.created_at,
-            status=status,
-            cost_usd=cost_usd,
-            cost_status=cost_status,  # type: ignore[arg-type]
-            cost_breakdown=breakdown,
-            price_version=version,
-            model=model,
-            api=self.api,
-            platform=self.platform,
-            streamed=self.streamed,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            reasoning_tokens=usage.reasoning_tokens,
-            cache_creation_input_tokens=usage.cache_creation_input_tokens,
-            cache_creation_5m_input_tokens=usage.cache_creation_5m_input_tokens,
-            cache_creation_1h_input_tokens=usage.cache_creation_1h_input_tokens,
-            cache_read_input_tokens=usage.cache_read_input_tokens,
-            web_search_requests=usage.web_search_requests,
-            web_fetch_requests=usage.web_fetch_requests,
-            stop_reason=stop_reason,
-            latency_ms=(ended - self.started) * 1000,
-            time_to_first_token_ms=None if first_token is None else (first_token - self.started) * 1000,
-            stream_duration_ms=None if first_event is None else (ended - first_event) * 1000,
-            request_id=request_id,
-            error_type=error_type,
-            error_message=error_message,
-            feature=ctx.feature,
-            user_id=ctx.user_id,
-            user=ctx.user,
-            step=ctx.step,
-            session_id=ctx.session_id,
-            conversation_id=ctx.conversation_id,
-            service_tier=ctx.service_tier,
-            metadata=ctx.metadata,
-            usage_service_tier=usage.service_tier,
-            speed=usage.speed,
-            inference_geo=usage.inference_geo,
-        )
-        self.fg.record(event)
-        self.response = event.tracking_response
-        return event
-
-    def fail(self, exc: BaseException, usage: Usage | None = None, model: str | None = None) -> None:
-        """Record an API error; hang the summary on the exception."""
-        code = getattr(exc, "status_code", None)
-        body = getattr(exc, "body", None)
-        error = get(body, "error")
-        error_type = get(error, "type")
-        message = get(error, "message")
-        self.event(
-            status=Status.MALFORMED_REQUEST if code in _MALFORMED else Status.ERROR,
-            usage=usage,
-            model=model,
-            request_id=_str_or_none(getattr(exc, "request_id", None)) or _header(getattr(exc, "response", None)),
-            error_type=error_type if isinstance(error_type, str) else type(exc).__name__,
-            error_message=(message if isinstance(message, str) else str(exc))[:_MAX_ERROR_CHARS],
-            estimated=usage is not None,
-        )
-        _attach(exc, self.response)
-
-    def succeed(self, message: Any) -> None:
-        """Record a complete message; hang the summary on it."""
-        stop_reason = get(message, "stop_reason")
-        stop_reason = stop_reason if isinstance(stop_reason, str) else None
-        model = get(message, "model")
-        self.event(
-            status=_STOP_STATUS.get(stop_reason or "", Status.SUCCESS),
-            usage=usage_from(get(message, "usage")),
-            model=model if isinstance(model, str) else None,
-            stop_reason=stop_reason,
-            request_id=_str_or_none(getattr(message, "_request_id", None)),
-        )
-        _attach(message, self.response)
-
-
-def _str_or_none(value: object) -> str | None:
-    return value if isinstance(value, str) else None
-
-
-def _header(response: Any) -> str | None:
-    headers = getattr(response, "headers", None)
-    if headers is None:
-        return None
-    with guarded():
-        return _str_or_none(headers.get("request-id"))
-    return None
-
-
-def _attach(obj: Any, response: CostTrackingResponse | None) -> None:
-    # object.__setattr__ keeps it out of pydantic's model_dump(): the user's
-    # serialised message stays exactly what anthropic returned.
-    try:
-        object.__setattr__(obj, ATTRIBUTE, response)
-    except (AttributeError, TypeError):
-        logger.debug("fluxgate: cannot attach %s to %s", ATTRIBUTE, type(obj).__name__)
-
-
-# -- streams ----------------------------------------------------------------
-
-
-class _StreamRecorder:
-    """The state of one streamed call; never holds the stream itself."""
-
-    __slots__ = ("acc", "call", "done", "first_event", "first_token", "request_id")
-
-    def __init__(self, call: _Call, stream: Any) -> None:
-        self.call = call
-        self.acc = StreamAccumulator()
-        self.done = False
-        self.first_event: float | None = None
-        self.first_token: float | None = None
-        self.request_id = _header(getattr(stream, "response", None))
-
-    def feed(self, event: Any) -> None:
-        try:
-            if self.first_event is None:
-                self.first_event = time.perf_counter()
-            if self.first_token is None and get(event, "type") == "content_block_delta":
-                self.first_token = time.perf_counter()
-            self.acc.feed(event)
-        except Exception as exc:
-            swallow(exc)
-
-    def finish(self, how: str, exc: BaseException | None = None) -> None:
-        """Record the event once: at the end, on close, on error or when abandoned."""
-        if self.done:
-            return
-        self.done = True
-        with guarded():
-            acc = self.acc
-            complete = acc.finished or (acc.saw_delta and how == "end")
-            if exc is not None:
-                self.call.fail(exc, usage=acc.usage(), model=acc.model)
-                return
-            stop = acc.stop_reason
-            self.call.event(
-                status=_STOP_STATUS.get(stop or "", Status.SUCCESS),
-                usage=acc.usage(),
-                model=acc.model,
-                stop_reason=stop,
-                request_id=self.request_id,
-                estimated=not complete,
-                first_token=self.first_token,
-                first_event=self.first_event,
-            )
-            if how == "abandoned":
-                logger.debug("fluxgate: a stream was dropped before its end; recorded the tokens seen")
-
-
-class _TrackedStream(wrapt.ObjectProxy):  # type: ignore[misc]
-    """A sync ``Stream`` that records its call when it ends, once."""
-
-    def __init__(self, stream: Any, recorder: _StreamRecorder) -> None:
-        super().__init__(stream)
-        self._self_recorder = recorder
-        self._self_finalizer = weakref.finalize(self, recorder.finish, "abandoned")
-
-    @property
-    def fluxgate_cost_tracking_response(self) -> CostTrackingResponse | None:
-        return self._self_recorder.call.response
-
-    def __iter__(self) -> _TrackedStream:
-        return self
-
-    def __next__(self) -> Any:
-        try:
-            event = self.__wrapped__.__next__()
-        except StopIteration:
-            self._self_finalize("end")
-            raise
-        except Exception as exc:
-            self._self_finalize("error", exc)
-            raise
-        self._self_recorder.feed(event)
-        return event
-
-    def _self_finalize(self, how: str, exc: BaseException | None = None) -> None:
-        self._self_finalizer.detach()
-        self._self_recorder.finish(how, exc)
-
-    def close(self) -> None:
-        try:
-            self.__wrapped__.close()
-        finally:
-            self._self_finalize("closed")
-
-    def __enter__(self) -> _TrackedStream:
-        self.__wrapped__.__enter__()
-        return self
-
-    def __exit__(self, *exc_info: Any) -> Any:
-        try:
-            return self.__wrapped__.__exit__(*exc_info)
-        finally:
-            self._self_finalize("closed")
-
-
-class _TrackedAsyncStream(wrapt.ObjectProxy):  # type: ignore[misc]
-    """The async twin of ``_TrackedStream``."""
-
-    def __init__(self, stream: Any, recorder: _StreamRecorder) -> None:
-        super().__init__(stream)
-        self._self_recorder = recorder
-        self._self_finalizer = weakref.finalize(self, recorder.finish, "abandoned")
-
-    @property
-    def fluxgate_cost_tracking_response(self) -> CostTrackingResponse | None:
-        return self._self_recorder.call.response
-
-    def __aiter__(self) -> _TrackedAsyncStream:
-        return self
-
-    async def __anext__(self) -> Any:
-        try:
-            event = await self.__wrapped__.__anext__()
-        except StopAsyncIteration:
-            self._self_finalize("end")
-            raise
-        except Exception as exc:
-            self._self_finalize("error", exc)
-            raise
-        self._self_recorder.feed(event)
-        return event
-
-    def _self_finalize(self, how: str, exc: BaseException | None = None) -> None:
-        self._self_finalizer.detach()
-        self._self_recorder.finish(how, exc)
-
-    async def close(self) -> None:
-        try:
-            await self.__wrapped__.close()
-        finally:
-            self._self_finalize("closed")
-
-    async def __aenter__(self) -> _TrackedAsyncStream:
-        await self.__wrapped__.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc_info: Any) -> Any:
-        try:
-            return await self.__wrapped__.__aexit__(*exc_info)
-        finally:
-            self._self_finalize("closed")
-
-
-def _is_stream(result: Any) -> bool:
-    return hasattr(result, "__next__") and hasattr(result, "response")
-
-
-def _is_async_stream(result: Any) -> bool:
-    return hasattr(result, "__anext__") and hasattr(result, "response")
-
-
-# -- wrappers ---------------------------------------------------------------
-
 Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
 
 
-def _start(api: str, instance: Any, kwargs: dict[str, Any]) -> _Call | None:
-    fg = active()
-    if fg is None:
-        return None
+def _marked(wrapper: Wrapper) -> Wrapper:
+    setattr(wrapper, _MARK, True)
+    return wrapper
+
+
+# -- level 2: public methods announce their call ------------------------------------
+
+
+def _announce(fg: FluxGate, api: str, resource: Any, kwargs: dict[str, Any]) -> Call | None:
+    """A call for a public method of ``resource``, or None when an outer one already stands."""
+    outer = PENDING.get()
+    if outer is not None and not outer.bound:
+        return None  # e.g. a helper that calls create() inside: the outer method names the call
     call = None
     with guarded():
-        call = _Call(fg, api, instance, kwargs)
+        client = getattr(resource, "_client", None)
+        platform = platform_of(client)
+        call = Call(fg, api, platform=platform, model=kwargs.get("model"), regional=regional_of(client, platform))
     return call
 
 
-def _finish(call: _Call, result: Any) -> Any:
-    """What the user gets back: the result, a tracked stream, or the result as is."""
-    if _is_stream(result):
-        return _TrackedStream(result, _StreamRecorder(call, result))
-    if _is_async_stream(result):
-        return _TrackedAsyncStream(result, _StreamRecorder(call, result))
-    if get(result, "usage") is not None or get(result, "type") == "message":
-        call.succeed(result)
+def announcing(api: str) -> Wrapper:
+    """A wrapper for a sync method that sends one request right away (``create``, ``parse``)."""
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        fg = active()
+        call = None if fg is None else _announce(fg, api, instance, kwargs)
+        if call is None:
+            return wrapped(*args, **kwargs)
+        token = PENDING.set(call)
+        try:
+            return wrapped(*args, **kwargs)
+        finally:
+            PENDING.reset(token)
+
+    return _marked(wrapper)
+
+
+def announcing_async(api: str) -> Wrapper:
+    """The async twin of ``announcing``: the call is announced inside the awaiting task."""
+
+    async def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        fg = active()
+        call = None if fg is None else _announce(fg, api, instance, kwargs)
+        if call is None:
+            return await wrapped(*args, **kwargs)
+        token = PENDING.set(call)
+        try:
+            return await wrapped(*args, **kwargs)
+        finally:
+            PENDING.reset(token)
+
+    return _marked(wrapper)
+
+
+def streaming(api: str) -> Wrapper:
+    """A wrapper for ``stream()``: its manager sends the request on ``__enter__``, as this call."""
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        fg = active()
+        call = None if fg is None else _announce(fg, api, instance, kwargs)
+        if call is None:
+            return wrapped(*args, **kwargs)
+        token = PENDING.set(call)  # in case a release sends the request right here
+        try:
+            manager = wrapped(*args, **kwargs)
+        finally:
+            PENDING.reset(token)
+        out = manager
+        with guarded():
+            if hasattr(type(manager), "__aenter__") and not hasattr(type(manager), "__enter__"):
+                out = TrackedAsyncStreamManager(manager, call)
+            elif hasattr(type(manager), "__enter__"):
+                out = TrackedStreamManager(manager, call)
+        return out
+
+    return _marked(wrapper)
+
+
+def running(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``tool_runner()``: each step runs in the context (and for the tracker) the runner was made in."""
+    fg = active()
+    runner = wrapped(*args, **kwargs)
+    if fg is None:
+        return runner
+    out = runner
+    with guarded():
+        scope = RunnerScope(current_scopes(), fg)
+        if hasattr(type(runner), "__anext__"):
+            out = TrackedAsyncRunner(runner, scope)
+        elif hasattr(type(runner), "__next__"):
+            out = TrackedRunner(runner, scope)
+    return out
+
+
+_marked(running)
+
+
+def _results_recorder(fg: FluxGate, api: str, resource: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    batch_id = kwargs.get("message_batch_id", args[0] if args else None)
+    if not isinstance(batch_id, str):
+        return None
+    return ResultsRecorder(fg, batch_id=batch_id, api=api, platform=platform_of(getattr(resource, "_client", None)))
+
+
+def reading_results(api: str) -> Wrapper:
+    """``batches.results()``: each result read becomes one event, once."""
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        fg = active()
+        decoder = wrapped(*args, **kwargs)
+        if fg is None:
+            return decoder
+        out = decoder
+        with guarded():
+            recorder = _results_recorder(fg, api, instance, args, kwargs)
+            if recorder is not None and hasattr(type(decoder), "__next__"):
+                out = TrackedBatchResults(decoder, recorder)
+        return out
+
+    return _marked(wrapper)
+
+
+def reading_results_async(api: str) -> Wrapper:
+    """The async twin of ``reading_results``."""
+
+    async def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        fg = active()
+        decoder = await wrapped(*args, **kwargs)
+        if fg is None:
+            return decoder
+        out = decoder
+        with guarded():
+            recorder = _results_recorder(fg, api, instance, args, kwargs)
+            if recorder is not None and hasattr(type(decoder), "__anext__"):
+                out = TrackedAsyncBatchResults(decoder, recorder)
+        return out
+
+    return _marked(wrapper)
+
+
+# -- level 1: the HTTP request -------------------------------------------------------
+
+
+class _BatchCreation:
+    """``POST /v1/messages/batches``: not billed itself; keeps the caller's context."""
+
+    __slots__ = ("api", "body", "context", "fg", "platform")
+
+    def __init__(self, fg: FluxGate, api: str, platform: str, body: Any, context: ContextFrame) -> None:
+        self.fg, self.api, self.platform, self.body, self.context = fg, api, platform, body, context
+
+    def fail(self, exc: BaseException) -> None:
+        """A batch that was not created costs nothing and needs no context."""
+
+    def settle(self, result: Any) -> Any:
+        batch = result
+        if _is_raw(result):  # with_raw_response: the batch is the JSON body, read already
+            content = read_content(result.http_response)
+            batch = None if content is None else json.loads(content)
+        remember_batch(self.fg, batch=batch, body=self.body, api=self.api, platform=self.platform, context=self.context)
+        return result
+
+
+def _bind(found: Route, client: Any, options: Any, kwargs: dict[str, Any]) -> Call | _BatchCreation | None:
+    """The call this request belongs to: the one announced for it, or a new one."""
+    body = getattr(options, "json_data", None)
+    if found.kind == BATCH_CREATE:
+        fg = active()
+        if fg is None:
+            return None
+        return _BatchCreation(fg, label(found, options), platform_of(client), body, current_context())
+    call = PENDING.get()
+    if call is None or call.bound:
+        fg = active()
+        if fg is None:
+            return None
+        platform = platform_of(client)
+        api = label(found, options)
+        call = Call(fg, api, platform=platform, model=get(body, "model"), regional=regional_of(client, platform))
+    elif call.model is None:
+        model = get(body, "model")
+        call.model = model if isinstance(model, str) else None
+    call.streamed = kwargs.get("stream") is True
+    call.start()
+    return call
+
+
+def _is_raw(result: Any) -> bool:
+    """An ``APIResponse`` / ``LegacyAPIResponse`` (``with_raw_response``, ``with_streaming_response``)."""
+    return _kind(result) == _RAW
+
+
+def _track_raw(call: Call, response: Any) -> Any:
+    """A raw response: record now if its body was read, else as the user reads it."""
+    body = BodyRecorder(call, response.http_response)
+    if inspect.iscoroutinefunction(getattr(type(response), "parse", None)):
+        proxy: Any = TrackedAsyncAPIResponse(response, body)
+    elif hasattr(response, "iter_bytes"):
+        proxy = TrackedAPIResponse(response, body)
+    else:
+        proxy = TrackedLegacyResponse(response, body)
+    content = body.read_content()
+    if content is not None:  # with_raw_response without stream=True: the SDK read it already
+        body.complete(content)
+        attach(response, call.response)
+    return proxy
+
+
+_MODEL, _STREAM, _RAW = 0, 1, 2
+_KINDS: dict[type, int] = {}
+
+
+def _kind(result: Any) -> int:
+    """What the SDK returned, by class (looked up once per class: hasattr on pydantic is slow)."""
+    cls = type(result)
+    kind = _KINDS.get(cls)
+    if kind is None:
+        if is_stream(result) or is_async_stream(result):
+            kind = _STREAM
+        elif hasattr(result, "http_response") and hasattr(result, "parse"):
+            kind = _RAW
+        else:
+            kind = _MODEL
+        _KINDS[cls] = kind
+    return kind
+
+
+def _settle(call: Call | _BatchCreation, result: Any) -> Any:
+    """What the user gets back: the result, or a proxy that records it when it is read."""
+    if isinstance(call, _BatchCreation):
+        return call.settle(result)
+    log = STEP.get()
+    if log is not None:
+        log.last = call
+    kind = _kind(result)
+    if kind == _STREAM:
+        return track_stream(call, result)
+    if kind == _RAW:
+        return _track_raw(call, result)
+    call.succeed(result)
     return result
 
 
-def sync_wrapper(api: str) -> Wrapper:
-    """A wrapt wrapper for a sync resource method that sends one request."""
+def _options(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return args[1] if len(args) > 1 else kwargs.get("options")
 
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        call = _start(api, instance, kwargs)
-        if call is None:
-            return wrapped(*args, **kwargs)
-        try:
-            result = wrapped(*args, **kwargs)
-        except Exception as exc:
-            with guarded():
-                call.fail(exc)
-            raise
-        out = result
+
+def _request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``SyncAPIClient.request``: one billable request, one call."""
+    options = _options(args, kwargs)
+    found = route(options)
+    if found is None:
+        return wrapped(*args, **kwargs)
+    call = None
+    with guarded():
+        call = _bind(found, instance, options, kwargs)
+    if call is None:
+        return wrapped(*args, **kwargs)
+    try:
+        result = wrapped(*args, **kwargs)
+    except Exception as exc:
         with guarded():
-            out = _finish(call, result)
-        return out
+            call.fail(exc)
+        raise
+    out = result
+    with guarded():
+        out = _settle(call, result)
+    return out
 
-    setattr(wrapper, _MARK, True)
-    return wrapper
 
-
-def async_wrapper(api: str) -> Wrapper:
-    """A wrapt wrapper for an async resource method that sends one request."""
-
-    async def wrapper(
-        wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> Any:
-        call = _start(api, instance, kwargs)
-        if call is None:
-            return await wrapped(*args, **kwargs)
-        try:
-            result = await wrapped(*args, **kwargs)
-        except Exception as exc:
-            with guarded():
-                call.fail(exc)
-            raise
-        out = result
+async def _arequest(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``AsyncAPIClient.request``: the async twin of ``_request``."""
+    options = _options(args, kwargs)
+    found = route(options)
+    if found is None:
+        return await wrapped(*args, **kwargs)
+    call = None
+    with guarded():
+        call = _bind(found, instance, options, kwargs)
+    if call is None:
+        return await wrapped(*args, **kwargs)
+    try:
+        result = await wrapped(*args, **kwargs)
+    except Exception as exc:
         with guarded():
-            out = _finish(call, result)
-        return out
+            call.fail(exc)
+        raise
+    out = result
+    with guarded():
+        out = _settle(call, result)
+    return out
 
-    setattr(wrapper, _MARK, True)
-    return wrapper
+
+_marked(_request)
+_marked(_arequest)
+
+
+# -- the table -------------------------------------------------------------------------
+
+_MESSAGES = "anthropic.resources.messages.messages"
+_BETA = "anthropic.resources.beta.messages.messages"
+_BATCHES = "anthropic.resources.messages.batches"
+_BETA_BATCHES = "anthropic.resources.beta.messages.batches"
+_BEDROCK_BETA = "anthropic.lib.bedrock._beta_messages"
+_VERTEX_BETA = "anthropic.lib.vertex._beta_messages"
+
+
+def _messages_targets(module: str, prefix: str) -> tuple[tuple[str, str, str, Wrapper], ...]:
+    return (
+        (module, "Messages", "create", announcing(f"{prefix}.create")),
+        (module, "AsyncMessages", "create", announcing_async(f"{prefix}.create")),
+        (module, "Messages", "stream", streaming(f"{prefix}.stream")),
+        (module, "AsyncMessages", "stream", streaming(f"{prefix}.stream")),
+        (module, "Messages", "parse", announcing(f"{prefix}.parse")),
+        (module, "AsyncMessages", "parse", announcing_async(f"{prefix}.parse")),
+        (module, "Messages", "tool_runner", running),
+        (module, "AsyncMessages", "tool_runner", running),
+    )
+
+
+def _results_targets(module: str, prefix: str) -> tuple[tuple[str, str, str, Wrapper], ...]:
+    return (
+        (module, "Batches", "results", reading_results(f"{prefix}.results")),
+        (module, "AsyncBatches", "results", reading_results_async(f"{prefix}.results")),
+    )
 
 
 #: (module, class, method, wrapper). The one table ``instrument`` and
-#: ``uninstrument`` both walk. Targets missing from the installed SDK are skipped.
+#: ``uninstrument`` both walk. A target missing from the installed SDK (a
+#: method a release does not have) is skipped; so is a class that does not
+#: define the method itself (it inherits the patched one).
 _TARGETS: tuple[tuple[str, str, str, Wrapper], ...] = (
-    ("anthropic.resources.messages.messages", "Messages", "create", sync_wrapper("messages.create")),
-    ("anthropic.resources.messages.messages", "AsyncMessages", "create", async_wrapper("messages.create")),
+    ("anthropic._base_client", "SyncAPIClient", "request", _request),
+    ("anthropic._base_client", "AsyncAPIClient", "request", _arequest),
+    *_messages_targets(_MESSAGES, "messages"),
+    *_messages_targets(_BETA, "beta.messages"),
+    # Bedrock's and Vertex's beta resources copy the first-party functions into
+    # their own class dicts (``create = FirstPartyMessagesAPI.create``).
+    *_messages_targets(_BEDROCK_BETA, "beta.messages"),
+    *_messages_targets(_VERTEX_BETA, "beta.messages"),
+    *_results_targets(_BATCHES, "messages.batches"),
+    *_results_targets(_BETA_BATCHES, "beta.messages.batches"),
+    # Legacy text completions (anthropic < 1.0): the request level names them
+    # already; the patch keeps ``completions.create`` in the table like its peers.
+    ("anthropic.resources.completions", "Completions", "create", announcing("completions.create")),
+    ("anthropic.resources.completions", "AsyncCompletions", "create", announcing_async("completions.create")),
 )
 
 _installed: list[tuple[type, str]] = []
@@ -459,15 +438,17 @@ def _wrapped_by_us(owner: type, method: str) -> bool:
 
 
 def instrument() -> bool:
-    """Patch anthropic's resource classes. Safe to call again: never double-wraps.
+    """Patch anthropic's classes. Safe to call again: never double-wraps.
 
     Returns True if anything was patched by this call.
     """
     if os.environ.get("FLUXGATE_DISABLED", "").strip().lower() in ("1", "true", "yes", "on"):
         return False
     patched = False
-    for module, cls, method, wrapper in _TARGETS:
-        owner = _resolve(module, cls)
+    # Import every module first: a platform module imported after the
+    # first-party class is patched would copy our wrapper into its own class.
+    owners = [(_resolve(module, cls), method, wrapper) for module, cls, method, wrapper in _TARGETS]
+    for owner, method, wrapper in owners:
         if owner is None or method not in owner.__dict__ or _wrapped_by_us(owner, method):
             continue
         wrapt.wrap_function_wrapper(owner, method, wrapper)

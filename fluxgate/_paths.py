@@ -1,0 +1,231 @@
+"""Every way an application reaches Claude through the anthropic SDK, as data.
+
+Three tables, all free of anthropic imports:
+
+- ``route()`` maps an HTTP request the SDK is about to send to what it is
+  (a billable message, a legacy completion, a batch creation) or to None;
+  ``_instrument`` tracks every request that maps to something.
+- ``label()`` names the path of a request no public-method patch announced
+  (``with_raw_response`` built before ``init()``, a method reference kept
+  from before, ``client.post("/v1/messages")``).
+- ``METHODS`` says, for every public method of the resources that can send a
+  billable request, how it is handled. ``tests/test_coverage_of_sdk.py`` fails
+  when the installed SDK has a method this table does not name, so a new SDK
+  method cannot slip past unnoticed.
+
+``docs/call-paths.md`` is the prose version of these tables.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import attrs
+
+__all__ = [
+    "BATCH_CREATE",
+    "COMPLETE",
+    "MESSAGE",
+    "METHODS",
+    "RESOURCES",
+    "Handling",
+    "Route",
+    "label",
+    "platform_of",
+    "regional_of",
+    "route",
+]
+
+MESSAGE: Final = "message"
+COMPLETE: Final = "complete"
+BATCH_CREATE: Final = "batch_create"
+
+# Path (before "?") of a POST -> kind. Everything else is not billable here:
+# count_tokens is free, batch retrieve/list/cancel/delete cost nothing, and
+# batch *results* are priced when read (``_instrument`` patches ``results``).
+_ROUTES: Final = {
+    "/v1/messages": MESSAGE,
+    "/v1/complete": COMPLETE,
+    "/v1/messages/batches": BATCH_CREATE,
+}
+_HELPER_HEADER: Final = "x-stainless-helper-method"
+
+
+@attrs.frozen
+class Route:
+    """What a request is: its ``kind`` and whether it went to the beta API."""
+
+    kind: str
+    beta: bool
+
+
+_ROUTE_CACHE: dict[tuple[str, bool], Route] = {}
+
+
+def route(options: Any) -> Route | None:
+    """The route of the SDK's ``FinalRequestOptions``, or None when it is not billable."""
+    url = getattr(options, "url", None)
+    if url.__class__ is not str:
+        return None
+    path, _, query = url.partition("?")
+    kind = _ROUTES.get(path)
+    if kind is None:
+        return None
+    method = getattr(options, "method", "")
+    if not isinstance(method, str) or method.lower() != "post":
+        return None
+    beta = "beta=true" in query
+    if not beta:
+        # anthropic 2.x says "beta" in the options' qualifiers, not in the URL.
+        qualifiers = getattr(options, "qualifiers", None)
+        beta = isinstance(qualifiers, dict) and qualifiers.get("beta") == "true"
+    key = (kind, beta)
+    found = _ROUTE_CACHE.get(key)
+    if found is None:
+        found = _ROUTE_CACHE[key] = Route(kind, beta)
+    return found
+
+
+def label(found: Route, options: Any) -> str:
+    """The ``api`` name of a request that no public-method patch named."""
+    if found.kind == COMPLETE:
+        return "completions.create"
+    prefix = "beta.messages" if found.beta else "messages"
+    if found.kind == BATCH_CREATE:
+        return f"{prefix}.batches.create"
+    if callable(getattr(options, "post_parser", None)):
+        return f"{prefix}.parse"  # only parse() sets a post_parser on /v1/messages
+    headers = getattr(options, "headers", None)
+    if isinstance(headers, dict) and any(k.lower() == _HELPER_HEADER and v == "stream" for k, v in headers.items()):
+        return f"{prefix}.stream"  # the stream helpers say so in a header on later releases
+    return f"{prefix}.create"
+
+
+# -- platforms ----------------------------------------------------------------
+
+# Looked for in the lower-cased class names of a client's MRO, most derived first.
+_PLATFORMS: Final = (
+    ("bedrock", "bedrock"),
+    ("vertex", "vertex"),
+    ("foundry", "foundry"),
+    ("googlecloud", "google-cloud"),
+    ("aws", "aws"),
+)
+_PLATFORM_CACHE: dict[type, str] = {}
+
+
+def platform_of(client: object) -> str:
+    """``"anthropic"``, ``"bedrock"``, ``"vertex"``, ``"foundry"``, ``"aws"`` or ``"google-cloud"``."""
+    cls = type(client)
+    found = _PLATFORM_CACHE.get(cls)
+    if found is None:
+        found = "anthropic"
+        for klass in cls.__mro__:
+            name = klass.__name__.lower()
+            hit = next((platform for needle, platform in _PLATFORMS if needle in name), None)
+            if hit is not None:
+                found = hit
+                break
+        _PLATFORM_CACHE[cls] = found
+    return found
+
+
+def regional_of(client: object, platform: str) -> bool | None:
+    """Vertex: True unless the client's region is ``"global"``; None (decide from the model id) elsewhere."""
+    if platform != "vertex":
+        return None
+    try:
+        region = getattr(client, "region", None)
+    except Exception:  # noqa: BLE001 - the base class's property raises "region not set"
+        return None
+    return region != "global" if isinstance(region, str) else None
+
+
+# -- the public methods, and how each is handled ---------------------------------
+
+
+@attrs.frozen
+class Handling:
+    """How fluxgate handles one public SDK method.
+
+    ``kind`` is one of:
+
+    - ``"tracked"``: patched; one event per API call, ``api`` = ``note``;
+    - ``"via"``: sends its requests through tracked methods (``note`` says which);
+    - ``"view"``: a view onto the same methods (raw / streaming responses);
+    - ``"context"``: not billable itself, but its context is stored for later events;
+    - ``"free"``: sends no billable request (``note`` says why).
+    """
+
+    kind: str
+    note: str
+
+
+def _tracked(api: str) -> Handling:
+    return Handling("tracked", api)
+
+
+_VIEW = Handling("view", "with_raw_response / with_streaming_response: every request is tracked where it is sent")
+_SUB = Handling("via", "a sub-resource; its own methods are listed under it")
+_BATCH_FREE = Handling("free", "manages a batch; the batch's requests are priced when their results are read")
+
+#: Resource classes whose public methods ``METHODS`` must cover: (module, class, path).
+RESOURCES: Final = (
+    ("anthropic.resources.messages.messages", "Messages", "messages"),
+    ("anthropic.resources.messages.messages", "AsyncMessages", "messages"),
+    ("anthropic.resources.beta.messages.messages", "Messages", "beta.messages"),
+    ("anthropic.resources.beta.messages.messages", "AsyncMessages", "beta.messages"),
+    ("anthropic.resources.messages.batches", "Batches", "messages.batches"),
+    ("anthropic.resources.messages.batches", "AsyncBatches", "messages.batches"),
+    ("anthropic.resources.beta.messages.batches", "Batches", "beta.messages.batches"),
+    ("anthropic.resources.beta.messages.batches", "AsyncBatches", "beta.messages.batches"),
+    ("anthropic.resources.completions", "Completions", "completions"),
+    ("anthropic.resources.completions", "AsyncCompletions", "completions"),
+    # Platform clients whose beta resources hold their own references to the
+    # first-party methods (patching the first-party class does not reach them).
+    ("anthropic.lib.bedrock._beta_messages", "Messages", "beta.messages"),
+    ("anthropic.lib.bedrock._beta_messages", "AsyncMessages", "beta.messages"),
+    ("anthropic.lib.vertex._beta_messages", "Messages", "beta.messages"),
+    ("anthropic.lib.vertex._beta_messages", "AsyncMessages", "beta.messages"),
+)
+
+#: ``"<path>.<method>"`` -> how it is handled, for every public method of ``RESOURCES``.
+METHODS: Final = {
+    "messages.create": _tracked("messages.create"),
+    "messages.stream": _tracked("messages.stream"),
+    "messages.parse": _tracked("messages.parse"),
+    "messages.count_tokens": Handling("free", "token counting is free"),
+    "messages.batches": _SUB,
+    "messages.with_raw_response": _VIEW,
+    "messages.with_streaming_response": _VIEW,
+    "beta.messages.create": _tracked("beta.messages.create"),
+    "beta.messages.stream": _tracked("beta.messages.stream"),
+    "beta.messages.parse": _tracked("beta.messages.parse"),
+    "beta.messages.tool_runner": Handling(
+        "via", "each turn is its own beta.messages.create / parse / stream event, in the context of the caller"
+    ),
+    "beta.messages.thread": Handling("via", "each turn is its own beta.messages.create event"),
+    "beta.messages.count_tokens": Handling("free", "token counting is free"),
+    "beta.messages.batches": _SUB,
+    "beta.messages.with_raw_response": _VIEW,
+    "beta.messages.with_streaming_response": _VIEW,
+    "messages.batches.create": Handling("context", "the caller's context is stored per batch id and custom_id"),
+    "messages.batches.results": _tracked("messages.batches.results"),
+    "messages.batches.retrieve": _BATCH_FREE,
+    "messages.batches.list": _BATCH_FREE,
+    "messages.batches.cancel": _BATCH_FREE,
+    "messages.batches.delete": _BATCH_FREE,
+    "messages.batches.with_raw_response": _VIEW,
+    "messages.batches.with_streaming_response": _VIEW,
+    "beta.messages.batches.create": Handling("context", "the caller's context is stored per batch id and custom_id"),
+    "beta.messages.batches.results": _tracked("beta.messages.batches.results"),
+    "beta.messages.batches.retrieve": _BATCH_FREE,
+    "beta.messages.batches.list": _BATCH_FREE,
+    "beta.messages.batches.cancel": _BATCH_FREE,
+    "beta.messages.batches.delete": _BATCH_FREE,
+    "beta.messages.batches.with_raw_response": _VIEW,
+    "beta.messages.batches.with_streaming_response": _VIEW,
+    "completions.create": _tracked("completions.create"),
+    "completions.with_raw_response": _VIEW,
+    "completions.with_streaming_response": _VIEW,
+}
