@@ -48,9 +48,7 @@ def make_clients() -> tuple[Any, Any, str]:
 
 
 def ask(client: Any, prompt: str, max_tokens: int = 200) -> str:
-    message = client.messages.create(
-        model=MODEL, max_tokens=max_tokens, messages=[{"role": "user", "content": prompt}]
-    )
+    message = client.messages.create(model=MODEL, max_tokens=max_tokens, messages=[{"role": "user", "content": prompt}])
     return "".join(block.text for block in message.content if block.type == "text")
 
 

@@ -6,8 +6,9 @@
 
 from __future__ import annotations
 
+from ._budget import Budget
 from ._context import current_context
-from ._errors import ConfigurationError, FluxgateError, SinkError, TransientSinkError
+from ._errors import BudgetExceeded, ConfigurationError, FluxgateError, SinkError, TransientSinkError
 from ._flusher import RetryPolicy
 from ._instrument import instrument, uninstrument
 from ._lifecycle import flush_after
@@ -19,6 +20,8 @@ from ._version import __version__
 
 __all__ = [
     "AiEventUser",
+    "Budget",
+    "BudgetExceeded",
     "ConfigurationError",
     "ContextFrame",
     "Cost",

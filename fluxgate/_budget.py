@@ -497,7 +497,7 @@ def estimate_input_tokens(request: Mapping[str, Any]) -> int:
 
 def _has_cache_control(node: Any) -> bool:
     if isinstance(node, Mapping):
-        return "cache_control" in node or any(_has_cache_control(v) for v in node.values())
+        return isinstance(node.get("cache_control"), Mapping) or any(_has_cache_control(v) for v in node.values())
     if isinstance(node, (list, tuple)):
         return any(_has_cache_control(v) for v in node)
     return False

@@ -13,13 +13,15 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from decimal import Decimal
 from typing import Any
 
-from ._context import current_context
+from ._budget import BudgetGuard, MemorySpendStore, Reservation, ScopeBudget, worst_case_usd
+from ._context import current_scopes
+from ._errors import BudgetExceeded
 from ._extract import StreamAccumulator, get, usage_from
 from ._guard import guarded, logger, swallow
 from ._models import ContextFrame, CostEvent, CostTrackingResponse, Status, Usage
@@ -49,6 +51,10 @@ STOP_STATUS = {
     "refusal": Status.CONTENT_FILTER,
 }
 _MALFORMED = frozenset({400, 413, 422})
+_EMPTY = ContextFrame()
+_SENTINELS = frozenset({"NotGiven", "Omit"})
+# Scope budgets alone still go through a guard; it has no window budgets.
+_NO_BUDGETS = BudgetGuard((), MemorySpendStore())
 _MAX_ERROR_CHARS = 1000
 # A JSON body bigger than this is not a Message; stop buffering it.
 _MAX_JSON_BYTES = 32 * 1024 * 1024
@@ -114,7 +120,9 @@ class Call:
         "model",
         "platform",
         "regional",
+        "reservation",
         "response",
+        "scope_budgets",
         "started",
         "streamed",
         "timed",
@@ -136,7 +144,13 @@ class Call:
         self.platform = platform
         self.model = model if isinstance(model, str) else None
         self.regional = regional
-        self.context: ContextFrame = current_context() if context is None else context
+        stack = current_scopes()
+        top = stack[-1] if stack else None
+        self.context: ContextFrame = (_EMPTY if top is None else top.merged) if context is None else context
+        #: Budgets of the enclosing track_context(budget_usd=...) scopes.
+        self.scope_budgets: tuple[ScopeBudget, ...] = () if top is None else top.budgets
+        #: What this call holds against its budgets until its event settles it.
+        self.reservation: Reservation | None = None
         self.streamed = streamed
         #: False for calls whose latency fluxgate did not see (batch results).
         self.timed = True
@@ -148,6 +162,39 @@ class Call:
         self.started = 0.0
         self.created_at = 0
         self.response: CostTrackingResponse | None = None
+
+    def reserve(self, body: Any, count_input: Callable[[], int | None] | None = None) -> None:
+        """Hold this call's worst-case cost against every budget that applies, before it is sent.
+
+        Raises:
+            BudgetExceeded: After recording a BLOCKED event (cost 0) for it.
+        """
+        guard = self.fg.budget_guard
+        if guard is None and not self.scope_budgets:
+            return
+        # The SDK leaves its NotGiven/Omit sentinels in the body it will encode.
+        request = (
+            {k: v for k, v in body.items() if type(v).__name__ not in _SENTINELS} if isinstance(body, Mapping) else {}
+        )
+        try:
+            exact = None if count_input is None else count_input()
+            worst = worst_case_usd(self.fg.prices, self.model, request, input_tokens=exact)
+            self.reservation = (guard or _NO_BUDGETS).reserve(self.context, self.scope_budgets, worst, self.model)
+        except BudgetExceeded as stop:
+            self.bound = True
+            self.created_at = _now_ms()
+            self.started = time.perf_counter()
+            self.event(
+                status=Status.BLOCKED,
+                usage=None,
+                model=self.model,
+                error_type="budget_exceeded",
+                error_message=str(stop),
+            )
+            attach(stop, self.response)
+            raise
+        except Exception as exc:  # noqa: BLE001 - a fault in fluxgate must not stop the user's call
+            swallow(exc)
 
     def start(self) -> None:
         """The request is being sent now."""
@@ -189,6 +236,9 @@ class Call:
             version = cost.price_version
             if estimated and cost_usd is not None:
                 cost_status = "estimated"
+        if self.reservation is not None:
+            with guarded():
+                self.reservation.settle(cost_usd)
         ctx = self.context
         event = CostEvent(
             tracking_id=uuid.uuid4().hex,

@@ -316,6 +316,50 @@ def _settle(call: Call | _BatchCreation, result: Any) -> Any:
     return result
 
 
+_COUNTED_FIELDS = ("model", "messages", "system", "tools", "tool_choice", "thinking")
+
+
+def _count_body(call: Call, options: Any) -> dict[str, Any] | None:
+    body = getattr(options, "json_data", None)
+    if not call.fg.budget_count_tokens or not isinstance(body, dict) or call.platform != "anthropic":
+        return None
+    if not str(getattr(options, "url", "")).startswith("/v1/messages"):
+        return None
+    return {k: body[k] for k in _COUNTED_FIELDS if k in body}
+
+
+def _counted(response: Any) -> int | None:
+    tokens = get(response, "input_tokens")
+    return tokens if isinstance(tokens, int) else None
+
+
+def _input_counter(call: Call, client: Any, options: Any) -> Callable[[], int | None] | None:
+    """With ``budget_count_tokens``: ask the free count_tokens endpoint for the exact input."""
+    body = _count_body(call, options)
+    if body is None:
+        return None
+
+    def count() -> int | None:
+        try:
+            return _counted(client.post("/v1/messages/count_tokens", body=body, cast_to=object))
+        except Exception:  # noqa: BLE001 - fall back to the estimate
+            return None
+
+    return count
+
+
+async def _async_input_count(call: Call, client: Any, options: Any) -> Callable[[], int | None] | None:
+    """The async twin of ``_input_counter`` (the count is fetched before the check)."""
+    body = _count_body(call, options)
+    if body is None:
+        return None
+    try:
+        tokens = _counted(await client.post("/v1/messages/count_tokens", body=body, cast_to=object))
+    except Exception:  # noqa: BLE001 - fall back to the estimate
+        tokens = None
+    return lambda: tokens
+
+
 def _options(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     return args[1] if len(args) > 1 else kwargs.get("options")
 
@@ -331,6 +375,8 @@ def _request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], 
         call = _bind(found, instance, options, kwargs)
     if call is None:
         return wrapped(*args, **kwargs)
+    if isinstance(call, Call) and (call.fg.budget_guard is not None or call.scope_budgets):
+        call.reserve(getattr(options, "json_data", None), _input_counter(call, instance, options))
     try:
         result = wrapped(*args, **kwargs)
     except Exception as exc:
@@ -354,6 +400,8 @@ async def _arequest(wrapped: Callable[..., Any], instance: Any, args: tuple[Any,
         call = _bind(found, instance, options, kwargs)
     if call is None:
         return await wrapped(*args, **kwargs)
+    if isinstance(call, Call) and (call.fg.budget_guard is not None or call.scope_budgets):
+        call.reserve(getattr(options, "json_data", None), await _async_input_count(call, instance, options))
     try:
         result = await wrapped(*args, **kwargs)
     except Exception as exc:

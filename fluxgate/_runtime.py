@@ -15,14 +15,16 @@ from contextvars import ContextVar
 from pathlib import Path
 from typing import Any
 
+from ._budget import Budget, BudgetGuard, SpendStore, SQLiteSpendStore
 from ._config import Config, resolve_endpoint
+from ._errors import ConfigurationError
 from ._flusher import DEFAULT_MAX_SPILL_BYTES, DropHook, Flusher, RetryPolicy
 from ._guard import guarded, internal_error_count
 from ._models import CostEvent
 from ._pricing import PriceTable
 from .sinks._base import Sink
 from .sinks.http import HTTPSink
-from .sinks.sqlite import SQLiteSink
+from .sinks.sqlite import SQLiteSink, default_db_path
 
 __all__ = ["FluxGate", "active", "flush", "reporting_to", "set_active"]
 
@@ -58,6 +60,12 @@ class FluxGate:
             (one file per sink) and replayed later, even by the next run.
         max_spill_bytes: Bound of each sink's spill file; beyond it events
             are dropped and counted.
+        budgets: Spending limits checked before each call (see
+            :class:`fluxgate.Budget` and ``docs/budgets.md``).
+        budget_store: Where budgets keep their spend (default: the local
+            SQLite store, shared by the processes of the host).
+        budget_count_tokens: Count a budgeted call's input exactly with the
+            free ``count_tokens`` endpoint instead of a conservative estimate.
 
     Raises:
         ConfigurationError: An argument is invalid; the message says which.
@@ -80,8 +88,15 @@ class FluxGate:
         allow_insecure_http: bool = False,
         spill_path: str | os.PathLike[str] | None = None,
         max_spill_bytes: int = DEFAULT_MAX_SPILL_BYTES,
+        budgets: Sequence[Budget] | None = None,
+        budget_store: SpendStore | None = None,
+        budget_count_tokens: bool = False,
     ) -> None:
         endpoint, api_key = resolve_endpoint(endpoint, api_key)
+        self.budget_guard = _budget_guard(budgets, budget_store, db_path)
+        #: Ask the free count_tokens endpoint for a budgeted call's exact input
+        #: (one more request before each such call) instead of estimating it.
+        self.budget_count_tokens = bool(budget_count_tokens)
         self.config = Config(
             sinks=list(sinks) if sinks is not None else None,
             db_path=Path(db_path) if db_path is not None else None,
@@ -164,6 +179,29 @@ class FluxGate:
         out = self._flusher.snapshot()
         out["internal_errors"] = internal_error_count()
         return out
+
+
+def _budget_guard(
+    budgets: Sequence[Budget] | None, store: SpendStore | None, db_path: str | os.PathLike[str] | None
+) -> BudgetGuard | None:
+    if budgets is None:
+        if store is not None:
+            msg = "'budget_store' keeps the spend of budgets: pass budgets=[fluxgate.Budget(...)] too."
+            raise ConfigurationError(msg)
+        return None
+    if isinstance(budgets, Budget) or not isinstance(budgets, Sequence):
+        msg = f"'budgets' must be a list of fluxgate.Budget (got {budgets!r})."
+        raise ConfigurationError(msg)
+    for budget in budgets:
+        if not isinstance(budget, Budget):
+            msg = f"'budgets' entries must be fluxgate.Budget (got {budget!r} that is a {type(budget).__name__})."
+            raise ConfigurationError(msg)
+    if store is None:
+        store = SQLiteSpendStore(Path(db_path) if db_path is not None else default_db_path())
+    elif not isinstance(store, SpendStore):
+        msg = f"'budget_store' must have reserve(), settle() and spent() methods (got {store!r})."
+        raise ConfigurationError(msg)
+    return BudgetGuard(budgets, store)
 
 
 _lock = threading.Lock()

@@ -10,6 +10,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from ._budget import Budget, SpendStore
 from ._config import env_flag
 from ._flusher import DEFAULT_MAX_SPILL_BYTES, DropHook, RetryPolicy
 from ._guard import guarded, logger
@@ -39,6 +40,9 @@ def init(
     allow_insecure_http: bool = False,
     spill_path: str | os.PathLike[str] | None = None,
     max_spill_bytes: int = DEFAULT_MAX_SPILL_BYTES,
+    budgets: Sequence[Budget] | None = None,
+    budget_store: SpendStore | None = None,
+    budget_count_tokens: bool = False,
 ) -> FluxGate:
     """Start tracking every anthropic call in this process.
 
@@ -76,6 +80,9 @@ def init(
         allow_insecure_http=allow_insecure_http,
         spill_path=spill_path,
         max_spill_bytes=max_spill_bytes,
+        budgets=budgets,
+        budget_store=budget_store,
+        budget_count_tokens=budget_count_tokens,
     )
     if env_flag("FLUXGATE_DISABLED"):
         logger.info("fluxgate: FLUXGATE_DISABLED is set; anthropic calls are not tracked")

@@ -219,9 +219,7 @@ class FakeAnthropicAPI:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = None
-        received = FakeRequest(
-            method=request.method, path=request.url.path, headers=dict(request.headers), body=body
-        )
+        received = FakeRequest(method=request.method, path=request.url.path, headers=dict(request.headers), body=body)
         with self._lock:
             self.requests.append(received)
             self._count += 1
