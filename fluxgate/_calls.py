@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -22,8 +21,9 @@ from typing import Any
 from ._budget import BudgetGuard, MemorySpendStore, Reservation, ScopeBudget, worst_case_usd
 from ._context import current_scopes
 from ._errors import BudgetExceeded
-from ._extract import StreamAccumulator, get, usage_from
+from ._extract import StreamAccumulator, event_type, get, usage_from
 from ._guard import guarded, logger, swallow
+from ._ids import new_tracking_id
 from ._models import ContextFrame, CostEvent, CostTrackingResponse, Status, Usage
 from ._runtime import FluxGate
 from ._wire import EVENTSTREAM, SSE, EventStreamParser, SSEParser, body_kind
@@ -34,6 +34,7 @@ __all__ = [
     "STEP",
     "BodyRecorder",
     "Call",
+    "PendingEvent",
     "StepLog",
     "StreamRecorder",
     "announced",
@@ -216,75 +217,42 @@ class Call:
         ended: float | None = None,
         first_token: float | None = None,
         first_event: float | None = None,
-    ) -> CostEvent:
-        """Price ``usage``, build the event, queue it and keep its summary."""
+    ) -> None:
+        """Queue this call's event and keep its summary in ``self.response``.
+
+        Only the facts are gathered here, on the caller's thread: pricing and
+        building the :class:`CostEvent` happen on the flusher's thread (see
+        :class:`PendingEvent`), unless a budget needs the cost now.
+        """
         ended = time.perf_counter() if ended is None else ended
         if self.model is not None and (model is None or self.platform in _REQUEST_MODEL_WINS):
             model = self.model
-        cost_usd: Decimal | None
-        breakdown: Mapping[str, Decimal]
-        if usage is None:
-            usage = Usage()
-            cost_usd, cost_status, breakdown, version = (Decimal(0), "priced", {}, self.fg.prices.version)
-            if status in (Status.SUCCESS, Status.MAX_TOKENS, Status.CONTENT_FILTER):
-                # A success without usage (legacy completions, a body never
-                # read): it was billed, but we cannot know what it cost.
-                cost_usd, cost_status = None, "unpriced_model"
-        else:
-            cost = self.fg.prices.price(model, usage, at_ms=self.created_at, batch=self.batch, regional=self.regional)
-            cost_usd, cost_status, breakdown = cost.total_usd, cost.status, cost.breakdown
-            version = cost.price_version
-            if estimated and cost_usd is not None:
-                cost_status = "estimated"
+        pending = PendingEvent(
+            self,
+            new_tracking_id(),
+            status,
+            usage,
+            model,
+            stop_reason,
+            request_id,
+            error_type,
+            error_message,
+            estimated,
+            (ended - self.started) * 1000 if self.timed else None,
+            None if first_token is None else (first_token - self.started) * 1000,
+            None if first_event is None else (ended - first_event) * 1000,
+        )
         if self.reservation is not None:
             with guarded():
-                self.reservation.settle(cost_usd)
-        ctx = self.context
-        event = CostEvent(
-            tracking_id=uuid.uuid4().hex,
-            created_at=self.created_at,
+                self.reservation.settle(pending.cost()[0])
+        self.response = CostTrackingResponse(
             status=status,
-            cost_usd=cost_usd,
-            cost_status=cost_status,  # type: ignore[arg-type]
-            cost_breakdown=breakdown,
-            price_version=version,
-            model=model,
-            api=self.api,
-            platform=self.platform,
-            streamed=self.streamed,
-            input_tokens=usage.input_tokens,
-            output_tokens=usage.output_tokens,
-            reasoning_tokens=usage.reasoning_tokens,
-            cache_creation_input_tokens=usage.cache_creation_input_tokens,
-            cache_creation_5m_input_tokens=usage.cache_creation_5m_input_tokens,
-            cache_creation_1h_input_tokens=usage.cache_creation_1h_input_tokens,
-            cache_read_input_tokens=usage.cache_read_input_tokens,
-            web_search_requests=usage.web_search_requests,
-            web_fetch_requests=usage.web_fetch_requests,
-            stop_reason=stop_reason,
-            latency_ms=(ended - self.started) * 1000 if self.timed else None,
-            time_to_first_token_ms=None if first_token is None else (first_token - self.started) * 1000,
-            stream_duration_ms=None if first_event is None else (ended - first_event) * 1000,
-            request_id=request_id,
-            error_type=error_type,
+            tracking_id=pending.tracking_id,
+            created_at=self.created_at,
             error_message=error_message,
-            feature=ctx.feature,
-            user_id=ctx.user_id,
-            user=ctx.user,
-            step=ctx.step,
-            session_id=ctx.session_id,
-            conversation_id=ctx.conversation_id,
-            service_tier=ctx.service_tier,
-            metadata=ctx.metadata,
-            usage_service_tier=usage.service_tier,
-            speed=usage.speed,
-            inference_geo=usage.inference_geo,
-            batch_id=self.batch_id,
-            custom_id=self.custom_id,
+            price=pending.cost_float,
         )
-        self.fg.record(event)
-        self.response = event.tracking_response
-        return event
+        self.fg.record(pending)
 
     def error(
         self,
@@ -337,6 +305,152 @@ class Call:
             attach(message, self.response)
 
 
+_Priced = tuple[Decimal | None, str, Mapping[str, Decimal], str]
+
+
+class PendingEvent:
+    """A finished call's facts, turned into its :class:`CostEvent` off the caller's thread.
+
+    Pricing and building the event take longer than everything else fluxgate
+    does during a call, so the flusher's thread does them (``materialize``).
+    The cost is worked out at most once, by whoever needs it first: the
+    flusher, a budget settling its reservation, or the user reading
+    ``fluxgate_cost_tracking_response.cost``.
+    """
+
+    __slots__ = (
+        "_priced",
+        "call",
+        "error_message",
+        "error_type",
+        "estimated",
+        "first_token_ms",
+        "latency_ms",
+        "model",
+        "request_id",
+        "status",
+        "stop_reason",
+        "stream_ms",
+        "tracking_id",
+        "usage",
+    )
+
+    def __init__(  # noqa: PLR0917 - built in one place, from Call.event's keywords
+        self,
+        call: Call,
+        tracking_id: str,
+        status: Status,
+        usage: Usage | None,
+        model: str | None,
+        stop_reason: str | None,
+        request_id: str | None,
+        error_type: str | None,
+        error_message: str | None,
+        estimated: bool,
+        latency_ms: float | None,
+        first_token_ms: float | None,
+        stream_ms: float | None,
+    ) -> None:
+        self.call = call
+        self.tracking_id = tracking_id
+        self.status = status
+        self.usage = usage
+        self.model = model
+        self.stop_reason = stop_reason
+        self.request_id = request_id
+        self.error_type = error_type
+        self.error_message = error_message
+        self.estimated = estimated
+        self.latency_ms = latency_ms
+        self.first_token_ms = first_token_ms
+        self.stream_ms = stream_ms
+        self._priced: _Priced | None = None
+
+    def cost(self) -> _Priced:
+        """(cost_usd, cost_status, breakdown, price_version), computed once."""
+        priced = self._priced
+        if priced is None:
+            priced = self._priced = self._price()
+        return priced
+
+    def cost_float(self) -> float | None:
+        """The cost as the npm-shaped summary reports it: a float, or None."""
+        try:
+            cost_usd = self.cost()[0]
+        except Exception as exc:  # noqa: BLE001 - reading a summary must never raise
+            swallow(exc)
+            return None
+        return None if cost_usd is None else float(cost_usd)
+
+    def _price(self) -> _Priced:
+        call, usage, status = self.call, self.usage, self.status
+        prices = call.fg.prices
+        if usage is None:
+            if status in (Status.SUCCESS, Status.MAX_TOKENS, Status.CONTENT_FILTER):
+                # A success without usage (legacy completions, a body never
+                # read): it was billed, but we cannot know what it cost.
+                return None, "unpriced_model", {}, prices.version
+            return Decimal(0), "priced", {}, prices.version
+        try:
+            cost = prices.price(self.model, usage, at_ms=call.created_at, batch=call.batch, regional=call.regional)
+        except Exception as exc:  # noqa: BLE001 - keep the call on record even if pricing fails
+            swallow(exc)
+            return None, "unpriced_model", {}, prices.version
+        status_of_cost = "estimated" if self.estimated and cost.total_usd is not None else cost.status
+        return cost.total_usd, status_of_cost, cost.breakdown, cost.price_version
+
+    def materialize(self) -> CostEvent:
+        """The event, priced."""
+        cost_usd, cost_status, breakdown, version = self.cost()
+        call, ctx = self.call, self.call.context
+        usage = self.usage if self.usage is not None else _NO_USAGE
+        return CostEvent(
+            tracking_id=self.tracking_id,
+            created_at=call.created_at,
+            status=self.status,
+            cost_usd=cost_usd,
+            cost_status=cost_status,  # type: ignore[arg-type]
+            cost_breakdown=breakdown,
+            price_version=version,
+            model=self.model,
+            api=call.api,
+            platform=call.platform,
+            streamed=call.streamed,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            cache_creation_input_tokens=usage.cache_creation_input_tokens,
+            cache_creation_5m_input_tokens=usage.cache_creation_5m_input_tokens,
+            cache_creation_1h_input_tokens=usage.cache_creation_1h_input_tokens,
+            cache_read_input_tokens=usage.cache_read_input_tokens,
+            web_search_requests=usage.web_search_requests,
+            web_fetch_requests=usage.web_fetch_requests,
+            stop_reason=self.stop_reason,
+            latency_ms=self.latency_ms,
+            time_to_first_token_ms=self.first_token_ms,
+            stream_duration_ms=self.stream_ms,
+            request_id=self.request_id,
+            error_type=self.error_type,
+            error_message=self.error_message,
+            feature=ctx.feature,
+            user_id=ctx.user_id,
+            user=ctx.user,
+            step=ctx.step,
+            session_id=ctx.session_id,
+            conversation_id=ctx.conversation_id,
+            service_tier=ctx.service_tier,
+            metadata=ctx.metadata,
+            usage_service_tier=usage.service_tier,
+            speed=usage.speed,
+            inference_geo=usage.inference_geo,
+            batch_id=call.batch_id,
+            custom_id=call.custom_id,
+        )
+
+
+_NO_USAGE = Usage()
+
+
 #: The call a public method announced, for the HTTP request it is about to
 #: send. The request hook binds it (``Call.start``) instead of making a new
 #: one, so a call seen at both levels is counted once. Holds one call object,
@@ -385,10 +499,14 @@ class StreamRecorder:
         try:
             if self.first_event is None:
                 self.first_event = time.perf_counter()
-            kind = get(event, "type")
-            if self.first_token is None and kind in ("content_block_delta", "completion"):
+            kind = event_type(event)
+            if kind == "content_block_delta":  # most events: nothing to fold in
+                if self.first_token is None:
+                    self.first_token = time.perf_counter()
+                return
+            if kind == "completion" and self.first_token is None:
                 self.first_token = time.perf_counter()
-            self.acc.feed(event)
+            self.acc.feed(event, kind)
         except Exception as exc:  # noqa: BLE001 - swallow() reports it (or re-raises in debug mode)
             swallow(exc)
 

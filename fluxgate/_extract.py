@@ -13,7 +13,7 @@ from typing import Any
 
 from ._models import Iteration, Usage
 
-__all__ = ["StreamAccumulator", "get", "usage_from"]
+__all__ = ["StreamAccumulator", "event_type", "fields", "get", "usage_from"]
 
 
 def get(obj: Any, name: str) -> Any:
@@ -30,6 +30,37 @@ def get(obj: Any, name: str) -> Any:
     return value
 
 
+# Classes whose instances keep their fields in ``__dict__`` (pydantic models,
+# v1 and v2), found once per class. Reading their ``__dict__`` skips pydantic's
+# ``__getattr__``, which is slow for absent fields (it raises inside).
+_PLAIN: dict[type, bool] = {}
+
+
+def fields(obj: Any) -> Mapping[str, Any] | None:
+    """A mapping view of a model or dict, for reading many fields; None if neither."""
+    cls = type(obj)
+    if cls is dict:
+        return obj  # type: ignore[no-any-return]
+    plain = _PLAIN.get(cls)
+    if plain is None:
+        plain = _PLAIN[cls] = hasattr(cls, "model_fields") or hasattr(cls, "__fields__")
+    if plain:
+        values: dict[str, Any] = obj.__dict__
+        extra = getattr(obj, "__pydantic_extra__", None)
+        return {**values, **extra} if extra else values
+    if isinstance(obj, Mapping):
+        return obj
+    return None
+
+
+def event_type(event: Any) -> str | None:
+    """A stream event's ``type``, read without pydantic's attribute machinery."""
+    # ``type`` is a declared field of every SDK event model, so plain
+    # attribute access finds it without pydantic's slow path for misses.
+    kind = event.get("type") if type(event) is dict else getattr(event, "type", None)
+    return kind if type(kind) is str else None
+
+
 def _int(obj: Any, name: str) -> int | None:
     value = get(obj, name)
     if isinstance(value, bool) or not isinstance(value, int):
@@ -40,6 +71,11 @@ def _int(obj: Any, name: str) -> int | None:
 def _str(obj: Any, name: str) -> str | None:
     value = get(obj, name)
     return value if isinstance(value, str) else None
+
+
+def _count(view: Mapping[str, Any], name: str) -> int | None:
+    value = view.get(name)
+    return value if type(value) is int else None
 
 
 def _iterations(raw: Any) -> tuple[Iteration, ...]:
@@ -70,35 +106,55 @@ def usage_from(raw: Any) -> Usage | None:
     """Read a ``usage`` object (model or dict); None if it has no token counts."""
     if raw is None:
         return None
-    input_tokens = _int(raw, "input_tokens")
-    output_tokens = _int(raw, "output_tokens")
+    view = fields(raw)
+    if view is None:  # an object of a shape we do not know: read its attributes
+        view = {name: getattr(raw, name, None) for name in _USAGE_FIELDS}
+    input_tokens = _count(view, "input_tokens")
+    output_tokens = _count(view, "output_tokens")
     if input_tokens is None and output_tokens is None:
         return None
-    split = get(raw, "cache_creation")
+    split = view.get("cache_creation")
     five = _int(split, "ephemeral_5m_input_tokens")
     hour = _int(split, "ephemeral_1h_input_tokens")
-    total_write = _int(raw, "cache_creation_input_tokens")
+    total_write = _count(view, "cache_creation_input_tokens")
     if total_write is None and (five is not None or hour is not None):
         total_write = (five or 0) + (hour or 0)
     if split is not None and (five is not None or hour is not None):
         five, hour = five or 0, hour or 0
-    server = get(raw, "server_tool_use")
-    details = get(raw, "output_tokens_details")
+    server = view.get("server_tool_use")
+    details = view.get("output_tokens_details")
+    tier, speed, geo = view.get("service_tier"), view.get("speed"), view.get("inference_geo")
+    iterations = view.get("iterations")
     return Usage(
         input_tokens=input_tokens or 0,
         output_tokens=output_tokens or 0,
-        reasoning_tokens=_int(details, "thinking_tokens"),
+        reasoning_tokens=None if details is None else _int(details, "thinking_tokens"),
         cache_creation_input_tokens=total_write or 0,
         cache_creation_5m_input_tokens=five,
         cache_creation_1h_input_tokens=hour,
-        cache_read_input_tokens=_int(raw, "cache_read_input_tokens") or 0,
-        web_search_requests=_int(server, "web_search_requests") or 0,
-        web_fetch_requests=_int(server, "web_fetch_requests") or 0,
-        service_tier=_str(raw, "service_tier"),
-        speed=_str(raw, "speed"),
-        inference_geo=_str(raw, "inference_geo"),
-        iterations=_iterations(get(raw, "iterations")),
+        cache_read_input_tokens=_count(view, "cache_read_input_tokens") or 0,
+        web_search_requests=0 if server is None else _int(server, "web_search_requests") or 0,
+        web_fetch_requests=0 if server is None else _int(server, "web_fetch_requests") or 0,
+        service_tier=tier if type(tier) is str else None,
+        speed=speed if type(speed) is str else None,
+        inference_geo=geo if type(geo) is str else None,
+        iterations=() if iterations is None else _iterations(iterations),
     )
+
+
+_USAGE_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "cache_creation",
+    "server_tool_use",
+    "output_tokens_details",
+    "service_tier",
+    "speed",
+    "inference_geo",
+    "iterations",
+)
 
 
 #: ``message_delta.usage`` fields that overwrite ``message_start``'s when not null.
@@ -136,9 +192,10 @@ class StreamAccumulator:
         self.saw_delta = False
         self.finished = False
 
-    def feed(self, event: Any) -> None:
-        """Take one event (an SDK model or a dict)."""
-        kind = get(event, "type")
+    def feed(self, event: Any, kind: str | None = None) -> None:
+        """Take one event (an SDK model or a dict), and its ``type`` if known."""
+        if kind is None:
+            kind = event_type(event)
         if kind == "message_start":
             self._start(get(event, "message"))
         elif kind == "message_delta":

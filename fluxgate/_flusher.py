@@ -27,7 +27,7 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ._guard import guarded, logger, warn_once
 from ._models import CostEvent
@@ -35,7 +35,16 @@ from ._worker import DropHook, Marker, RetryPolicy, SinkStats, SinkWorker
 from .sinks._base import Sink
 from .sinks._spill import Spill
 
-__all__ = ["DEFAULT_MAX_SPILL_BYTES", "DROP_REASONS", "DropHook", "Flusher", "RetryPolicy", "SinkStats", "sink_names"]
+__all__ = [
+    "DEFAULT_MAX_SPILL_BYTES",
+    "DROP_REASONS",
+    "DropHook",
+    "Flusher",
+    "LazyEvent",
+    "RetryPolicy",
+    "SinkStats",
+    "sink_names",
+]
 
 #: Why an event was dropped. The first two happen before any sink saw the
 #: event; the others are per sink (the hook is called once per sink).
@@ -82,6 +91,20 @@ def _install_fork_hook(flusher: Flusher) -> None:
         if not _fork_hook_installed and hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=_reset_in_child)
             _fork_hook_installed = True
+
+
+class LazyEvent(Protocol):
+    """An event still to be built (priced), on the dispatcher's thread."""
+
+    def materialize(self) -> CostEvent:
+        """Build the event."""
+
+
+def _materialize(item: LazyEvent) -> CostEvent | None:
+    event = None
+    with guarded():
+        event = item.materialize()
+    return event
 
 
 class Flusher:
@@ -141,7 +164,7 @@ class Flusher:
                 worker.start()
 
     def _start_fresh(self) -> None:
-        self._queue: deque[CostEvent | Marker] = deque()
+        self._queue: deque[CostEvent | LazyEvent | Marker] = deque()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -159,8 +182,12 @@ class Flusher:
 
     # -- the caller's side ------------------------------------------------------
 
-    def submit(self, event: CostEvent) -> bool:
-        """Queue ``event``. Returns True if queued, False if dropped; never blocks."""
+    def submit(self, event: CostEvent | LazyEvent) -> bool:
+        """Queue ``event``. Returns True if queued, False if dropped; never blocks.
+
+        A :class:`LazyEvent` is turned into its ``CostEvent`` on the dispatcher's
+        thread, so the caller's thread never pays for it.
+        """
         if self._pid != os.getpid():
             self._after_fork()
         if self._closed:
@@ -240,7 +267,7 @@ class Flusher:
 
     def queued(self) -> int:
         """Events waiting in the intake queue."""
-        return sum(1 for item in list(self._queue) if isinstance(item, CostEvent))
+        return sum(1 for item in list(self._queue) if not isinstance(item, Marker))
 
     def snapshot(self) -> dict[str, Any]:
         """Counters as plain data (the shape ``FluxGate.stats()`` documents)."""
@@ -295,6 +322,11 @@ class Flusher:
                 for worker in self._workers:
                     worker.offer_marker(item)
                 continue
+            if not isinstance(item, CostEvent):
+                event = _materialize(item)
+                if event is None:
+                    continue
+                item = event
             batch.append(item)
             if len(batch) >= self._max_batch_size:
                 self._dispatch(batch)
@@ -306,9 +338,16 @@ class Flusher:
         for worker in self._workers:
             worker.offer(list(batch))  # a copy each: a sink may not share a list with another
 
-    def _count_drop(self, event: CostEvent, reason: str) -> None:
+    def _count_drop(self, event: CostEvent | LazyEvent, reason: str) -> None:
         with self._drop_lock:
             self._dropped[reason] += 1
+        if self._on_drop is None:
+            return
+        if not isinstance(event, CostEvent):
+            materialized = _materialize(event)
+            if materialized is None:
+                return
+            event = materialized
         self._call_hook(event, reason)
 
     def _call_hook(self, event: CostEvent, reason: str) -> None:

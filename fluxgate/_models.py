@@ -9,7 +9,7 @@ from __future__ import annotations
 import enum
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, Literal
@@ -287,18 +287,83 @@ class Cost:
     resolved_model: str | None = None
 
 
-@attrs.frozen(kw_only=True)
 class CostTrackingResponse:
     """What fluxgate hangs on a returned message, stream or exception.
 
-    Mirrors the npm package's ``FluxGateCostTrackingResponse``.
+    Mirrors the npm package's ``FluxGateCostTrackingResponse``: ``status``,
+    ``cost`` (USD, ``None`` when unknown), ``tracking_id``, ``created_at``
+    (Unix ms) and ``error_message``. Read-only.
+
+    The cost may be worked out on first read: pricing runs off the caller's
+    thread unless someone asks for it (see ``_calls.PendingEvent``).
     """
 
-    status: Status
-    cost: float | None
-    tracking_id: str | None
-    created_at: int | None
-    error_message: str | None = None
+    # Private slots behind read-only properties: one is built for every
+    # tracked call, and plain slot stores are the cheapest immutable record.
+    __slots__ = ("_cost", "_created_at", "_error_message", "_price", "_status", "_tracking_id")
+
+    def __init__(
+        self,
+        *,
+        status: Status,
+        cost: float | None = None,
+        tracking_id: str | None,
+        created_at: int | None,
+        error_message: str | None = None,
+        price: Callable[[], float | None] | None = None,
+    ) -> None:
+        self._status = status
+        self._cost = cost
+        self._tracking_id = tracking_id
+        self._created_at = created_at
+        self._error_message = error_message
+        self._price = price
+
+    @property
+    def status(self) -> Status:
+        """SUCCESS, ERROR, BLOCKED, MAX_TOKENS, CONTENT_FILTER, RECITATION or MALFORMED_REQUEST."""
+        return self._status
+
+    @property
+    def cost(self) -> float | None:
+        """The call's cost in USD, or None when it cannot be known."""
+        price = self._price
+        if price is not None:
+            self._cost = price()
+            self._price = None
+        return self._cost
+
+    @property
+    def tracking_id(self) -> str | None:
+        """The id of the call's :class:`CostEvent`."""
+        return self._tracking_id
+
+    @property
+    def created_at(self) -> int | None:
+        """When the call started, Unix time in milliseconds."""
+        return self._created_at
+
+    @property
+    def error_message(self) -> str | None:
+        """The API's error message, for a failed or blocked call."""
+        return self._error_message
+
+    def _key(self) -> tuple[object, ...]:
+        return (self.status, self.cost, self.tracking_id, self.created_at, self.error_message)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CostTrackingResponse):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"CostTrackingResponse(status={self.status!r}, cost={self.cost!r}, tracking_id={self.tracking_id!r}, "
+            f"created_at={self.created_at!r}, error_message={self.error_message!r})"
+        )
 
 
 @attrs.frozen(kw_only=True)

@@ -18,7 +18,7 @@ from typing import Any
 from ._budget import Budget, BudgetGuard, SpendStore, SQLiteSpendStore
 from ._config import Config, resolve_endpoint
 from ._errors import ConfigurationError
-from ._flusher import DEFAULT_MAX_SPILL_BYTES, DropHook, Flusher, RetryPolicy
+from ._flusher import DEFAULT_MAX_SPILL_BYTES, DropHook, Flusher, LazyEvent, RetryPolicy
 from ._guard import guarded, internal_error_count
 from ._models import CostEvent
 from ._pricing import PriceTable
@@ -137,7 +137,7 @@ class FluxGate:
         """The sinks events are delivered to."""
         return self._flusher.sinks
 
-    def record(self, event: CostEvent) -> bool:
+    def record(self, event: CostEvent | LazyEvent) -> bool:
         """Queue ``event`` for delivery; False if it had to be dropped."""
         return self._flusher.submit(event)
 

@@ -414,8 +414,9 @@ class TestNeverBreaksTheCall:
     def test_pricing_raises(
         self, api: FakeAnthropicAPI, swallowed: list[BaseException], monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """A fault inside fluxgate is swallowed: the user gets anthropic's result."""
-        fg = fluxgate.init(sinks=[MemorySink()])
+        """A fault while pricing is swallowed: the user gets anthropic's result and the call stays on record."""
+        memory = MemorySink()
+        fg = fluxgate.init(sinks=[memory])
 
         def explode(*args: Any, **kwargs: Any) -> Any:
             raise ZeroDivisionError("bug in fluxgate")
@@ -423,8 +424,15 @@ class TestNeverBreaksTheCall:
         monkeypatch.setattr(fg.prices, "price", explode)
         message = create(api.client())
         assert message.content[0].text
+        assert message.fluxgate_cost_tracking_response.cost is None
         api.reply_sse(sse_body(stream_events()))
         assert [e.type for e in create(api.client(), stream=True)][-1] == "message_stop"
+        events = flushed(memory)
+        assert [(e.streamed, e.cost_usd, e.cost_status) for e in events] == [
+            (False, None, "unpriced_model"),
+            (True, None, "unpriced_model"),
+        ]
+        assert all(e.input_tokens > 0 for e in events)
         assert [type(e) for e in swallowed] == [ZeroDivisionError, ZeroDivisionError]
         swallowed.clear()
 

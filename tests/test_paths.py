@@ -381,6 +381,7 @@ class TestNeverBreaksAPath:
         monkeypatch.setattr(fg.prices, "price", explode)
         api = FakeAnthropicAPI(responder=fixed)
         path.run(resource(api.streamed_client(), "messages"))
+        assert fg.flush(timeout_s=10)  # pricing runs on the flusher's thread
         assert swallowed
         assert {type(e) for e in swallowed} == {ZeroDivisionError}
         swallowed.clear()
