@@ -35,6 +35,7 @@ import importlib
 import inspect
 import json
 import os
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -470,6 +471,7 @@ _TARGETS: tuple[tuple[str, str, str, Wrapper], ...] = (
 )
 
 _installed: list[tuple[type, str]] = []
+_install_lock = threading.Lock()
 
 
 def _resolve(module: str, cls: str) -> type | None:
@@ -496,17 +498,25 @@ def instrument() -> bool:
     # Import every module first: a platform module imported after the
     # first-party class is patched would copy our wrapper into its own class.
     owners = [(_resolve(module, cls), method, wrapper) for module, cls, method, wrapper in _TARGETS]
-    for owner, method, wrapper in owners:
-        if owner is None or method not in owner.__dict__ or _wrapped_by_us(owner, method):
-            continue
-        wrapt.wrap_function_wrapper(owner, method, wrapper)
-        _installed.append((owner, method))
-        patched = True
+    # init() and the facade may both install at once: check-and-wrap must be
+    # atomic, or a method could be wrapped twice and its calls counted twice.
+    with _install_lock:
+        for owner, method, wrapper in owners:
+            if owner is None or method not in owner.__dict__ or _wrapped_by_us(owner, method):
+                continue
+            wrapt.wrap_function_wrapper(owner, method, wrapper)
+            _installed.append((owner, method))
+            patched = True
     return patched
 
 
 def uninstrument() -> None:
     """Remove every patch ``instrument()`` installed, restoring the originals."""
+    with _install_lock:
+        _uninstall()
+
+
+def _uninstall() -> None:
     while _installed:
         owner, method = _installed.pop()
         if _wrapped_by_us(owner, method):

@@ -27,7 +27,8 @@ import functools
 import inspect
 import sys
 import threading
-from collections.abc import Callable, Coroutine, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
+from contextlib import contextmanager
 from contextvars import Token
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
@@ -127,9 +128,23 @@ class _Scope:
                 # An async method we could not tell apart up front: the request
                 # runs when the coroutine is awaited, so the scope must be set there.
                 return self._await(result)
+            if type(result).__name__ in _DEFERRED_MANAGERS:
+                # with_streaming_response: the request is sent on __enter__.
+                return _ScopedManager(result, self)
             return result
 
         return functools.wraps(method)(run)
+
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        """Within the block, tracked calls carry this scope and report to its FluxGate."""
+        _ensure_instrumented()
+        token = push(self.frame)
+        try:
+            with reporting_to(self.fg):
+                yield
+        finally:
+            _reset(token)
 
     async def _await(self, pending: Coroutine[Any, Any, Any]) -> Any:
         token = push(self.frame)
@@ -138,6 +153,39 @@ class _Scope:
                 return await pending
         finally:
             _reset(token)
+
+
+#: SDK context managers that send their request on entry, not when made.
+_DEFERRED_MANAGERS = frozenset({"ResponseContextManager", "AsyncResponseContextManager"})
+
+
+class _ScopedManager:
+    """A ``with_streaming_response`` manager whose request, sent on entry, runs in the facade's scope."""
+
+    __slots__ = ("_manager", "_scope")
+
+    def __init__(self, manager: Any, scope: _Scope) -> None:
+        self._manager = manager
+        self._scope = scope
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _ScopedManager.__slots__:
+            raise AttributeError(name)
+        return getattr(self._manager, name)
+
+    def __enter__(self) -> Any:
+        with self._scope.active():
+            return self._manager.__enter__()
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        return self._manager.__exit__(*exc_info)
+
+    async def __aenter__(self) -> Any:
+        with self._scope.active():
+            return await self._manager.__aenter__()
+
+    async def __aexit__(self, *exc_info: Any) -> Any:
+        return await self._manager.__aexit__(*exc_info)
 
 
 def _is_sdk_object(value: object) -> bool:

@@ -311,6 +311,35 @@ class TestMessages:
         [event] = tracker.events()
         assert (event.feature, event.input_tokens, event.output_tokens) == ("helper", 5, 9)
 
+    def test_with_streaming_response(
+        self, api: FakeAnthropicAPI, tracked: TrackedClient[Any, Any], tracker: Tracker
+    ) -> None:
+        """with_streaming_response sends on entry, still in the session's context and to its tracker."""
+        api.reply_json(message_body(input_tokens=21, output_tokens=4))
+        session = tracked.with_context(feature="raw-stream", user="u7")
+        with session.messages.with_streaming_response.create(
+            model="claude-sonnet-4-6", max_tokens=64, messages=HELLO
+        ) as response:
+            message = response.parse()
+        assert message.content[0].text == "ok"
+        [event] = tracker.events()
+        assert (event.feature, event.user_id, event.input_tokens, event.output_tokens) == ("raw-stream", "u7", 21, 4)
+
+    def test_async_with_streaming_response(self, api: FakeAnthropicAPI, tracker: Tracker) -> None:
+        """The async streaming-response manager is scoped on entry as well."""
+        api.reply_json(message_body(input_tokens=8, output_tokens=2))
+        session = create_anthropic_cost_tracker(api.async_client(), tracker.fg).with_context(feature="araw")
+
+        async def main() -> None:
+            async with session.messages.with_streaming_response.create(
+                model="claude-sonnet-4-6", max_tokens=64, messages=HELLO
+            ) as response:
+                await response.parse()
+
+        asyncio.run(main())
+        [event] = tracker.events()
+        assert (event.feature, event.input_tokens) == ("araw", 8)
+
     def test_other_methods_pass_through_in_context(self, tracker: Tracker) -> None:
         """count_tokens, batches and with_raw_response run under the session's context and tracker."""
         api, seen = seen_by_api()

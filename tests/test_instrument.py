@@ -657,3 +657,26 @@ class TestRecordings:
         assert event.status is status
         assert event.error_type == recording["expected"]["error_type"]
         assert event.cost_usd == 0
+
+
+class TestConcurrentInstall:
+    def test_racing_installs_wrap_once(self, api: FakeAnthropicAPI) -> None:
+        """Many threads installing at once still wrap each method once: one call, one event."""
+        memory = MemorySink()
+        fluxgate.init(sinks=[memory])
+        fluxgate.uninstrument()
+        barrier = threading.Barrier(8)
+
+        def install() -> None:
+            barrier.wait()
+            fluxgate.instrument()
+
+        threads = [threading.Thread(target=install) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        create(api.client())
+        assert len(flushed(memory)) == 1
+        fluxgate.uninstrument()
+        assert type(Messages.__dict__["create"]).__name__ == "function"

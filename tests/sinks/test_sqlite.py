@@ -110,7 +110,7 @@ class TestSQLiteSink:
     def test_concurrent_writers(self, tmp_path: Path) -> None:
         """Several sinks on one file (as several processes would) lose no rows."""
         path = tmp_path / "shared.db"
-        sinks = [SQLiteSink(path) for _ in range(4)]
+        sinks = [SQLiteSink(path, timeout_s=60) for _ in range(4)]
 
         def work(k: int) -> None:
             for i in range(25):
