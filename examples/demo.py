@@ -47,8 +47,21 @@ def make_clients() -> tuple[Any, Any, str]:
     return fake.client(), fake.async_client(), "the in-process fake API (set ANTHROPIC_API_KEY for the real one)"
 
 
-def ask(client: Any, prompt: str, max_tokens: int = 200) -> str:
-    message = client.messages.create(model=MODEL, max_tokens=max_tokens, messages=[{"role": "user", "content": prompt}])
+# The help-centre articles every answer is grounded in: sent with each
+# pipeline step and cached, so after the first step they are read from the
+# prompt cache at a tenth of the input price.
+KNOWLEDGE_BASE = "\n".join(
+    f"Article {n}: how to export data, manage invoices and reset passwords, step {n}." for n in range(1, 120)
+)
+
+
+def ask(client: Any, prompt: str, max_tokens: int = 200, *, grounded: bool = False) -> str:
+    extra: dict[str, Any] = {}
+    if grounded:
+        extra["system"] = [{"type": "text", "text": KNOWLEDGE_BASE, "cache_control": {"type": "ephemeral"}}]
+    message = client.messages.create(
+        model=MODEL, max_tokens=max_tokens, messages=[{"role": "user", "content": prompt}], **extra
+    )
     return "".join(block.text for block in message.content if block.type == "text")
 
 
@@ -58,7 +71,7 @@ def ask(client: Any, prompt: str, max_tokens: int = 200) -> str:
 @track(feature="ticket-summary")
 def summarize_ticket(client: Any, ticket: str) -> str:
     """An endpoint: one call, tagged with its feature."""
-    return ask(client, f"Summarize this support ticket in one sentence:\n{ticket}")
+    return ask(client, f"Summarize this support ticket in one sentence:\n{ticket}", max_tokens=400)
 
 
 @track(feature="answer-pipeline")
@@ -67,11 +80,11 @@ def answer_question(client: Any, question: str) -> str:
     with track_context(step="expand-query"):
         queries = ask(client, f"Give three search queries for: {question}", max_tokens=80)
     with track_context(step="rerank", metadata={"candidates": 12}):
-        ask(client, f"Rank these passages for relevance to {question!r}:\n{queries}", max_tokens=60)
+        ask(client, f"Rank articles for relevance to {question!r}:\n{queries}", max_tokens=60, grounded=True)
     with track_context(step="draft"):
-        draft = ask(client, f"Answer the customer: {question}")
+        draft = ask(client, f"Answer the customer: {question}", max_tokens=400, grounded=True)
         with track_context(step="draft/self-check"):
-            ask(client, f"Check this answer for mistakes:\n{draft}", max_tokens=80)
+            ask(client, f"Check this answer against the articles:\n{draft}", max_tokens=400, grounded=True)
     return draft
 
 
@@ -112,7 +125,7 @@ def print_recorded(db: str) -> None:
     ).fetchall()
     conn.close()
     print(f"\nRecorded in {db}:\n")
-    print(f"  {'feature':<17} {'step':<25} {'calls':>5} {'cost (USD)':>14} {'in':>7} {'out':>6}  status")
+    print(f"  {'feature':<17} {'step':<25} {'calls':>5} {'cost (USD)':>14} {'in':>7} {'out':>6}  statuses")
     total = Decimal(0)
     for feature, step, calls, pusd, tokens_in, tokens_out, statuses in rows:
         cost = Decimal(pusd or 0) / Decimal(10**12)
@@ -131,6 +144,9 @@ def main() -> int:
     with track_context(user=customer, session_id="sess-1"):
         print("  summary:", summarize_ticket(client, "My invoice shows two charges for November.")[:70], "...")
         print("  answer: ", answer_question(client, "How do I export my data?")[:70], "...")
+    with track_context(user=AiEventUser("cust-007", name="Tiny Shop", monthly_revenue=9.0), session_id="sess-2"):
+        for question in ("Where is my invoice?", "Can I change my plan?", "Why was I charged twice?"):
+            answer_question(client, question)
         print("  chat:   ", asyncio.run(chat(async_client, "Say hello to Acme."))[:70], "...")
         broken_call(client)
 

@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import json
 import threading
@@ -129,6 +130,24 @@ def _estimate_tokens(body: Mapping[str, Any]) -> int:
     return max(1, len(text) // 4)
 
 
+def _cached_prefix(body: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """The request text up to its last ``cache_control`` mark, and that mark's ttl."""
+    parts: list[Any] = []
+    found: tuple[str | None, str | None] = (None, None)
+    for key in ("tools", "system", "messages"):
+        value = body.get(key)
+        blocks = value if isinstance(value, list) else [value]
+        for block in blocks:
+            parts.append(block)
+            inner = block.get("content") if isinstance(block, Mapping) else None
+            marks = [block, *(inner if isinstance(inner, list) else [])]
+            for mark in marks:
+                control = mark.get("cache_control") if isinstance(mark, Mapping) else None
+                if isinstance(control, Mapping):
+                    found = (json.dumps(parts, sort_keys=True, default=str), control.get("ttl"))
+    return found
+
+
 _REPLY_TEXT = (
     "Here is a concise answer from the fake Messages API. It has no model behind it, "
     "but it has the shape, the usage and the timing of a real reply."
@@ -156,6 +175,7 @@ class FakeAnthropicAPI:
         self._responder = responder
         self._lock = threading.Lock()
         self._count = 0
+        self._cache: set[str] = set()
 
     # -- scripting --
 
@@ -235,21 +255,47 @@ class FakeAnthropicAPI:
             return httpx.Response(reply.status, headers=headers, content=reply.sse.encode())
         return httpx.Response(reply.status, headers=headers, json=reply.json_body)
 
+    def _input_usage(self, body: Mapping[str, Any]) -> dict[str, Any]:
+        """Input tokens as the API counts them, with prompt caching.
+
+        The prefix up to the last block marked ``cache_control`` is written to
+        the cache the first time it is seen (at the 5-minute or 1-hour rate, by
+        its ``ttl``) and read from it afterwards, as the real API does.
+        """
+        total = _estimate_tokens(body)
+        prefix, ttl = _cached_prefix(body)
+        if prefix is None:
+            return {"input_tokens": total, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
+        cached = min(total, max(1, len(prefix) // 4))
+        key = hashlib.sha256(prefix.encode()).hexdigest()
+        with self._lock:
+            hit = key in self._cache
+            self._cache.add(key)
+        if hit:
+            return {"input_tokens": total - cached, "cache_creation_input_tokens": 0, "cache_read_input_tokens": cached}
+        split = {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0}
+        split["ephemeral_1h_input_tokens" if ttl == "1h" else "ephemeral_5m_input_tokens"] = cached
+        return {
+            "input_tokens": total - cached,
+            "cache_creation_input_tokens": cached,
+            "cache_read_input_tokens": 0,
+            "cache_creation": split,
+        }
+
     def _default(self, request: FakeRequest, number: int) -> FakeReply:
         body = request.body if isinstance(request.body, Mapping) else {}
         model = str(body.get("model", "claude-sonnet-4-6"))
         max_tokens = int(body.get("max_tokens", 1024))
         words = _REPLY_TEXT.split(" ")
-        output_tokens = min(max_tokens, len(words) * 4 // 3 + 1)
+        # A reply length that varies with the prompt (and repeats for the same
+        # prompt), from a short answer to a few hundred tokens.
+        digest = hashlib.sha256(json.dumps(body.get("messages"), sort_keys=True, default=str).encode()).digest()
+        wanted = 24 + int.from_bytes(digest[:2], "big") % 360
+        output_tokens = min(max_tokens, wanted)
         stop_reason = "end_turn" if output_tokens < max_tokens else "max_tokens"
-        text = " ".join(words[: max(1, output_tokens * 3 // 4)])
-        usage = {
-            "input_tokens": _estimate_tokens(body),
-            "output_tokens": output_tokens,
-            "cache_creation_input_tokens": 0,
-            "cache_read_input_tokens": 0,
-            "service_tier": "standard",
-        }
+        count = max(1, output_tokens * 3 // 4)
+        text = " ".join(words[i % len(words)] for i in range(count))
+        usage = {**self._input_usage(body), "output_tokens": output_tokens, "service_tier": "standard"}
         message_id = f"msg_fake_{number:06d}"
         if not body.get("stream"):
             return FakeReply(
