@@ -16,22 +16,19 @@ the scope, in the process.
 from __future__ import annotations
 
 import datetime as dt
-import json
-import os
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
-from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import attrs
 
 from ._errors import BudgetExceeded, ConfigurationError
+from ._estimate import estimate_input_tokens, worst_case_usd
 from ._guard import logger
 from ._models import ContextFrame
+from ._spend import _PICO, MemorySpendStore, ScopeBudget, SpendStore, SQLiteSpendStore, pusd
 
 __all__ = [
     "Budget",
@@ -45,16 +42,8 @@ __all__ = [
     "worst_case_usd",
 ]
 
-_PICO = Decimal(10) ** 12
 _GROUPINGS = ("global", "feature", "user", "session", "step")
 _ENDLESS = "lifetime"
-
-
-def _pusd(usd: Decimal) -> int:
-    """USD as integer pico-dollars, rounded up (a budget never under-counts)."""
-    value = usd * _PICO
-    whole = int(value)
-    return whole + 1 if value > whole else whole
 
 
 def _parse_window(value: str) -> tuple[str, int]:
@@ -240,168 +229,6 @@ def _field(ctx: ContextFrame, name: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-# -- spend stores -------------------------------------------------------------
-
-
-@runtime_checkable
-class SpendStore(Protocol):
-    """Where window budgets keep their spend; share one to share budgets.
-
-    Implement it on Redis or Postgres to share budgets across hosts: the only
-    requirement is that ``reserve`` is atomic (check and add in one step).
-    """
-
-    def reserve(self, claims: Iterable[tuple[str, int, int, int]], amount_pusd: int, now_ms: int) -> int | None:
-        """Atomically add a reservation of ``amount_pusd`` to every claim, or to none.
-
-        Each claim is ``(key, window_start_ms, window_end_ms, limit_pusd)``.
-        Returns an id for ``settle``, or None when a limit would be crossed.
-        """
-
-    def settle(self, reservation_id: int, actual_pusd: int) -> None:
-        """Replace the reservation by the real cost."""
-
-    def spent(self, key: str, window_start_ms: int, window_end_ms: int) -> int:
-        """Spent plus reserved in the window, pico-dollars."""
-
-
-class MemorySpendStore:
-    """A process-local store (tests, or a single-process service)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._ledger: dict[int, tuple[tuple[str, ...], int, int]] = {}
-        self._next = 1
-
-    def reserve(self, claims: Iterable[tuple[str, int, int, int]], amount_pusd: int, now_ms: int) -> int | None:
-        claims = list(claims)
-        with self._lock:
-            for key, start, end, limit in claims:
-                if self._sum(key, start, end) + amount_pusd > limit:
-                    return None
-            rid = self._next
-            self._next += 1
-            self._ledger[rid] = (tuple(k for k, *_ in claims), now_ms, amount_pusd)
-            return rid
-
-    def settle(self, reservation_id: int, actual_pusd: int) -> None:
-        with self._lock:
-            keys, at, _ = self._ledger[reservation_id]
-            self._ledger[reservation_id] = (keys, at, actual_pusd)
-
-    def spent(self, key: str, window_start_ms: int, window_end_ms: int) -> int:
-        with self._lock:
-            return self._sum(key, window_start_ms, window_end_ms)
-
-    def _sum(self, key: str, start: int, end: int) -> int:
-        return sum(a for keys, at, a in self._ledger.values() if key in keys and start <= at < end)
-
-
-class SQLiteSpendStore:
-    """Budget spend in a SQLite file, shared by every process on the host.
-
-    One row per reservation and budget key; a reservation checks and inserts
-    in a single ``BEGIN IMMEDIATE`` transaction, so no update is lost.
-    """
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self._local = threading.local()
-        self._pid = os.getpid()
-
-    def __repr__(self) -> str:
-        return f"SQLiteSpendStore({str(self.path)!r})"
-
-    def _conn(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None and self._pid == os.getpid():
-            return conn
-        self._pid = os.getpid()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
-        conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute(
-            "CREATE TABLE IF NOT EXISTS budget_ledger ("
-            " id INTEGER PRIMARY KEY AUTOINCREMENT, reservation INTEGER NOT NULL,"
-            " key TEXT NOT NULL, at_ms INTEGER NOT NULL, amount_pusd INTEGER NOT NULL)"
-        )
-        conn.execute("CREATE INDEX IF NOT EXISTS ix_budget_ledger_key ON budget_ledger (key, at_ms)")
-        conn.execute("CREATE INDEX IF NOT EXISTS ix_budget_ledger_res ON budget_ledger (reservation)")
-        self._local.conn = conn
-        return conn
-
-    def reserve(self, claims: Iterable[tuple[str, int, int, int]], amount_pusd: int, now_ms: int) -> int | None:
-        claims = list(claims)
-        conn = self._conn()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for key, start, end, limit in claims:
-                if self._sum(conn, key, start, end) + amount_pusd > limit:
-                    conn.execute("ROLLBACK")
-                    return None
-            row = conn.execute("SELECT COALESCE(MAX(reservation), 0) + 1 FROM budget_ledger").fetchone()
-            rid = int(row[0])
-            conn.executemany(
-                "INSERT INTO budget_ledger (reservation, key, at_ms, amount_pusd) VALUES (?, ?, ?, ?)",
-                [(rid, key, now_ms, amount_pusd) for key, *_ in claims],
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return rid
-
-    def settle(self, reservation_id: int, actual_pusd: int) -> None:
-        conn = self._conn()
-        conn.execute("UPDATE budget_ledger SET amount_pusd = ? WHERE reservation = ?", (actual_pusd, reservation_id))
-
-    def spent(self, key: str, window_start_ms: int, window_end_ms: int) -> int:
-        return self._sum(self._conn(), key, window_start_ms, window_end_ms)
-
-    @staticmethod
-    def _sum(conn: sqlite3.Connection, key: str, start: int, end: int) -> int:
-        row = conn.execute(
-            "SELECT COALESCE(SUM(amount_pusd), 0) FROM budget_ledger WHERE key = ? AND at_ms >= ? AND at_ms < ?",
-            (key, start, end),
-        ).fetchone()
-        return int(row[0])
-
-
-# -- scope budgets ----------------------------------------------------------
-
-
-class ScopeBudget:
-    """The running spend of one ``track_context(budget_usd=...)`` entry."""
-
-    __slots__ = ("_lock", "limit_pusd", "limit_usd", "spent_pusd")
-
-    def __init__(self, limit_usd: Decimal) -> None:
-        self.limit_usd = limit_usd
-        self.limit_pusd = _pusd(limit_usd)
-        self.spent_pusd = 0
-        self._lock = threading.Lock()
-
-    def __repr__(self) -> str:
-        return f"ScopeBudget(limit_usd={self.limit_usd}, spent_usd={Decimal(self.spent_pusd) / _PICO})"
-
-    @property
-    def spent_usd(self) -> Decimal:
-        """Spent, or reserved by calls still running."""
-        return Decimal(self.spent_pusd) / _PICO
-
-    def try_add(self, amount_pusd: int) -> bool:
-        with self._lock:
-            if self.spent_pusd + amount_pusd > self.limit_pusd:
-                return False
-            self.spent_pusd += amount_pusd
-            return True
-
-    def adjust(self, delta_pusd: int) -> None:
-        with self._lock:
-            self.spent_pusd += delta_pusd
-
-
 # -- the guard ----------------------------------------------------------------
 
 
@@ -420,121 +247,11 @@ class Reservation:
         if self.settled:
             return
         self.settled = True
-        actual_pusd = self.amount_pusd if actual is None else _pusd(actual)
+        actual_pusd = self.amount_pusd if actual is None else pusd(actual)
         if self.store is not None and self.store_id is not None:
             self.store.settle(self.store_id, actual_pusd)
         for scope in self.scopes:
             scope.adjust(actual_pusd - self.amount_pusd)
-
-
-def _utf8_len(value: Any) -> int:
-    if value is None:
-        return 0
-    if isinstance(value, str):
-        return len(value.encode("utf-8"))
-    return len(json.dumps(value, default=str, ensure_ascii=False).encode("utf-8"))
-
-
-#: Tokens counted for each image or document block (images cost at most
-#: ~1,600 tokens; a PDF page about as much): a deliberate over-count.
-_MEDIA_BLOCK_TOKENS = 1_600
-_MEDIA_PAGE_BYTES = 100_000
-
-
-def _text_tokens(value: Any) -> int:
-    return -(-_utf8_len(value) * 2 // 3) + 1
-
-
-def estimate_input_tokens(request: Mapping[str, Any]) -> int:
-    """A conservative count of a request's input tokens, without the network.
-
-    Text is counted as one token per 1.5 UTF-8 bytes (English prose runs about
-    4 bytes per token, code about 3, a CJK character is 3 bytes and about one
-    token, hex and base64 strings nearer 1.5), plus 10 tokens per message and
-    per request; images count 1,600 tokens each; documents 1,600 per 100 kB of
-    payload; tool definitions add 1,000 tokens for the tool-use system prompt
-    extended thinking 100 and structured outputs 300. It over-counts ordinary prose about 2.5 times;
-    pass an exact count (the free ``count_tokens`` endpoint) where that matters.
-    """
-    total = 0
-    media = 0
-
-    def walk(node: Any) -> None:
-        nonlocal total, media
-        if isinstance(node, Mapping):
-            kind = node.get("type")
-            if kind in ("image", "document"):
-                source = node.get("source")
-                size = _utf8_len(source.get("data")) if isinstance(source, Mapping) else 0
-                media += _MEDIA_BLOCK_TOKENS * max(1, -(-size // _MEDIA_PAGE_BYTES))
-                return
-            for key, value in node.items():
-                if key in ("text", "content", "input", "name", "description", "thinking") and isinstance(value, str):
-                    total += _text_tokens(value)
-                else:
-                    walk(value)
-        elif isinstance(node, (list, tuple)):
-            for item in node:
-                walk(item)
-        elif node is not None:
-            total += _text_tokens(node)
-
-    messages = request.get("messages")
-    walk(messages)
-    walk(request.get("system"))
-    walk(request.get("tools"))
-    count = len(messages) if isinstance(messages, (list, tuple)) else 1
-    overhead = 10 * count + 10
-    if request.get("tools"):
-        overhead += 1_000
-    if request.get("output_config") or request.get("output_format"):
-        overhead += 300  # structured outputs add a schema system prompt
-    thinking = request.get("thinking")
-    if isinstance(thinking, Mapping) and thinking.get("type") not in (None, "disabled"):
-        overhead += 100
-    return total + media + overhead
-
-
-def _has_cache_control(node: Any) -> bool:
-    if isinstance(node, Mapping):
-        return isinstance(node.get("cache_control"), Mapping) or any(_has_cache_control(v) for v in node.values())
-    if isinstance(node, (list, tuple)):
-        return any(_has_cache_control(v) for v in node)
-    return False
-
-
-def worst_case_usd(
-    prices: Any, model: str | None, request: Mapping[str, Any], input_tokens: int | None = None
-) -> Decimal | None:
-    """The most a request can cost: all input at its dearest rate, plus ``max_tokens`` of output.
-
-    Input is counted by :func:`estimate_input_tokens` unless ``input_tokens``
-    is given (an exact ``count_tokens`` result). A request that asks for
-    caching has all its input priced as 1-hour cache writes, the dearest
-    input rate. None when the model has no price.
-    """
-    from ._models import Usage
-
-    if model is None:
-        return None
-    tokens = estimate_input_tokens(request) if input_tokens is None else input_tokens
-    max_tokens = request.get("max_tokens")
-    output = max_tokens if isinstance(max_tokens, int) and not isinstance(max_tokens, bool) else 0
-    cached = _has_cache_control(request)
-    speed = request.get("speed")
-    geo = request.get("inference_geo")
-    usage = Usage(
-        input_tokens=0 if cached else tokens,
-        output_tokens=output,
-        cache_creation_input_tokens=tokens if cached else 0,
-        cache_creation_5m_input_tokens=0 if cached else None,
-        cache_creation_1h_input_tokens=tokens if cached else None,
-        speed=speed if isinstance(speed, str) else None,
-        inference_geo=geo if isinstance(geo, str) else None,
-    )
-    cost = prices.price(model, usage)
-    total: Decimal | None = cost.total_usd
-    return total
 
 
 class BudgetGuard:
@@ -579,12 +296,12 @@ class BudgetGuard:
                 )
                 raise BudgetExceeded(msg, budget=what, limit_usd=None, spent_usd=None, needed_usd=None)
             return None
-        amount = _pusd(worst_usd)
+        amount = pusd(worst_usd)
         claims: list[tuple[str, int, int, int]] = []
         now_ms = int(now_s * 1000)
         for budget, key in applicable:
             start, end = budget.window_bounds(budget.clock())
-            claims.append((key, start, end, _pusd(budget.limit_usd)))
+            claims.append((key, start, end, pusd(budget.limit_usd)))
             now_ms = int(budget.clock() * 1000)
         store_id: int | None = None
         if claims:

@@ -18,7 +18,7 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
-from ._budget import ScopeBudget
+from ._spend import ScopeBudget
 from ._context import Scope, activate, current_scopes, extend, push, reset
 from ._errors import ConfigurationError
 from ._guard import guarded

@@ -1,0 +1,184 @@
+"""Where budget spend lives: the SpendStore interface, its stores, and scope budgets.
+
+A window budget's spend is a ledger of reservations: one row per call and
+budget key, with the call's time and amount in integer pico-dollars (exact,
+and summable by SQL). ``SQLiteSpendStore`` keeps it in the local SQLite file,
+shared by every process of the host.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterable
+from decimal import Decimal
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+__all__ = ["MemorySpendStore", "SQLiteSpendStore", "ScopeBudget", "SpendStore", "pusd"]
+
+_PICO = Decimal(10) ** 12
+
+
+def pusd(usd: Decimal) -> int:
+    """USD as integer pico-dollars, rounded up (a budget never under-counts)."""
+    value = usd * _PICO
+    whole = int(value)
+    return whole + 1 if value > whole else whole
+
+
+@runtime_checkable
+class SpendStore(Protocol):
+    """Where window budgets keep their spend; share one to share budgets.
+
+    Implement it on Redis or Postgres to share budgets across hosts: the only
+    requirement is that ``reserve`` is atomic (check and add in one step).
+    """
+
+    def reserve(self, claims: Iterable[tuple[str, int, int, int]], amount_pusd: int, now_ms: int) -> int | None:
+        """Atomically add a reservation of ``amount_pusd`` to every claim, or to none.
+
+        Each claim is ``(key, window_start_ms, window_end_ms, limit_pusd)``.
+        Returns an id for ``settle``, or None when a limit would be crossed.
+        """
+
+    def settle(self, reservation_id: int, actual_pusd: int) -> None:
+        """Replace the reservation by the real cost."""
+
+    def spent(self, key: str, window_start_ms: int, window_end_ms: int) -> int:
+        """Spent plus reserved in the window, pico-dollars."""
+
+
+class MemorySpendStore:
+    """A process-local store (tests, or a single-process service)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._ledger: dict[int, tuple[tuple[str, ...], int, int]] = {}
+        self._next = 1
+
+    def reserve(self, claims: Iterable[tuple[str, int, int, int]], amount_pusd: int, now_ms: int) -> int | None:
+        claims = list(claims)
+        with self._lock:
+            for key, start, end, limit in claims:
+                if self._sum(key, start, end) + amount_pusd > limit:
+                    return None
+            rid = self._next
+            self._next += 1
+            self._ledger[rid] = (tuple(k for k, *_ in claims), now_ms, amount_pusd)
+            return rid
+
+    def settle(self, reservation_id: int, actual_pusd: int) -> None:
+        with self._lock:
+            keys, at, _ = self._ledger[reservation_id]
+            self._ledger[reservation_id] = (keys, at, actual_pusd)
+
+    def spent(self, key: str, window_start_ms: int, window_end_ms: int) -> int:
+        with self._lock:
+            return self._sum(key, window_start_ms, window_end_ms)
+
+    def _sum(self, key: str, start: int, end: int) -> int:
+        return sum(a for keys, at, a in self._ledger.values() if key in keys and start <= at < end)
+
+
+class SQLiteSpendStore:
+    """Budget spend in a SQLite file, shared by every process on the host.
+
+    One row per reservation and budget key; a reservation checks and inserts
+    in a single ``BEGIN IMMEDIATE`` transaction, so no update is lost.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+        self._pid = os.getpid()
+
+    def __repr__(self) -> str:
+        return f"SQLiteSpendStore({str(self.path)!r})"
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None and self._pid == os.getpid():
+            return conn
+        self._pid = os.getpid()
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
+        conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS budget_ledger ("
+            " id INTEGER PRIMARY KEY AUTOINCREMENT, reservation INTEGER NOT NULL,"
+            " key TEXT NOT NULL, at_ms INTEGER NOT NULL, amount_pusd INTEGER NOT NULL)"
+        )
+        conn.execute("CREATE INDEX IF NOT EXISTS ix_budget_ledger_key ON budget_ledger (key, at_ms)")
+        conn.execute("CREATE INDEX IF NOT EXISTS ix_budget_ledger_res ON budget_ledger (reservation)")
+        self._local.conn = conn
+        return conn
+
+    def reserve(self, claims: Iterable[tuple[str, int, int, int]], amount_pusd: int, now_ms: int) -> int | None:
+        claims = list(claims)
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for key, start, end, limit in claims:
+                if self._sum(conn, key, start, end) + amount_pusd > limit:
+                    conn.execute("ROLLBACK")
+                    return None
+            row = conn.execute("SELECT COALESCE(MAX(reservation), 0) + 1 FROM budget_ledger").fetchone()
+            rid = int(row[0])
+            conn.executemany(
+                "INSERT INTO budget_ledger (reservation, key, at_ms, amount_pusd) VALUES (?, ?, ?, ?)",
+                [(rid, key, now_ms, amount_pusd) for key, *_ in claims],
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        return rid
+
+    def settle(self, reservation_id: int, actual_pusd: int) -> None:
+        conn = self._conn()
+        conn.execute("UPDATE budget_ledger SET amount_pusd = ? WHERE reservation = ?", (actual_pusd, reservation_id))
+
+    def spent(self, key: str, window_start_ms: int, window_end_ms: int) -> int:
+        return self._sum(self._conn(), key, window_start_ms, window_end_ms)
+
+    @staticmethod
+    def _sum(conn: sqlite3.Connection, key: str, start: int, end: int) -> int:
+        row = conn.execute(
+            "SELECT COALESCE(SUM(amount_pusd), 0) FROM budget_ledger WHERE key = ? AND at_ms >= ? AND at_ms < ?",
+            (key, start, end),
+        ).fetchone()
+        return int(row[0])
+
+
+class ScopeBudget:
+    """The running spend of one ``track_context(budget_usd=...)`` entry."""
+
+    __slots__ = ("_lock", "limit_pusd", "limit_usd", "spent_pusd")
+
+    def __init__(self, limit_usd: Decimal) -> None:
+        self.limit_usd = limit_usd
+        self.limit_pusd = pusd(limit_usd)
+        self.spent_pusd = 0
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"ScopeBudget(limit_usd={self.limit_usd}, spent_usd={Decimal(self.spent_pusd) / _PICO})"
+
+    @property
+    def spent_usd(self) -> Decimal:
+        """Spent, or reserved by calls still running."""
+        return Decimal(self.spent_pusd) / _PICO
+
+    def try_add(self, amount_pusd: int) -> bool:
+        with self._lock:
+            if self.spent_pusd + amount_pusd > self.limit_pusd:
+                return False
+            self.spent_pusd += amount_pusd
+            return True
+
+    def adjust(self, delta_pusd: int) -> None:
+        with self._lock:
+            self.spent_pusd += delta_pusd
