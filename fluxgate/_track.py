@@ -18,11 +18,11 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
-from ._spend import ScopeBudget
 from ._context import Scope, activate, current_scopes, extend, push, reset
 from ._errors import ConfigurationError
 from ._guard import guarded
 from ._models import AiEventUser, ContextFrame
+from ._spend import ScopeBudget
 
 __all__ = ["bind_context", "track", "track_context"]
 
