@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from typing import TypeVar
+
+import pytest
 
 import fluxgate
 
@@ -31,3 +34,48 @@ class TestPublicAPI:
             "assert type(m.Messages.__dict__['create']).__name__ == 'function'\n"
         )
         subprocess.run([sys.executable, "-c", code], check=True)
+
+
+class TestConfigurationErrors:
+    def test_bad_price_override_raises_at_init(self) -> None:
+        """init(prices=...) with a bad row raises at once, naming the model."""
+        with pytest.raises(fluxgate.ConfigurationError, match="claude-house-model"):
+            fluxgate.init(prices={"claude-house-model": {"input": "-1", "output": "5"}})
+
+    def test_price_override_prices_calls(self) -> None:
+        """A model added with init(prices=...) is priced from its row."""
+        from decimal import Decimal
+
+        from fluxgate.testing import FakeAnthropicAPI, MemorySink
+
+        sink = MemorySink()
+        fluxgate.init(sinks=[sink], prices={"claude-house-model": {"input": "1", "output": "2"}})
+        FakeAnthropicAPI().client().messages.create(
+            model="claude-house-model", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+        )
+        assert fluxgate.flush(timeout_s=10)
+        [event] = sink.events
+        expected = (event.input_tokens * Decimal(1) + event.output_tokens * Decimal(2)) / Decimal(1_000_000)
+        assert event.cost_usd == expected
+        assert "+overrides" in event.price_version
+
+    def test_budgets_must_be_budgets(self) -> None:
+        """init(budgets=...) rejects what is not a Budget."""
+        with pytest.raises(fluxgate.ConfigurationError, match="budgets"):
+            fluxgate.init(budgets=[{"limit": 5}])  # type: ignore[list-item]
+
+
+class TestFacadeModule:
+    def test_all_matches_module(self) -> None:
+        """fluxgate.anthropic's __all__ names exactly its public objects."""
+        import fluxgate.anthropic as facade
+
+        public = {
+            name
+            for name, value in vars(facade).items()
+            if not name.startswith("_")
+            and getattr(value, "__module__", None) == "fluxgate.anthropic"
+            and not isinstance(value, TypeVar)
+        }
+        assert public <= set(facade.__all__)
+        assert "create_anthropic_cost_tracker" in facade.__all__

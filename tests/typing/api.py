@@ -53,3 +53,10 @@ cost: Decimal | None = first.cost_usd
 status: Status = first.status
 delivered: bool = fluxgate.flush(timeout_s=1.0)
 stopped: bool = fluxgate.shutdown(timeout_s=1.0)
+
+guarded_fg: fluxgate.FluxGate = fluxgate.init(budgets=[fluxgate.Budget(5, per="day", scope="user", warn_at=0.8)])
+try:
+    with track_context(feature="agent", budget_usd=2.0) as run:
+        spent = run.spent_usd
+except fluxgate.BudgetExceeded as stop:
+    needed = stop.needed_usd
