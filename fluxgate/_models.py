@@ -295,7 +295,7 @@ class CostTrackingResponse:
     (Unix ms) and ``error_message``. Read-only.
 
     The cost may be worked out on first read: pricing runs off the caller's
-    thread unless someone asks for it (see ``_calls.PendingEvent``).
+    thread unless someone asks for it (see ``_pending.PendingEvent``).
     """
 
     # Private slots behind read-only properties: one is built for every

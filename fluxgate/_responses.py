@@ -4,7 +4,7 @@
 call return an ``APIResponse`` (a ``LegacyAPIResponse`` on anthropic 0.x)
 with the body still unread. fluxgate must not read it ahead: the call is
 recorded from what ``parse()`` returns, or from the bytes as they pass through
-``read()``, ``iter_bytes()``, ``iter_lines()``... (``_calls.BodyRecorder``),
+``read()``, ``iter_bytes()``, ``iter_lines()``... (``_recorders.BodyRecorder``),
 or, if the response is closed or dropped unread, with its usage unknown.
 """
 
