@@ -172,9 +172,11 @@ class FakeMessagesAPI:
         max_tokens = int(body.get("max_tokens", 1024))
         words = _REPLY_TEXT.split(" ")
         # A reply length that varies with the prompt (and repeats for the same
-        # prompt), from a short answer to a few hundred tokens.
+        # prompt): a short prompt gets a short answer, a long one up to a few
+        # hundred tokens.
         digest = hashlib.sha256(json.dumps(body.get("messages"), sort_keys=True, default=str).encode()).digest()
-        wanted = 24 + int.from_bytes(digest[:2], "big") % 360
+        spread = min(360, 16 + 2 * _estimate_tokens(body))
+        wanted = 24 + int.from_bytes(digest[:2], "big") % spread
         output_tokens = min(max_tokens, wanted)
         stop_reason = "end_turn" if output_tokens < max_tokens else "max_tokens"
         count = max(1, output_tokens * 3 // 4)
