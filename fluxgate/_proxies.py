@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import weakref
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
@@ -93,8 +93,21 @@ class TrackedStream(ObjectProxy):
     def fluxgate_cost_tracking_response(self) -> CostTrackingResponse | None:
         return self._self_recorder.call.response
 
-    def __iter__(self) -> TrackedStream:
-        return self
+    def __iter__(self) -> Iterator[Any]:
+        # A generator, not ``return self``: resuming a generator costs less per
+        # event than a Python ``__next__`` call, and once the first token is
+        # seen a text delta is passed on after one attribute read.
+        recorder = self._self_recorder
+        feed = recorder.feed
+        try:
+            for event in self.__wrapped__:
+                if recorder.first_token is None or getattr(event, "type", None) != "content_block_delta":
+                    feed(event)
+                yield event
+        except Exception as exc:
+            self._self_finalize("error", exc)
+            raise
+        self._self_finalize("end")
 
     def __next__(self) -> Any:
         try:
@@ -141,8 +154,22 @@ class TrackedAsyncStream(ObjectProxy):
     def fluxgate_cost_tracking_response(self) -> CostTrackingResponse | None:
         return self._self_recorder.call.response
 
-    def __aiter__(self) -> TrackedAsyncStream:
-        return self
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return self._self_events()
+
+    async def _self_events(self) -> AsyncIterator[Any]:
+        # See TrackedStream.__iter__.
+        recorder = self._self_recorder
+        feed = recorder.feed
+        try:
+            async for event in self.__wrapped__:
+                if recorder.first_token is None or getattr(event, "type", None) != "content_block_delta":
+                    feed(event)
+                yield event
+        except Exception as exc:
+            self._self_finalize("error", exc)
+            raise
+        self._self_finalize("end")
 
     async def __anext__(self) -> Any:
         try:
