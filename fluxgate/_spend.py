@@ -16,6 +16,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
+from ._sqlite import connect
+
 __all__ = ["MemorySpendStore", "SQLiteSpendStore", "ScopeBudget", "SpendStore", "pusd"]
 
 _PICO = Decimal(10) ** 12
@@ -102,10 +104,7 @@ class SQLiteSpendStore:
         if conn is not None and self._pid == os.getpid():
             return conn
         self._pid = os.getpid()
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        os.close(os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600))
-        conn = sqlite3.connect(str(self.path), timeout=30, isolation_level=None)
-        conn.execute("PRAGMA journal_mode=WAL")
+        conn = connect(self.path, 30.0)
         conn.execute(
             "CREATE TABLE IF NOT EXISTS budget_ledger ("
             " id INTEGER PRIMARY KEY AUTOINCREMENT, reservation INTEGER NOT NULL,"

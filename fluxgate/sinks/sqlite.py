@@ -21,6 +21,7 @@ import attrs
 
 from .._errors import ConfigurationError, TransientSinkError
 from .._models import AiEventUser, CostEvent, Status
+from .._sqlite import connect, immediate
 
 __all__ = ["COLUMNS", "SQLiteSink", "default_db_path", "event_from_row"]
 
@@ -128,13 +129,7 @@ class SQLiteSink:
         # SQLite docs forbid carrying one across fork); it opens its own.
         self._conn = None
         self._pid = os.getpid()
-        if str(self.path) != ":memory:":
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_CREAT | os.O_RDWR, 0o600)
-            os.close(fd)
-        conn = sqlite3.connect(str(self.path), timeout=self._timeout_s, check_same_thread=False)
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
+        conn = connect(self.path, self._timeout_s)
         ensure_schema(conn)
         self._conn = conn
         return conn
@@ -144,8 +139,7 @@ class SQLiteSink:
         rows = [_row(event) for event in batch]
         with self._lock:
             try:
-                conn = self._connect()
-                with conn:
+                with immediate(self._connect()) as conn:
                     conn.executemany(self._insert, rows)
             except sqlite3.OperationalError as exc:
                 raise TransientSinkError(f"SQLite write failed: {exc}") from exc
@@ -163,7 +157,7 @@ def ensure_schema(conn: sqlite3.Connection) -> None:
     cols = ", ".join(
         f"{name} {kind} PRIMARY KEY" if name == "tracking_id" else f"{name} {kind}" for name, kind in COLUMNS.items()
     )
-    with conn:
+    with immediate(conn):
         conn.execute(f"CREATE TABLE IF NOT EXISTS {TABLE} ({cols})")
         have = {row[1] for row in conn.execute(f"PRAGMA table_info({TABLE})")}
         for name, kind in COLUMNS.items():

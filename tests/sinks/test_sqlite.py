@@ -169,3 +169,25 @@ class TestSQLiteSink:
         sink.write([make_event(3)])
         assert os.waitstatus_to_exitcode(status) == 0
         assert [r["tracking_id"] for r in rows(path)] == ["t1", "t2", "t3"]
+
+    @pytest.mark.slow
+    def test_processes_opening_a_new_store_at_once(self, tmp_path: Path) -> None:
+        """Several processes creating and writing one new store at the same moment lose nothing."""
+        import subprocess
+        import sys
+
+        path = tmp_path / "fresh.db"
+        script = (
+            "import sys\n"
+            "from tests.sinks.test_sqlite import make_event\n"
+            "from fluxgate.sinks import SQLiteSink\n"
+            "sink = SQLiteSink(sys.argv[1])\n"
+            "k = int(sys.argv[2])\n"
+            "for i in range(20):\n"
+            "    sink.write([make_event(k * 1000 + i)])\n"
+        )
+        repo = Path(__file__).resolve().parents[2]
+        env = {**os.environ, "PYTHONPATH": str(repo)}
+        procs = [subprocess.Popen([sys.executable, "-c", script, str(path), str(k)], env=env) for k in range(6)]
+        assert [p.wait(timeout=120) for p in procs] == [0] * 6
+        assert len(rows(path)) == 120
