@@ -28,7 +28,7 @@ from ._errors import BudgetExceeded, ConfigurationError
 from ._estimate import estimate_input_tokens, worst_case_usd
 from ._guard import logger
 from ._models import ContextFrame
-from ._spend import _PICO, MemorySpendStore, ScopeBudget, SpendStore, SQLiteSpendStore, pusd
+from ._spend import _PICO, MemorySpendStore, ScopeBudget, SpendStore, SQLiteSpendStore, parse_usd, pusd
 
 __all__ = [
     "Budget",
@@ -130,16 +130,10 @@ class Budget:
         name: str | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        if isinstance(limit_usd, bool) or not isinstance(limit_usd, (int, float, str, Decimal)):
-            msg = f"Budget 'limit_usd' must be a number (got {limit_usd!r})."
-            raise ConfigurationError(msg)
         try:
-            limit = Decimal(str(limit_usd))
-        except ArithmeticError:
-            limit = Decimal("NaN")
-        if not limit.is_finite() or limit < 0:
-            msg = f"Budget 'limit_usd' must be a finite number >= 0 (got {limit_usd!r})."
-            raise ConfigurationError(msg)
+            limit = parse_usd("limit_usd", limit_usd)
+        except (TypeError, ValueError) as exc:
+            raise ConfigurationError(f"Budget {exc}") from None
         window, grouping = "day", "global"
         window_set = grouping_set = False
         for label, value in (("per", per), ("scope", scope)):

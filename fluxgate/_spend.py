@@ -18,9 +18,30 @@ from typing import Protocol, runtime_checkable
 
 from ._sqlite import connect
 
-__all__ = ["MemorySpendStore", "SQLiteSpendStore", "ScopeBudget", "SpendStore", "pusd"]
+__all__ = ["MemorySpendStore", "SQLiteSpendStore", "ScopeBudget", "SpendStore", "parse_usd", "pusd"]
 
 _PICO = Decimal(10) ** 12
+
+
+def parse_usd(name: str, value: object) -> Decimal:
+    """A spending limit as an exact Decimal, from a number or a numeric string.
+
+    Raises:
+        TypeError: ``value`` is not a number (a bool is not).
+        ValueError: It is negative, infinite or NaN (a ``ConfigurationError``
+            at the call sites that configure).
+    """
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        msg = f"'{name}' must be a number (got {value!r} that is a {type(value).__name__})."
+        raise TypeError(msg)
+    try:
+        limit = Decimal(str(value))
+    except ArithmeticError:
+        limit = Decimal("NaN")
+    if not limit.is_finite() or limit < 0:
+        msg = f"'{name}' must be a finite number >= 0 (got {value!r})."
+        raise ValueError(msg)
+    return limit
 
 
 def pusd(usd: Decimal) -> int:

@@ -19,10 +19,9 @@ from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
 from ._context import Scope, activate, current_scopes, extend, push, reset
-from ._errors import ConfigurationError
 from ._guard import guarded
 from ._models import AiEventUser, ContextFrame
-from ._spend import ScopeBudget
+from ._spend import ScopeBudget, parse_usd
 
 __all__ = ["bind_context", "track", "track_context"]
 
@@ -31,19 +30,7 @@ R = TypeVar("R")
 
 
 def _budget_limit(value: object) -> Decimal | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
-        msg = f"'budget_usd' must be a number (got {value!r} that is a {type(value).__name__})."
-        raise TypeError(msg)
-    try:
-        limit = Decimal(str(value))
-    except ArithmeticError:
-        limit = Decimal("NaN")
-    if not limit.is_finite() or limit < 0:
-        msg = f"'budget_usd' must be a finite number >= 0 (got {value!r})."
-        raise ConfigurationError(msg)
-    return limit
+    return None if value is None else parse_usd("budget_usd", value)
 
 
 def _new_budget(limit: Decimal | None) -> ScopeBudget | None:

@@ -87,6 +87,9 @@ class TestValidation:
             ({"metadata": {"when": object()}}, ValueError, "metadata"),
             ({"metadata": {"x": float("nan")}}, ValueError, "metadata"),
             ({"metadata": {1: "a"}}, TypeError, "metadata"),
+            ({"budget_usd": -1}, ValueError, "budget_usd"),
+            ({"budget_usd": "lots"}, ValueError, "budget_usd"),
+            ({"budget_usd": True}, TypeError, "budget_usd"),
         ],
     )
     def test_bad_values_raise_at_creation(self, kwargs: dict[str, object], error: type[Exception], field: str) -> None:
