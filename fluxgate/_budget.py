@@ -16,6 +16,7 @@ the scope, in the process.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -48,7 +49,13 @@ _ENDLESS = "lifetime"
 
 def _parse_window(value: str) -> tuple[str, int]:
     """("day"|"month"|"hours"|"lifetime", hours) from "day", "month", "24h", "hour", "lifetime"."""
-    text = value.strip().lower()
+    text = value.strip().lower().replace(" ", "")
+    for prefix in ("rolling:", "rolling_", "rolling-", "last_", "last-"):
+        if text.startswith(prefix):  # "rolling_24h", "last-6h": the same rolling window
+            text = text[len(prefix) :]
+    hours = re.fullmatch(r"(\d+)(?:h|hr|hrs|hour|hours)", text)
+    if hours is not None and int(hours[1]) > 0:
+        return "hours", int(hours[1])
     if text in ("day", "daily"):
         return "day", 0
     if text in ("month", "monthly"):
@@ -57,8 +64,6 @@ def _parse_window(value: str) -> tuple[str, int]:
         return "hours", 1
     if text in (_ENDLESS, "forever", "total"):
         return _ENDLESS, 0
-    if text.endswith("h") and text[:-1].isdigit() and int(text[:-1]) > 0:
-        return "hours", int(text[:-1])
     msg = f"Budget window must be 'day', 'month', 'hour', 'Nh' (rolling hours) or 'lifetime' (got {value!r})."
     raise ConfigurationError(msg)
 
@@ -84,7 +89,8 @@ class Budget:
             ``"user"``, ``"session"``, ``"step"``); ``scope`` takes the other.
             ``Budget(5, per="user", scope="day")`` and
             ``Budget(5, per="day", scope="user")`` are the same budget.
-        scope: See ``per``. Defaults: window "day", grouping "global".
+        scope: See ``per``. Defaults: window "day", grouping "global". A
+            mapping here (``scope={"feature": "agent"}``) is a filter, as ``where``.
         tz: The time zone of calendar days and months (default UTC).
         where: Only calls whose context matches, e.g. ``{"feature": "agent"}``.
         warn_at: A fraction of the limit (0.8) at which ``on_warn`` is called
@@ -136,8 +142,12 @@ class Budget:
             raise ConfigurationError(f"Budget {exc}") from None
         window, grouping = "day", "global"
         window_set = grouping_set = False
+        clauses = dict(where or {})
         for label, value in (("per", per), ("scope", scope)):
             if value is None:
+                continue
+            if isinstance(value, Mapping):  # scope={"feature": "agent"}: a filter, like where=
+                clauses.update(value)
                 continue
             if not isinstance(value, str):
                 msg = f"Budget '{label}' must be a str (got {value!r})."
@@ -155,7 +165,6 @@ class Budget:
                 window, window_set = value, True
         kind, hours = _parse_window(window)
         zone = _zone(tz)
-        clauses = dict(where or {})
         for key, value in clauses.items():
             if key not in _GROUPINGS[1:] or not isinstance(value, str):
                 allowed = list(_GROUPINGS[1:])

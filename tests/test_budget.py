@@ -40,6 +40,20 @@ class TestBudgetSettings:
         assert (a.grouping, a.window) == (b.grouping, b.window) == ("user", "month")
         assert a.name == b.name
 
+    @pytest.mark.parametrize(
+        ("window", "hours"), [("24h", 24), ("rolling_24h", 24), ("last-6h", 6), ("6 hours", 6), ("hour", 1)]
+    )
+    def test_rolling_window_spellings(self, window: str, hours: int) -> None:
+        """Rolling windows can be written several natural ways."""
+        budget = Budget(1, per=window)
+        assert (budget.window, budget.hours) == ("hours", hours)
+
+    def test_mapping_scope_is_a_filter(self) -> None:
+        """scope={"feature": ...} restricts the budget like where=."""
+        budget = Budget(1, per="user", scope={"feature": "agent"})
+        assert (budget.grouping, dict(budget.where)) == ("user", {"feature": "agent"})
+        assert budget.group_key(ContextFrame.build(feature="chat", user="u")) is None
+
     def test_defaults(self) -> None:
         """Without settings a budget is global, per UTC day."""
         budget = Budget("2.50")
