@@ -81,8 +81,12 @@ def is_async_stream(result: Any) -> bool:
 # -- event streams ------------------------------------------------------------
 
 
-class TrackedStream(ObjectProxy):
-    """A sync ``Stream`` that records its call when it ends, once."""
+class _StreamBase(ObjectProxy):
+    """What both stream proxies share: the recorder, and finishing it once.
+
+    A stream dropped part-way is finished by ``weakref.finalize`` (not
+    ``__del__``), which holds the recorder but never the stream.
+    """
 
     def __init__(self, stream: Any, recorder: StreamRecorder) -> None:
         super().__init__(stream)
@@ -92,6 +96,14 @@ class TrackedStream(ObjectProxy):
     @property
     def fluxgate_cost_tracking_response(self) -> CostTrackingResponse | None:
         return self._self_recorder.call.response
+
+    def _self_finalize(self, how: str, exc: BaseException | None = None) -> None:
+        self._self_finalizer.detach()
+        self._self_recorder.finish(how, exc)
+
+
+class TrackedStream(_StreamBase):
+    """A sync ``Stream`` that records its call when it ends, once."""
 
     def __iter__(self) -> Iterator[Any]:
         # A generator, not ``return self``: resuming a generator costs less per
@@ -121,10 +133,6 @@ class TrackedStream(ObjectProxy):
         self._self_recorder.feed(event)
         return event
 
-    def _self_finalize(self, how: str, exc: BaseException | None = None) -> None:
-        self._self_finalizer.detach()
-        self._self_recorder.finish(how, exc)
-
     def close(self) -> None:
         try:
             self.__wrapped__.close()
@@ -142,17 +150,8 @@ class TrackedStream(ObjectProxy):
             self._self_finalize("closed")
 
 
-class TrackedAsyncStream(ObjectProxy):
+class TrackedAsyncStream(_StreamBase):
     """The async twin of ``TrackedStream``."""
-
-    def __init__(self, stream: Any, recorder: StreamRecorder) -> None:
-        super().__init__(stream)
-        self._self_recorder = recorder
-        self._self_finalizer = weakref.finalize(self, recorder.finish, "abandoned")
-
-    @property
-    def fluxgate_cost_tracking_response(self) -> CostTrackingResponse | None:
-        return self._self_recorder.call.response
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return self._self_events()
@@ -182,10 +181,6 @@ class TrackedAsyncStream(ObjectProxy):
             raise
         self._self_recorder.feed(event)
         return event
-
-    def _self_finalize(self, how: str, exc: BaseException | None = None) -> None:
-        self._self_finalizer.detach()
-        self._self_recorder.finish(how, exc)
 
     async def close(self) -> None:
         try:
