@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fluxgate import CostEvent
-from fluxgate._flusher import Flusher
+from fluxgate._delivery.flusher import Flusher
 from fluxgate.sinks import HTTPSink, SQLiteSink
 from tests.sinks.conftest import IngestServer, make_events
 

@@ -20,7 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from fluxgate import _report
-from fluxgate._html import render
+from fluxgate._report.html import render
 from fluxgate.sinks.sqlite import COLUMNS, TABLE, ensure_schema
 
 _DAY_MS = 86_400_000

@@ -25,7 +25,7 @@ import anthropic
 
 import fluxgate
 from fluxgate import AiEventUser, track, track_context
-from fluxgate.sinks.sqlite import default_db_path
+from fluxgate._store import default_db_path
 from fluxgate.testing import FakeAnthropicAPI, FakeReply, FakeRequest
 
 MODEL = "claude-haiku-4-5"

@@ -8,13 +8,12 @@ from __future__ import annotations
 
 from ._budget import Budget
 from ._context import current_context
+from ._delivery import RetryPolicy
 from ._errors import BudgetExceeded, ConfigurationError, FluxgateError, SinkError, TransientSinkError
-from ._flusher import RetryPolicy
+from ._fluxgate import FluxGate
 from ._instrument import instrument, uninstrument
-from ._lifecycle import flush_after
+from ._lifecycle import flush, flush_after, init, shutdown
 from ._models import AiEventUser, ContextFrame, Cost, CostEvent, CostTrackingResponse, Status, Usage
-from ._runtime import FluxGate, flush
-from ._setup import init, shutdown
 from ._track import bind_context, track, track_context
 from ._version import __version__
 

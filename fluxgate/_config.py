@@ -16,12 +16,7 @@ import attrs
 from ._errors import ConfigurationError
 from .sinks._base import Sink
 
-__all__ = ["Config", "env_flag", "resolve_endpoint"]
-
-
-def env_flag(name: str) -> bool:
-    """True when the environment variable is set to a truthy value."""
-    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+__all__ = ["Config", "resolve_endpoint"]
 
 
 def resolve_endpoint(endpoint: str | None, api_key: str | None) -> tuple[str | None, str | None]:

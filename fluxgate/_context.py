@@ -16,7 +16,7 @@ from contextvars import ContextVar, Token
 import attrs
 
 from ._models import ContextFrame
-from ._spend import ScopeBudget
+from ._budget import ScopeBudget
 
 __all__ = ["Scope", "activate", "current_budgets", "current_context", "current_scopes", "extend", "push", "reset"]
 

@@ -1,4 +1,4 @@
-"""The one place where fluxgate swallows its own exceptions.
+"""The one place where fluxgate swallows its own exceptions, and the one parser of its environment flags.
 
 Errors here are most likely bugs in fluxgate (or a response shape we did not
 expect). They must never reach the user's code: they are logged once per
@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 
-__all__ = ["guarded", "internal_error_count", "logger", "swallow", "warn_once"]
+__all__ = ["env_flag", "guarded", "internal_error_count", "logger", "swallow", "warn_once"]
 
 logger = logging.getLogger("fluxgate")
 
@@ -38,8 +38,20 @@ def internal_error_count() -> int:
     return _count
 
 
+_TRUE = frozenset({"1", "true", "yes", "on"})
+
+
+def env_flag(name: str) -> bool:
+    """True when the environment variable is set to 1, true, yes or on (any case).
+
+    Every other value, ``0``, ``no``, ``off`` and the empty string included,
+    means off: ``FLUXGATE_DEBUG=no`` must not turn debugging on.
+    """
+    return os.environ.get(name, "").strip().lower() in _TRUE
+
+
 def _debug() -> bool:
-    return os.environ.get("FLUXGATE_DEBUG", "") not in ("", "0", "false", "False")
+    return env_flag("FLUXGATE_DEBUG")
 
 
 def swallow(exc: Exception) -> None:

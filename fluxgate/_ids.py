@@ -1,4 +1,4 @@
-"""Tracking ids: unique, cheap to make, and safe across fork.
+"""Tracking ids (unique, cheap to make, safe across fork) and the wall clock in milliseconds.
 
 ``uuid.uuid4()`` reads the kernel's random source on every call; inside some
 virtual machines that system call alone took ~20 µs, more than everything
@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
 
-__all__ = ["new_tracking_id"]
+__all__ = ["new_tracking_id", "now_ms"]
 
 _prefix = ""
 _counter = itertools.count()
@@ -35,3 +36,8 @@ def new_tracking_id() -> str:
     # next() on itertools.count is atomic under the GIL (and in free-threaded
     # builds count is thread-safe), so no lock is needed on this path.
     return f"{_prefix}{next(_counter):016x}"
+
+
+def now_ms() -> int:
+    """Milliseconds since the epoch, as stored in ``created_at``."""
+    return time.time_ns() // 1_000_000

@@ -8,7 +8,7 @@ Teams that also run TypeScript services know this shape::
 It is a thin layer over the one mechanism ``fluxgate.init()`` uses: the
 class-level patch of anthropic's resources (``fluxgate.instrument()``). A call
 made through the tracked client pushes the session's context frame, routes the
-call to ``fg`` (``_runtime.reporting_to``) and calls the SDK method; the global
+call to ``fg`` (``_fluxgate.reporting_to``) and calls the SDK method; the global
 patch records it. A call is therefore recorded once, whether or not a
 ``track_context`` encloses it, and the facade's fields win over the enclosing
 ones (``metadata`` merges key by key, as nested scopes do).
@@ -38,7 +38,7 @@ from ._context import Scope, push, reset
 from ._guard import guarded
 from ._instrument import instrument, is_instrumented
 from ._models import AiEventUser, ContextFrame
-from ._runtime import FluxGate, reporting_to
+from ._fluxgate import FluxGate, reporting_to
 
 if TYPE_CHECKING:
     from anthropic import Anthropic, AsyncAnthropic

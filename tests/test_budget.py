@@ -13,15 +13,11 @@ from pathlib import Path
 import pytest
 
 from fluxgate import ConfigurationError
-from fluxgate._budget import (
-    Budget,
-    MemorySpendStore,
-    SQLiteSpendStore,
-    estimate_input_tokens,
-    worst_case_usd,
-)
+from fluxgate._budget import Budget, MemorySpendStore, worst_case_usd
+from fluxgate._budget.estimate import estimate_input_tokens
+from fluxgate._store import SQLiteSpendStore
 from fluxgate._models import ContextFrame
-from fluxgate._pricing import PriceTable
+from fluxgate._pricing.table import PriceTable
 
 from .conftest import fixtures_dir
 
@@ -157,7 +153,7 @@ class TestStores:
 
 WORKER = """
 import sys
-from fluxgate._budget import SQLiteSpendStore
+from fluxgate._store import SQLiteSpendStore
 store = SQLiteSpendStore(sys.argv[1])
 taken = 0
 while store.reserve([("shared", 0, 2**62, int(sys.argv[2]))], int(sys.argv[3]), 1) is not None:

@@ -16,7 +16,7 @@ import pytest
 
 import fluxgate
 from fluxgate import Budget, BudgetExceeded, Status, track_context
-from fluxgate._budget import MemorySpendStore, estimate_input_tokens
+from fluxgate._budget.guard import MemorySpendStore, estimate_input_tokens
 from fluxgate.testing import FakeAnthropicAPI, FakeReply, FakeRequest, MemorySink, sse_body
 
 REPO = Path(__file__).resolve().parents[1]

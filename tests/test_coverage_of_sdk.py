@@ -12,7 +12,8 @@ import wrapt
 
 import fluxgate
 from fluxgate import _instrument
-from fluxgate._paths import METHODS, RESOURCES
+from fluxgate._instrument import patches
+from fluxgate._instrument.routes import METHODS, RESOURCES
 from fluxgate.testing import MemorySink
 
 
@@ -34,8 +35,8 @@ def public_names(cls: type) -> list[str]:
 
 def targets() -> list[tuple[type, str]]:
     out = []
-    for module, cls, method, _ in _instrument._TARGETS:
-        owner = _instrument._resolve(module, cls)
+    for module, cls, method, _ in patches.TARGETS:
+        owner = patches.resolve(module, cls)
         if owner is not None and method in owner.__dict__:
             out.append((owner, method))
     return out
@@ -54,7 +55,7 @@ class TestEveryMethodIsClassified:
         unknown = [f"{path}.{name}" for name in public_names(owner) if f"{path}.{name}" not in METHODS]
         assert not unknown, (
             f"anthropic {anthropic.__version__} has methods fluxgate does not know: {unknown}. "
-            "Track them (fluxgate/_instrument.py) or classify them in fluxgate/_paths.py METHODS, "
+            "Track them (fluxgate/_instrument/patches.py) or classify them in fluxgate/_instrument/routes.py METHODS, "
             "and update docs/call-paths.md."
         )
 

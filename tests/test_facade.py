@@ -15,7 +15,7 @@ from anthropic.resources.messages.messages import Messages
 
 import fluxgate
 from fluxgate import AiEventUser, ContextFrame, CostEvent, FluxGate, Status, current_context, track_context
-from fluxgate._runtime import active
+from fluxgate._fluxgate import active
 from fluxgate.anthropic import TrackedClient, TrackedSession, create_anthropic_cost_tracker
 from fluxgate.testing import FakeAnthropicAPI, FakeReply, FakeRequest, MemorySink, sse_body
 
@@ -114,9 +114,9 @@ class TestCreate:
         """Creating a tracker installs fluxgate's class-level patch, not a wrapper of its own."""
         assert type(Messages.__dict__["create"]).__name__ == "function"
         create_anthropic_cost_tracker(api.client(), tracker.fg)
-        assert fluxgate._instrument.is_instrumented()
+        assert fluxgate._instrument.patches.is_instrumented()
         patched = Messages.__dict__["create"]
-        assert isinstance(patched, fluxgate._instrument.wrapt.FunctionWrapper)
+        assert isinstance(patched, fluxgate._instrument.patches.wrapt.FunctionWrapper)
         assert type(patched.__wrapped__).__name__ == "function"  # one layer: ours, once
         create_anthropic_cost_tracker(api.client(), tracker.fg)
         assert Messages.__dict__["create"] is patched
@@ -156,7 +156,7 @@ class TestCreate:
         """Shutting the global tracker down (which removes the patch) does not stop the facade."""
         with fluxgate.testing.capture_events():
             pass
-        assert not fluxgate._instrument.is_instrumented()
+        assert not fluxgate._instrument.patches.is_instrumented()
         call(tracked.with_context(feature="after").messages)
         [event] = tracker.events()
         assert event.feature == "after"

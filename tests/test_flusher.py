@@ -23,10 +23,11 @@ from hypothesis import strategies as st
 
 import fluxgate
 from fluxgate import AiEventUser, ConfigurationError, CostEvent, RetryPolicy, SinkError, Status, TransientSinkError
-from fluxgate._flusher import Flusher, sink_names
+from fluxgate._delivery.flusher import Flusher, sink_names
 from fluxgate._lifecycle import flush_after
-from fluxgate._worker import _Breaker
-from fluxgate.sinks._spill import Spill, event_from_dict
+from fluxgate._delivery.worker import _Breaker
+from fluxgate._delivery.spill import Spill
+from fluxgate.sinks._lines import event_from_dict
 from fluxgate.testing import MemorySink
 
 from .sinks.conftest import FAST, make_event, make_events

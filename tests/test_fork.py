@@ -50,7 +50,7 @@ def exit_code(pid: int) -> int:
 
 def record_all(events: list[CostEvent]) -> None:
     """Record ``events`` with the active FluxGate, and nothing else."""
-    fg = fluxgate._runtime.active()
+    fg = fluxgate._fluxgate.active()
     assert fg is not None
     for event in events:
         fg.record(event)

@@ -366,7 +366,7 @@ class TestErrors:
         def refuse(request: Any) -> Any:
             raise OSError("connection refused")
 
-        from fluxgate.testing import _httpx
+        from fluxgate.testing._fake_wire import http_library as _httpx
 
         httpx = _httpx()
         client = anthropic.Anthropic(

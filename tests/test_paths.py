@@ -388,7 +388,7 @@ class TestNeverBreaksAPath:
 
     def test_decoder_fault(self, swallowed: list[BaseException], monkeypatch: pytest.MonkeyPatch) -> None:
         """A fault while decoding bytes the user reads never reaches the user's read."""
-        from fluxgate import _wire
+        from fluxgate._recording import wire as _wire
 
         def explode(self: Any, chunk: bytes) -> Any:
             raise ValueError("decoder bug")

@@ -3,7 +3,7 @@
 The fake serves the platforms' real routes: Bedrock's ``/model/{id}/invoke``
 and ``invoke-with-response-stream`` (AWS event-stream frames), Vertex's
 ``:rawPredict`` and ``:streamRawPredict``. Where botocore is not installed,
-the Bedrock client decodes the frames with ``fluxgate._wire`` instead of the
+the Bedrock client decodes the frames with ``fluxgate._recording.wire`` instead of the
 SDK's botocore decoder; fluxgate sees the same decoded events either way.
 """
 
@@ -22,16 +22,16 @@ import pytest
 
 import fluxgate
 from fluxgate import CostEvent
-from fluxgate._paths import platform_of
-from fluxgate._wire import EventStreamParser, SSEParser
-from fluxgate.testing import (  # _event_stream_*: the fake's own event-stream encoder
+from fluxgate._instrument.routes import platform_of
+from fluxgate._recording.wire import EventStreamParser, SSEParser
+from fluxgate.testing._fake_wire import event_stream_body as _event_stream_body
+from fluxgate.testing._fake_wire import event_stream_frame as _event_stream_frame
+from fluxgate.testing._fake_wire import http_library as _httpx
+from fluxgate.testing import (
     FakeAnthropicAPI,
     FakeReply,
     FakeRequest,
     MemorySink,
-    _event_stream_body,
-    _event_stream_frame,
-    _httpx,
     sse_body,
 )
 

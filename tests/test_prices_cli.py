@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from fluxgate._cli import main as fluxgate_main
-from fluxgate._prices_cli import main
-from fluxgate._pricing import default_table
+from fluxgate._cli.main import main as fluxgate_main
+from fluxgate._cli.prices import main
+from fluxgate._pricing.table import default_table
 
 
 class TestList:

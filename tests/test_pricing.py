@@ -23,7 +23,7 @@ from hypothesis import strategies as st
 
 from fluxgate._errors import ConfigurationError
 from fluxgate._models import Iteration, Usage
-from fluxgate._pricing import PriceTable, default_table
+from fluxgate._pricing.table import PriceTable, default_table
 
 M = 1_000_000
 

@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fluxgate import AiEventUser, CostEvent, Status
-from fluxgate._cli import main as cli_main
-from fluxgate._pricing import PriceTable
-from fluxgate._report import (
+from fluxgate._cli.main import main as cli_main
+from fluxgate._pricing.table import PriceTable
+from fluxgate._report.summary import (
     Filters,
     Follower,
     ReportError,
@@ -36,7 +36,7 @@ from fluxgate._report import (
     report,
     waste,
 )
-from fluxgate._report_cli import follow, main, parse_when, tail_main
+from fluxgate._cli.report import follow, main, parse_when, tail_main
 from fluxgate.sinks import SQLiteSink
 
 HOUR = 3_600_000

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import fluxgate
-from fluxgate._extract import get
+from fluxgate._recording.usage import get
 from fluxgate.testing import FakeAnthropicAPI, MemorySink, capture_events
 
 DOCS = "Refund policy: refunds within 30 days. " * 200

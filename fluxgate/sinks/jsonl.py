@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .._errors import ConfigurationError, TransientSinkError
 from .._models import CostEvent
-from ._spill import _lock, _unlock, _write_all, event_line
+from ._lines import event_line, lock_file, unlock_file, write_all
 
 __all__ = ["JSONLSink"]
 
@@ -103,7 +103,7 @@ class JSONLSink:
     def _append(self, data: bytes) -> None:
         fd = self._open()
         for _ in range(10):
-            _lock(fd)  # released by the next close or by the unlock below
+            lock_file(fd)  # released by the next close or by the unlock below
             try:
                 current = self.path.stat()
             except FileNotFoundError:
@@ -117,12 +117,12 @@ class JSONLSink:
                     self._rotate()
                     fd = self._reopen()
                     continue
-                _write_all(fd, data)
+                write_all(fd, data)
                 if self._fsync:
                     os.fsync(fd)
                 return
             finally:
-                _unlock(fd)
+                unlock_file(fd)
         raise OSError("the file kept being rotated away")
 
     def close(self) -> None:

@@ -15,7 +15,7 @@ import pytest
 
 import fluxgate
 from fluxgate import ConfigurationError, CostEvent, SinkError, Status, TransientSinkError
-from fluxgate._flusher import Flusher
+from fluxgate._delivery.flusher import Flusher
 from fluxgate.sinks import HTTPSink
 from fluxgate.sinks.http import retry_after_s
 from fluxgate.testing import MemorySink

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from fluxgate import ConfigurationError, TransientSinkError
-from fluxgate._flusher import Flusher
+from fluxgate._delivery.flusher import Flusher
 from fluxgate.sinks import JSONLSink
-from fluxgate.sinks._spill import event_from_dict
+from fluxgate.sinks._lines import event_from_dict
 
 from .conftest import make_events
 

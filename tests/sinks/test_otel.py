@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from fluxgate import ConfigurationError, Status, TransientSinkError
-from fluxgate._flusher import Flusher
+from fluxgate._delivery.flusher import Flusher
 
 from .conftest import make_event, make_events
 

@@ -14,7 +14,7 @@ import pytest
 import fluxgate
 from fluxgate import AiEventUser, CostEvent, Status
 from fluxgate.sinks import SQLiteSink
-from fluxgate.sinks.sqlite import COLUMNS, default_db_path, event_from_row
+from fluxgate._store import COLUMNS, default_db_path, event_from_row
 from fluxgate.testing import FakeAnthropicAPI
 
 

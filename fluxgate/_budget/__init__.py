@@ -1,0 +1,25 @@
+"""Spending limits checked before a call is sent.
+
+``guard`` holds :class:`Budget` and the guard that reserves a call's worst
+case against every budget that applies; ``spend`` the ``SpendStore``
+interface, the in-memory store and scope budgets; ``estimate`` the
+worst-case cost of a request. The SQLite spend store lives in ``_store``.
+"""
+
+from __future__ import annotations
+
+from .guard import Budget, BudgetGuard, Reservation, worst_case_usd
+from .spend import PICO, MemorySpendStore, ScopeBudget, SpendStore, parse_usd, pusd
+
+__all__ = [
+    "PICO",
+    "Budget",
+    "BudgetGuard",
+    "MemorySpendStore",
+    "Reservation",
+    "ScopeBudget",
+    "SpendStore",
+    "parse_usd",
+    "pusd",
+    "worst_case_usd",
+]

@@ -1,0 +1,361 @@
+"""The background flusher: one intake queue, a dispatcher, one worker per sink.
+
+The caller's thread only appends to a deque (a length check, no lock, no I/O).
+When the queue holds ``max_queue_size`` events the *new* event is dropped and
+counted: the queued ones are older and closer to delivery, and dropping the
+newest needs no lock on the caller's path. A dispatcher thread wakes when a
+batch is full, every ``flush_interval_s``, or on ``flush()``; it cuts the queue
+into batches and offers each to every sink's worker (``_worker.py``), which has
+its own thread, bounded queue, retries, circuit breaker and spill file.
+
+``flush()`` sends a marker through every queue and waits, with one deadline,
+until every worker has passed it. ``close()`` spends one budget on flushing,
+stopping and joining; what is still queued when it runs out is spilled or
+counted as dropped, and a sink stuck in ``write`` is left to its daemon thread.
+
+After ``os.fork()`` the child starts with empty queues and threads of its own
+(``os.register_at_fork``, with a pid check in ``submit`` as a fallback); events
+queued before the fork are delivered once, by the parent.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import weakref
+from collections import deque
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Protocol
+
+from .._guard import guarded, logger, warn_once
+from .._models import CostEvent
+from .worker import DropHook, Marker, RetryPolicy, SinkStats, SinkWorker
+from ..sinks._base import Sink
+from .spill import Spill
+
+__all__ = [
+    "DEFAULT_MAX_SPILL_BYTES",
+    "DROP_REASONS",
+    "DropHook",
+    "Flusher",
+    "LazyEvent",
+    "RetryPolicy",
+    "SinkStats",
+    "sink_names",
+]
+
+#: Why an event was dropped. The first two happen before any sink saw the
+#: event; the others are per sink (the hook is called once per sink).
+DROP_REASONS = (
+    "queue_full",  # the intake queue was at max_queue_size
+    "shut_down",  # recorded after close(), or still queued when close() ran out of time
+    "sink_queue_full",  # this sink's own queue was full (it is slow) and there is no spill
+    "circuit_open",  # this sink's breaker is open and there is no spill
+    "sink_failed",  # retries ran out and there is no spill
+    "rejected",  # the sink refused the batch for good (SinkError, e.g. HTTP 400)
+    "spill_full",  # the spill file is at max_spill_bytes
+    "spill_failed",  # the spill file could not be written
+)
+
+#: The default bound of each sink's spill file.
+DEFAULT_MAX_SPILL_BYTES = 100 * 2**20
+
+
+def sink_names(sinks: Sequence[Sink]) -> list[str]:
+    """Stable names for ``sinks``: the class name, then ``-2``, ``-3`` for repeats."""
+    seen: dict[str, int] = {}
+    names = []
+    for sink in sinks:
+        base = type(sink).__name__
+        seen[base] = seen.get(base, 0) + 1
+        names.append(base if seen[base] == 1 else f"{base}-{seen[base]}")
+    return names
+
+
+_live: weakref.WeakSet[Flusher] = weakref.WeakSet()
+_fork_hook = threading.Lock()
+_fork_hook_installed = False
+
+
+def _reset_in_child() -> None:
+    for flusher in list(_live):
+        flusher._after_fork()
+
+
+def _install_fork_hook(flusher: Flusher) -> None:
+    global _fork_hook_installed  # noqa: PLW0603 - one process-wide hook
+    _live.add(flusher)
+    with _fork_hook:
+        if not _fork_hook_installed and hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=_reset_in_child)
+            _fork_hook_installed = True
+
+
+class LazyEvent(Protocol):
+    """An event still to be built (priced), on the dispatcher's thread."""
+
+    def materialize(self) -> CostEvent:
+        """Build the event."""
+
+
+def _materialize(item: LazyEvent) -> CostEvent | None:
+    event = None
+    with guarded():
+        event = item.materialize()
+    return event
+
+
+class Flusher:
+    """Owns the intake queue, the dispatcher and one worker per sink.
+
+    Args:
+        sinks: Where batches go.
+        max_queue_size: Events the intake holds; when full the new event is
+            dropped. Each sink's queue holds at most as many events again.
+        max_batch_size: Events per batch.
+        flush_interval_s: The longest an event waits before its batch is cut.
+        retry: Retries and circuit breaker, per sink.
+        on_drop: Called with every dropped event and its reason.
+        sleep: Replaces the pause between retries (tests).
+        spill_path: A directory for spill files; None drops instead.
+        max_spill_bytes: Bound of each sink's spill file.
+    """
+
+    def __init__(
+        self,
+        sinks: Sequence[Sink],
+        *,
+        max_queue_size: int = 10_000,
+        max_batch_size: int = 100,
+        flush_interval_s: float = 1.0,
+        retry: RetryPolicy | None = None,
+        on_drop: DropHook | None = None,
+        sleep: Callable[[float], None] | None = None,
+        spill_path: str | os.PathLike[str] | None = None,
+        max_spill_bytes: int = DEFAULT_MAX_SPILL_BYTES,
+    ) -> None:
+        self.sinks = tuple(sinks)
+        self._max_queue_size = max_queue_size
+        self._max_batch_size = max_batch_size
+        self._flush_interval_s = flush_interval_s
+        self._on_drop = on_drop
+        policy = retry or RetryPolicy()
+        directory = Path(spill_path) if spill_path is not None else None
+        self._workers = tuple(
+            SinkWorker(
+                sink,
+                name,
+                policy=policy,
+                max_events=max_queue_size,
+                batch_size=max_batch_size,
+                spill=None if directory is None else Spill(directory, name, max_bytes=max_spill_bytes),
+                drop=self._call_hook,
+                sleep=sleep,
+            )
+            for sink, name in zip(self.sinks, sink_names(self.sinks), strict=True)
+        )
+        self._closed = False
+        self._start_fresh()
+        _install_fork_hook(self)
+        for worker in self._workers:  # replay what an earlier run spilled
+            if worker._spill is not None and worker._spill.pending():
+                worker.start()
+
+    def _start_fresh(self) -> None:
+        self._queue: deque[CostEvent | LazyEvent | Marker] = deque()
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = os.getpid()
+        self._start_lock = threading.Lock()
+        self._drop_lock = threading.Lock()
+        self._dropped: dict[str, int] = {"queue_full": 0, "shut_down": 0}
+
+    def _after_fork(self) -> None:
+        # The parent still owns (and will deliver) what it had queued; the
+        # child begins empty, with locks, counters and threads of its own.
+        self._start_fresh()
+        for worker in self._workers:
+            worker.after_fork()
+
+    # -- the caller's side ------------------------------------------------------
+
+    def submit(self, event: CostEvent | LazyEvent) -> bool:
+        """Queue ``event``. Returns True if queued, False if dropped; never blocks.
+
+        A :class:`LazyEvent` is turned into its ``CostEvent`` on the dispatcher's
+        thread, so the caller's thread never pays for it.
+        """
+        if self._pid != os.getpid():
+            self._after_fork()
+        if self._closed:
+            self._count_drop(event, "shut_down")
+            return False
+        queue = self._queue
+        if len(queue) >= self._max_queue_size:
+            self._count_drop(event, "queue_full")
+            return False
+        queue.append(event)
+        if self._thread is None:
+            self._ensure_thread()
+        if len(queue) >= self._max_batch_size and not self._wake.is_set():
+            self._wake.set()
+        return True
+
+    def flush(self, timeout_s: float | None = 5.0) -> bool:
+        """Wait until everything queued before this call was handled by every sink.
+
+        Handled means delivered, spilled or dropped (see :meth:`snapshot`).
+        Returns False (and logs how much is still queued) if ``timeout_s``
+        passes first; never raises.
+        """
+        if self._pid != os.getpid():
+            self._after_fork()
+        if self._closed or (self._thread is None and not self._queue and not any(w.started for w in self._workers)):
+            return True
+        marker = Marker()
+        self._queue.append(marker)
+        if self._ensure_thread():
+            self._wake.set()
+        else:  # no new threads while the interpreter exits (Python 3.12): deliver here
+            with guarded():
+                self._drain()
+        if marker.done.wait(timeout_s):
+            return True
+        logger.warning("fluxgate: flush timed out after %ss; %d events still queued", timeout_s, self._backlog())
+        return False
+
+    def close(self, timeout_s: float | None = 5.0) -> bool:
+        """Flush, stop the threads and close the sinks, all within ``timeout_s``.
+
+        What is still queued when time runs out is spilled, or dropped and
+        counted (reason ``shut_down``); a sink stuck in ``write`` is left to
+        its daemon thread and not closed. Returns False in that case.
+        """
+        if self._closed:
+            return True
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+
+        def left() -> float | None:
+            return None if deadline is None else max(0.0, deadline - time.monotonic())
+
+        ok = self.flush(timeout_s)
+        self._closed = True
+        self._stopping.set()
+        self._wake.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(left())
+        while self._queue:  # only if the dispatcher is stuck (inline, at exit) or never ran
+            item = self._queue.popleft()
+            if isinstance(item, Marker):
+                item.done.set()
+            else:
+                self._count_drop(item, "shut_down")
+        for worker in self._workers:
+            worker.stop()
+        for worker in self._workers:
+            if not worker.join(left()):
+                ok = False
+                worker.abandon()
+            elif not worker.started:
+                with guarded():
+                    worker.sink.close()
+        return ok
+
+    def queued(self) -> int:
+        """Events waiting in the intake queue."""
+        return sum(1 for item in list(self._queue) if not isinstance(item, Marker))
+
+    def snapshot(self) -> dict[str, Any]:
+        """Counters as plain data (the shape ``FluxGate.stats()`` documents)."""
+        with self._drop_lock:
+            dropped = dict(self._dropped)
+        return {
+            "queued": self.queued(),
+            "dropped": sum(dropped.values()),
+            "dropped_queue_full": dropped["queue_full"],
+            "sinks": {worker.name: worker.snapshot() for worker in self._workers},
+        }
+
+    # -- the dispatcher's side ----------------------------------------------------
+
+    def _backlog(self) -> int:
+        return self.queued() + sum(int(w.snapshot()["queued"]) for w in self._workers)
+
+    def _ensure_thread(self) -> bool:
+        """Start the dispatcher if needed; False if it is not running and cannot start."""
+        with self._start_lock:
+            if self._thread is not None:
+                return True
+            if self._closed:
+                return False
+            thread = threading.Thread(target=self._run, name="fluxgate-flusher", daemon=True)
+            try:
+                thread.start()
+            except RuntimeError:  # the interpreter is exiting (Python 3.12, cpython#113964)
+                return False
+            self._thread = thread
+            return True
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self._flush_interval_s)
+            self._wake.clear()
+            with guarded():
+                self._drain()
+            if self._stopping.is_set() and not self._queue:
+                return
+
+    def _drain(self) -> None:
+        queue = self._queue
+        batch: list[CostEvent] = []
+        while queue:
+            item = queue.popleft()
+            if isinstance(item, Marker):
+                if batch:
+                    self._dispatch(batch)
+                    batch = []
+                item.expect(len(self._workers))
+                for worker in self._workers:
+                    worker.offer_marker(item)
+                continue
+            if not isinstance(item, CostEvent):
+                event = _materialize(item)
+                if event is None:
+                    continue
+                item = event
+            batch.append(item)
+            if len(batch) >= self._max_batch_size:
+                self._dispatch(batch)
+                batch = []
+        if batch:
+            self._dispatch(batch)
+
+    def _dispatch(self, batch: list[CostEvent]) -> None:
+        for worker in self._workers:
+            worker.offer(list(batch))  # a copy each: a sink may not share a list with another
+
+    def _count_drop(self, event: CostEvent | LazyEvent, reason: str) -> None:
+        with self._drop_lock:
+            self._dropped[reason] += 1
+        if self._on_drop is None:
+            return
+        if not isinstance(event, CostEvent):
+            materialized = _materialize(event)
+            if materialized is None:
+                return
+            event = materialized
+        self._call_hook(event, reason)
+
+    def _call_hook(self, event: CostEvent, reason: str) -> None:
+        hook = self._on_drop
+        if hook is None:
+            return
+        try:
+            hook(event, reason)
+        except Exception as exc:  # noqa: BLE001 - the user's callback must not break delivery
+            name = type(exc).__name__
+            warn_once(f"on_drop:{name}", "fluxgate: the on_drop hook raised %s: %s", name, exc)

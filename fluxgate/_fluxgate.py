@@ -1,0 +1,235 @@
+"""The FluxGate object (settings, prices, flusher) and the process-global one.
+
+Nothing here patches anything: ``init()`` in ``_lifecycle`` composes this module
+with ``_instrument``. Until a FluxGate is active, tracked calls pass straight
+through.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any
+
+from ._budget import Budget, BudgetGuard, SpendStore
+from ._config import Config, resolve_endpoint
+from ._errors import ConfigurationError
+from ._delivery import DEFAULT_MAX_SPILL_BYTES, DropHook, Flusher, LazyEvent, RetryPolicy
+from ._guard import guarded, internal_error_count
+from ._models import CostEvent
+from ._pricing import PriceTable
+from .sinks._base import Sink
+from .sinks.http import HTTPSink
+from ._store import SQLiteSink, default_db_path
+from ._store import SQLiteSpendStore
+
+__all__ = ["FluxGate", "active", "reporting_to", "set_active"]
+
+
+class FluxGate:
+    """One configured tracker: where events go and how they are priced.
+
+    Most programs call :func:`fluxgate.init`, which builds one, makes it the
+    process's active tracker and patches anthropic. Build one yourself to
+    pass to :func:`fluxgate.anthropic.create_anthropic_cost_tracker`.
+
+    Args:
+        sinks: Where events go; default a :class:`~fluxgate.sinks.SQLiteSink`
+            at ``db_path``, or only the HTTP sink when ``endpoint`` is set.
+        db_path: The default SQLite store (default ``$FLUXGATE_DB`` or
+            ``~/.local/share/fluxgate/events.db``).
+        prices: Extra or replacement price rows: a mapping of model id to row,
+            or the path of a JSON file of that shape.
+        flush_interval_s: The longest an event waits before its batch is sent.
+        max_batch_size: Events per batch.
+        max_queue_size: Events held at most; beyond it new events are dropped
+            and counted (the caller is never blocked).
+        exit_timeout_s: The most time spent flushing at interpreter exit.
+        on_drop: Called as ``on_drop(event, reason)`` for every dropped event
+            (once per sink that dropped it); reasons are listed in
+            ``docs/delivery.md``.
+        retry: Retries and circuit breaker, per sink.
+        endpoint: A FluxGate ingest endpoint (``$FLUXGATE_ENDPOINT``): adds
+            a :class:`~fluxgate.sinks.HTTPSink` to ``sinks``.
+        api_key: Its Bearer key (``$FLUXGATE_API_KEY``); never logged.
+        allow_insecure_http: Allow ``http://`` to a host that is not loopback.
+        spill_path: A directory where batches a sink cannot take are kept
+            (one file per sink) and replayed later, even by the next run.
+        max_spill_bytes: Bound of each sink's spill file; beyond it events
+            are dropped and counted.
+        budgets: Spending limits checked before each call (see
+            :class:`fluxgate.Budget` and ``docs/budgets.md``).
+        budget_store: Where budgets keep their spend (default: the local
+            SQLite store, shared by the processes of the host).
+        budget_count_tokens: Count a budgeted call's input exactly with the
+            free ``count_tokens`` endpoint instead of a conservative estimate.
+
+    Raises:
+        ConfigurationError: An argument is invalid; the message says which.
+    """
+
+    def __init__(
+        self,
+        *,
+        sinks: Sequence[Sink] | None = None,
+        db_path: str | os.PathLike[str] | None = None,
+        prices: Mapping[str, Any] | str | os.PathLike[str] | None = None,
+        flush_interval_s: float = 1.0,
+        max_batch_size: int = 100,
+        max_queue_size: int = 10_000,
+        exit_timeout_s: float = 5.0,
+        on_drop: DropHook | None = None,
+        retry: RetryPolicy | None = None,
+        endpoint: str | None = None,
+        api_key: str | None = None,
+        allow_insecure_http: bool = False,
+        spill_path: str | os.PathLike[str] | None = None,
+        max_spill_bytes: int = DEFAULT_MAX_SPILL_BYTES,
+        budgets: Sequence[Budget] | None = None,
+        budget_store: SpendStore | None = None,
+        budget_count_tokens: bool = False,
+    ) -> None:
+        endpoint, api_key = resolve_endpoint(endpoint, api_key)
+        self.budget_guard = _budget_guard(budgets, budget_store, db_path)
+        #: Ask the free count_tokens endpoint for a budgeted call's exact input
+        #: (one more request before each such call) instead of estimating it.
+        self.budget_count_tokens = bool(budget_count_tokens)
+        self.config = Config(
+            sinks=list(sinks) if sinks is not None else None,
+            db_path=Path(db_path) if db_path is not None else None,
+            prices=prices,
+            flush_interval_s=flush_interval_s,
+            max_batch_size=max_batch_size,
+            max_queue_size=max_queue_size,
+            exit_timeout_s=exit_timeout_s,
+            endpoint=endpoint,
+            api_key=api_key,
+            allow_insecure_http=allow_insecure_http,
+            spill_path=Path(spill_path) if spill_path is not None else None,
+            max_spill_bytes=max_spill_bytes,
+        )
+        table = PriceTable.default()
+        self.prices = table.with_overrides(prices) if prices is not None else table
+        chosen = list(self.config.sinks or [])
+        if endpoint is not None:
+            chosen.append(HTTPSink(endpoint, api_key=api_key, allow_insecure_http=allow_insecure_http))
+        elif self.config.sinks is None:
+            chosen.append(SQLiteSink(self.config.db_path))
+        self._flusher = Flusher(
+            chosen,
+            max_queue_size=max_queue_size,
+            max_batch_size=max_batch_size,
+            flush_interval_s=flush_interval_s,
+            retry=retry,
+            on_drop=on_drop,
+            spill_path=self.config.spill_path,
+            max_spill_bytes=max_spill_bytes,
+        )
+
+    def __repr__(self) -> str:
+        return f"<FluxGate sinks={list(self.sinks)!r}>"
+
+    @property
+    def sinks(self) -> tuple[Sink, ...]:
+        """The sinks events are delivered to."""
+        return self._flusher.sinks
+
+    def record(self, event: CostEvent | LazyEvent) -> bool:
+        """Queue ``event`` for delivery; False if it had to be dropped."""
+        return self._flusher.submit(event)
+
+    def flush(self, timeout_s: float | None = 5.0) -> bool:
+        """Block until every event recorded so far is handled, or ``timeout_s`` passes.
+
+        Handled means delivered to every sink, or spilled, or dropped and
+        counted; ``timeout_s`` is one budget for all sinks together.
+        Returns False when the timeout passed first (a warning says how many
+        events are still queued).
+        """
+        return self._flusher.flush(timeout_s)
+
+    def shutdown(self, timeout_s: float | None = 5.0) -> bool:
+        """Flush, stop the threads and close the sinks, all within ``timeout_s``.
+
+        Never hangs: what is still queued when the budget is spent is spilled,
+        or dropped and counted (``shut_down``), and False is returned.
+        """
+        return self._flusher.close(timeout_s)
+
+    def stats(self) -> dict[str, Any]:
+        """Delivery counters, as plain data::
+
+            {"queued": 0,              # events in the intake queue
+             "dropped": 0,             # dropped before any sink saw them
+             "dropped_queue_full": 0,  # ... of which because the queue was full
+             "sinks": {"HTTPSink": {"queued": 0, "delivered": 0, "retried": 0,
+                                    "dropped": 0, "failed_batches": 0,
+                                    "spilled": 0, "replayed": 0,
+                                    "circuit": "closed"}},
+             "internal_errors": 0}
+
+        Sinks are keyed by class name (``-2``, ``-3`` for repeats). For each
+        sink, every event it was given is delivered, dropped, spilled or
+        still queued; ``retried`` counts batch re-sends and ``replayed`` the
+        spilled events delivered later.
+        """
+        out = self._flusher.snapshot()
+        out["internal_errors"] = internal_error_count()
+        return out
+
+
+def _budget_guard(
+    budgets: Sequence[Budget] | None, store: SpendStore | None, db_path: str | os.PathLike[str] | None
+) -> BudgetGuard | None:
+    if budgets is None:
+        if store is not None:
+            msg = "'budget_store' keeps the spend of budgets: pass budgets=[fluxgate.Budget(...)] too."
+            raise ConfigurationError(msg)
+        return None
+    if isinstance(budgets, Budget) or not isinstance(budgets, Sequence):
+        msg = f"'budgets' must be a list of fluxgate.Budget (got {budgets!r})."
+        raise ConfigurationError(msg)
+    for budget in budgets:
+        if not isinstance(budget, Budget):
+            msg = f"'budgets' entries must be fluxgate.Budget (got {budget!r} that is a {type(budget).__name__})."
+            raise ConfigurationError(msg)
+    if store is None:
+        store = SQLiteSpendStore(Path(db_path) if db_path is not None else default_db_path())
+    elif not isinstance(store, SpendStore):
+        msg = f"'budget_store' must have reserve(), settle() and spent() methods (got {store!r})."
+        raise ConfigurationError(msg)
+    return BudgetGuard(budgets, store)
+
+
+_lock = threading.Lock()
+_active: FluxGate | None = None
+# Set by code that routes its calls to a FluxGate of its own (the
+# create_anthropic_cost_tracker facade), over the process-global one.
+_override: ContextVar[FluxGate | None] = ContextVar("fluxgate_override", default=None)
+
+
+def active() -> FluxGate | None:
+    """The FluxGate that tracked calls report to, or None (pass-through)."""
+    return _override.get() or _active
+
+
+@contextmanager
+def reporting_to(fg: FluxGate) -> Iterator[FluxGate]:
+    """Within the block (this thread or task only), tracked calls report to ``fg``."""
+    token = _override.set(fg)
+    try:
+        yield fg
+    finally:
+        _override.reset(token)
+
+
+def set_active(fg: FluxGate | None) -> FluxGate | None:
+    """Make ``fg`` the active FluxGate; returns the previous one."""
+    global _active  # the process-global tracker is the point
+    with _lock:
+        previous, _active = _active, fg
+    return previous

@@ -1,0 +1,597 @@
+"""The price table, the model-id resolver, and the exact cost of one call.
+
+Prices are data (``prices.json``, USD per million tokens, as decimal
+strings) that ``_price_rows`` reads and validates. Every cost is exact
+``Decimal`` arithmetic in a private 50-digit context, never rounded, so the
+sum of a million events still equals the cost of their summed usage.
+
+``price()`` runs on the user's thread for every API call: resolutions are
+cached per model id and rates are ``Decimal`` from load time on. It never
+raises for any model id or usage; an unknown model is ``unpriced_model`` with
+``total_usd=None`` and one warning per model id on the ``fluxgate`` logger.
+See ``docs/pricing.md`` for every rule and the choices made where the pricing
+reference is silent.
+"""
+
+from __future__ import annotations
+
+import logging
+import operator
+import os
+import re
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from functools import lru_cache
+from typing import Any, Final, NamedTuple
+
+import attrs
+
+from .._errors import ConfigurationError
+from .._models import Cost, CostStatus, Usage
+from .rows import (
+    _CTX,
+    _PROVENANCE,
+    COMPONENTS,
+    LongContext,
+    PriceRow,
+    Rates,
+    _digest,
+    _parse_row,
+    _rate,
+    _read_default_prices,
+    _read_prices_file,
+)
+
+__all__ = ["COMPONENTS", "LongContext", "PriceRow", "PriceTable", "Rates", "Resolution", "default_table"]
+
+logger = logging.getLogger("fluxgate")
+
+_ZERO: Final = Decimal(0)
+_MTOK: Final = Decimal(1_000_000)
+_HALF: Final = Decimal("0.5")
+_PLUS_10_PCT: Final = Decimal("1.1")
+
+_PRICED, _ESTIMATED, _PARTIAL = 0, 1, 2
+_STATUSES: Final[tuple[CostStatus, ...]] = ("priced", "estimated", "partial")
+_MAX_CACHED_IDS: Final = 4096
+_COMPACTION_NAMES: Final = tuple(f"iteration_compaction_{c}" for c in COMPONENTS)
+
+_REGIONAL_PREFIXES: Final = frozenset({"us", "eu", "jp", "apac", "au", "us-gov"})
+_BEDROCK_RE: Final = re.compile(r"^(?:(global|us-gov|us|eu|jp|apac|au)\.)?anthropic\.(.+)$")
+_BEDROCK_VERSION_RE: Final = re.compile(r"-v\d+(?::\d+)?(?::\d+k)?$")
+_BRACKET_RE: Final = re.compile(r"\[[^\]]*\]$")
+_DATED_RE: Final = re.compile(r"^(.+)-(\d{8})$")
+_TOKEN_FIELDS: Final = (
+    "input_tokens",
+    "cache_creation_input_tokens",
+    "cache_creation_5m_input_tokens",
+    "cache_creation_1h_input_tokens",
+    "cache_read_input_tokens",
+    "output_tokens",
+)
+_READ_TOKENS: Final = operator.attrgetter(*_TOKEN_FIELDS)
+
+
+@attrs.frozen(kw_only=True)
+class Resolution:
+    """How a model id maps onto a price row.
+
+    ``key`` is the canonical first-party id of the row (``None`` if unknown);
+    ``regional`` is true for Bedrock regional inference profiles (``us.``,
+    ``eu.``...), which cost 10 % more on 4.5-and-later models.
+    """
+
+    model_id: str
+    key: str | None
+    platform: str = "anthropic"
+    regional: bool = False
+    reason: str = ""
+
+
+@attrs.frozen
+class _Plan:
+    """A row compiled for the hot path: rates as tuples, provenance as per-component status ranks."""
+
+    row: PriceRow
+    standard: tuple[Decimal, ...] | None
+    long_threshold: int
+    long: tuple[Decimal, ...] | None
+    fast: tuple[Decimal, ...] | None
+    #: Per component, and per modifier (batch, fast, long_context): the status using it implies
+    #: (third-party figure: estimated; derived figure: partial).
+    ranks: tuple[int, ...]
+    modifier_ranks: Mapping[str, int]
+
+    @classmethod
+    def compile(cls, row: PriceRow) -> _Plan:
+        # A non-official row that names no third-party figure is third-party as a whole.
+        estimated = row.third_party or (frozenset() if row.official else _PROVENANCE)
+
+        def rank(name: str) -> int:
+            return _PARTIAL if name in row.derived else _ESTIMATED if name in estimated else _PRICED
+
+        return cls(
+            row=row,
+            standard=None if row.rates is None else row.rates.as_tuple(),
+            long_threshold=0 if row.long_context is None else row.long_context.threshold,
+            long=None if row.long_context is None else row.long_context.rates.as_tuple(),
+            fast=None if row.fast is None else row.fast.as_tuple(),
+            ranks=tuple(rank(c) for c in COMPONENTS),
+            modifier_ranks={name: rank(name) for name in ("batch", "fast", "long_context")},
+        )
+
+
+# --- pricing helpers ------------------------------------------------------------
+
+
+def _count(value: object) -> int:
+    """A token count; ``None`` is 0, anything not a non-negative int is -1."""
+    if value is None:
+        return 0
+    if type(value) is int and value >= 0:
+        return value
+    return -1
+
+
+def _tokens(src: object) -> tuple[list[int], bool]:
+    """``[input, 5m write, 1h write, read, output]`` of a Usage or Iteration, and whether it was inexact.
+
+    Cache writes without a TTL split are billed at the 5-minute rate (inexact).
+    Invalid counts are treated as 0 (inexact).
+    """
+    try:
+        raw = _READ_TOKENS(src)
+    except AttributeError:
+        raw = tuple(getattr(src, field, None) for field in _TOKEN_FIELDS)
+    inp, total, w5, w1, read, out = raw
+    inexact = False
+    if (
+        not (type(inp) is int and type(total) is int and type(read) is int and type(out) is int)
+        or min(inp, total, read, out) < 0
+    ):  # the slow path: None, negative or non-int counts
+        inp, total, read, out = (_count(v) for v in (inp, total, read, out))
+        inexact = min(inp, total, read, out) < 0
+        inp, total, read, out = (max(v, 0) for v in (inp, total, read, out))
+    if w5 is None and w1 is None:
+        w5, w1 = total, 0
+        inexact = inexact or total > 0
+    else:
+        w5, w1 = _count(w5), _count(w1)
+        if w5 < 0 or w1 < 0:
+            w5, w1, inexact = max(w5, 0), max(w1, 0), True
+        if total > w5 + w1:
+            w5 = total - w1  # writes the split does not account for: 5m rate
+            inexact = True
+    return [inp, w5, w1, read, out], inexact
+
+
+def _raw_totals(src: object) -> tuple[int, int, int, int]:
+    return (
+        max(_count(getattr(src, "input_tokens", None)), 0),
+        max(_count(getattr(src, "cache_creation_input_tokens", None)), 0),
+        max(_count(getattr(src, "cache_read_input_tokens", None)), 0),
+        max(_count(getattr(src, "output_tokens", None)), 0),
+    )
+
+
+@attrs.define
+class _Bill:
+    """What one ``price()`` call accumulates."""
+
+    parts: dict[str, Decimal] = attrs.Factory(dict)
+    rank: int = _PRICED
+
+    def flag(self, rank: int) -> None:
+        self.rank = max(self.rank, rank)
+
+
+class _Modifiers(NamedTuple):
+    batch: bool
+    fast: bool
+    geo_us: bool
+    regional: bool
+
+
+def _charge(plan: _Plan, tokens: Sequence[int], mods: _Modifiers, names: Sequence[str], bill: _Bill) -> None:
+    """Add the token components of one request priced at ``plan`` to ``bill``, as ``names``."""
+    rates = plan.standard
+    assert rates is not None  # callers only charge priced plans
+    if plan.long is not None and tokens[0] + tokens[1] + tokens[2] + tokens[3] > plan.long_threshold:
+        rates = plan.long  # the whole request moves to the tier (P1, M-H55)
+        bill.flag(plan.modifier_ranks["long_context"])
+    factor = None
+    if mods.fast:
+        if plan.fast is None:
+            bill.flag(_PARTIAL)  # no fast price known: standard rates undercount
+        else:
+            rates = plan.fast
+            bill.flag(plan.modifier_ranks["fast"])
+    if mods.batch:
+        factor = _HALF
+        bill.flag(plan.modifier_ranks["batch"])
+    if mods.geo_us and plan.row.data_residency:
+        factor = _PLUS_10_PCT if factor is None else _CTX.multiply(factor, _PLUS_10_PCT)
+    if mods.regional and plan.row.regional_premium:
+        factor = _PLUS_10_PCT if factor is None else _CTX.multiply(factor, _PLUS_10_PCT)
+    parts = bill.parts
+    ranks = plan.ranks
+    for i, count in enumerate(tokens):
+        if not count:
+            continue
+        value = _CTX.multiply(count, rates[i])
+        if factor is not None:
+            value = _CTX.multiply(value, factor)
+        # Dividing (rather than multiplying by a per-token rate) yields the shortest exact
+        # figure: 1000 tokens at $3 is 0.003, not 0.003000.
+        value = _CTX.divide(value, _MTOK)
+        name = names[i]
+        parts[name] = _CTX.add(parts[name], value) if name in parts else value
+        if ranks[i]:
+            bill.flag(ranks[i])
+
+
+def _names_with(prefix: str) -> tuple[str, ...]:
+    return tuple(prefix + c for c in COMPONENTS)
+
+
+# --- the table -------------------------------------------------------------------
+
+
+class PriceTable:
+    """Claude prices as data, and the cost of a call.
+
+    Args:
+        version: The table's version; every event records it.
+        models: Canonical model id -> row fields (the ``models`` object of
+            ``prices.json``).
+        web_search_per_1000: USD per 1,000 web searches.
+        sources: Source key -> description, for ``fluxgate prices``.
+
+    Raises:
+        ConfigurationError: A row is invalid; the message names the model and field.
+
+    >>> from fluxgate._models import Usage
+    >>> PriceTable.default().price("claude-sonnet-4-6", Usage(input_tokens=1000, output_tokens=100)).total_usd
+    Decimal('0.0045')
+    """
+
+    def __init__(
+        self,
+        *,
+        version: str,
+        models: Mapping[str, Mapping[str, Any]],
+        web_search_per_1000: Decimal | str | int = 10,
+        sources: Mapping[str, str] | None = None,
+    ) -> None:
+        self.version = version
+        self.web_search_per_1000 = _rate("prices", "web_search_per_1000", web_search_per_1000)
+        self.sources: Mapping[str, str] = dict(sources or {})
+        self._web_search_per_request = _CTX.divide(self.web_search_per_1000, Decimal(1000))
+        self._raw: dict[str, Mapping[str, Any]] = {}
+        self._base_version = version
+        self._overrides: dict[str, Mapping[str, Any]] = {}
+        self._plans: dict[str, tuple[_Plan, ...]] = {}
+        self._index: dict[str, tuple[str, bool]] = {}  # id or alias -> (key, is_alias)
+        for key, raw in models.items():
+            self._add(key.strip().lower(), raw)
+        self._cache: dict[str, Resolution] = {}
+        self._warned: set[str] = set()
+        self._lock = threading.Lock()
+
+    def _add(self, key: str, raw: Mapping[str, Any], label: str | None = None) -> None:
+        rows = _parse_row(key, raw, label)
+        self._raw[key] = raw
+        self._plans[key] = tuple(_Plan.compile(r) for r in rows)
+        for alias in rows[0].aliases:
+            self._index.setdefault(alias, (key, True))
+        self._index[key] = (key, False)
+
+    @classmethod
+    def default(cls) -> PriceTable:
+        """The shipped table (``fluxgate/_pricing/prices.json``), loaded once and cached."""
+        return _load_default()
+
+    def with_overrides(self, prices: Mapping[str, Mapping[str, Any]] | str | os.PathLike[str]) -> PriceTable:
+        """A copy of this table with rows added or replaced.
+
+        ``prices`` maps a model id to row fields (as in ``prices.json``:
+        ``input`` and ``output`` are required; cache rates default to 1.25x,
+        2x and 0.1x input), or is a path to a JSON file of that shape. An id
+        that resolves to an existing row replaces that row entirely (keeping
+        its name and aliases unless given); any other id adds a row.
+
+        Raises:
+            ConfigurationError: A row is invalid (negative, non-numeric,
+                missing or unknown field); the message names the model and field.
+
+        >>> t = PriceTable.default().with_overrides({"my-model": {"input": "1", "output": "2"}})
+        >>> t.resolve("my-model").key, t.version.startswith(PriceTable.default().version + "+overrides.")
+        ('my-model', True)
+        """
+        if isinstance(prices, (str, os.PathLike)):
+            prices = _read_prices_file(prices)
+        elif not isinstance(prices, Mapping):
+            kind = type(prices).__name__
+            msg = f"'prices' must be a mapping of model id -> row fields or a JSON file path (got {kind})."
+            raise ConfigurationError(msg)
+        table = PriceTable(
+            version=self._base_version, models={}, web_search_per_1000=self.web_search_per_1000, sources=self.sources
+        )
+        for key, raw in self._raw.items():
+            table._add(key, raw)
+        overrides = dict(self._overrides)
+        for model_id, raw in prices.items():
+            if not isinstance(model_id, str) or not model_id.strip():
+                msg = f"'prices' keys must be non-empty model ids (got {model_id!r})."
+                raise ConfigurationError(msg)
+            key = self.resolve(model_id).key or model_id.strip().lower()
+            row = dict(raw) if isinstance(raw, Mapping) else raw
+            if isinstance(row, dict) and key in self._raw:
+                for inherited in ("name", "aliases"):
+                    if inherited not in row and inherited in self._raw[key]:
+                        row[inherited] = self._raw[key][inherited]
+            table._add(key, row, label=model_id)
+            overrides[key] = row
+        table._overrides = overrides
+        table.version = f"{self._base_version}+overrides.{_digest(overrides)}" if overrides else self._base_version
+        return table
+
+    def rows(self) -> Sequence[PriceRow]:
+        """Every row, effective-dated periods in order."""
+        return tuple(plan.row for plans in self._plans.values() for plan in plans)
+
+    def row(self, model: str, *, at_ms: int | None = None) -> PriceRow | None:
+        """The row ``model`` resolves to, in effect at ``at_ms`` (default now)."""
+        key = self.resolve(model).key
+        return None if key is None else self._plan(key, at_ms).row
+
+    def _plan(self, key: str, at_ms: int | None) -> _Plan:
+        plans = self._plans[key]
+        if len(plans) == 1:
+            return plans[0]
+        when = at_ms if isinstance(at_ms, (int, float)) else time.time_ns() // 1_000_000
+        chosen = plans[0]
+        for plan in plans[1:]:
+            since = plan.row.effective_from_ms
+            if since is not None and since <= when:
+                chosen = plan
+        return chosen
+
+    # --- resolution ---------------------------------------------------------------
+
+    def resolve(self, model: str) -> Resolution:
+        """Map any id form (first-party, alias, Bedrock, Vertex, ``[1m]``) to its row; never raises."""
+        if not isinstance(model, str):
+            return Resolution(model_id=repr(model), key=None, reason="the model id is not a string")
+        found = self._cache.get(model)
+        if found is None:
+            found = self._resolve(model)
+            if len(self._cache) >= _MAX_CACHED_IDS:
+                self._cache.clear()
+            self._cache[model] = found
+        return found
+
+    def _resolve(self, model: str) -> Resolution:
+        steps: list[str] = []
+        name = model.strip().lower()
+        platform, regional = "anthropic", False
+        if name in self._index:  # a row's own id (also custom override ids such as "org/model")
+            return self._found(model, name, steps, platform, regional)
+        if "/" in name:  # LiteLLM "bedrock/...", Bedrock ARNs ".../anthropic.claude-..."
+            head, _, name = name.rpartition("/")
+            steps.append(f"dropped prefix '{head}/'")
+        bracket = _BRACKET_RE.search(name)
+        if bracket:
+            name = name[: bracket.start()]
+            steps.append(f"dropped suffix '{bracket.group()}'")
+        bedrock = _BEDROCK_RE.match(name)
+        if bedrock:
+            platform, (region, name) = "bedrock", bedrock.groups()
+            regional = region in _REGIONAL_PREFIXES
+            stripped = [f"{'region' if regional else 'global'} prefix '{region}.'"] if region else []
+            stripped.append("'anthropic.'")
+            version = _BEDROCK_VERSION_RE.search(name)
+            if version and name not in self._index:
+                name = name[: version.start()]
+                stripped.append(f"suffix '{version.group()}'")
+            steps.append(f"stripped Bedrock {', '.join(stripped)}")
+        elif "@" in name:
+            platform = "vertex"
+            base, _, tag = name.partition("@")
+            if tag == "default":
+                name = base
+                steps.append("dropped Vertex '@default'")
+            elif re.fullmatch(r"\d{8}", tag):
+                name = f"{base}-{tag}"
+                steps.append(f"Vertex '@{tag}' -> '-{tag}'")
+        if name in self._index:
+            return self._found(model, name, steps, platform, regional)
+        dated = _DATED_RE.match(name)
+        base_hit = self._index.get(dated.group(1)) if dated else None
+        # Dated 4.6+ forms (LiteLLM keys) map to the dateless canonical id; a
+        # pre-4.6 alias with an unknown date is a snapshot we have no row for.
+        if dated is None or base_hit is None or _DATED_RE.match(base_hit[0]):
+            steps.append(f"no price row for '{name}'")
+            reason = "; ".join(steps)
+            return Resolution(model_id=model, key=None, platform=platform, regional=regional, reason=reason)
+        steps.append(f"dated form of dateless id -> {base_hit[0]}")
+        return Resolution(
+            model_id=model, key=base_hit[0], platform=platform, regional=regional, reason="; ".join(steps)
+        )
+
+    def _found(self, model: str, name: str, steps: list[str], platform: str, regional: bool) -> Resolution:
+        key, is_alias = self._index[name]
+        kind = "dated id" if _DATED_RE.match(key) else "first-party id"
+        steps.append(f"alias '{name}' -> {key}" if is_alias else f"{kind} -> {key}")
+        return Resolution(model_id=model, key=key, platform=platform, regional=regional, reason="; ".join(steps))
+
+    # --- pricing ------------------------------------------------------------------
+
+    def _warn_once(self, model_id: str, message: str, *args: object) -> None:
+        with self._lock:
+            if model_id in self._warned:
+                return
+            if len(self._warned) >= _MAX_CACHED_IDS:  # bounded, like the resolution cache
+                self._warned.clear()
+            self._warned.add(model_id)
+        logger.warning(message, *args)
+
+    def _unpriced(self, model: object, key: str | None, why: str) -> Cost:
+        self._warn_once(
+            repr(model),
+            "fluxgate has no price for model %r (%s); its calls are recorded with cost_usd=None. "
+            "Add a row with init(prices={...}) to price them.",
+            model,
+            why,
+        )
+        return Cost(total_usd=None, status="unpriced_model", price_version=self.version, resolved_model=key)
+
+    def price(
+        self,
+        model: str | None,
+        usage: Usage,
+        *,
+        at_ms: int | None = None,
+        batch: bool = False,
+        regional: bool | None = None,
+    ) -> Cost:
+        """The exact cost of one call; never raises.
+
+        Args:
+            model: The model id as sent or returned, in any form ``resolve`` knows.
+            usage: The call's usage.
+            at_ms: When the call was made (Unix ms), to pick effective-dated rows; default now.
+            batch: The call went through the Message Batches API (also implied by
+                ``usage.service_tier == "batch"``): 50 % off every token component.
+            regional: The call used a regional endpoint (+10 % on 4.5+ models);
+                ``None`` takes it from the id (Bedrock ``us.``, ``eu.``... prefixes).
+
+        >>> from fluxgate._models import Usage
+        >>> default_table().price(None, Usage()).status
+        'unpriced_model'
+        """
+        if model is None:
+            return self._unpriced(None, None, "the call reported no model")
+        resolution = self.resolve(model)
+        key = resolution.key
+        if key is None:
+            return self._unpriced(model, None, resolution.reason)
+        plan = self._plan(key, at_ms)
+        if plan.standard is None:
+            return self._unpriced(model, key, f"known model without an official price: {plan.row.note or key}")
+        bill = _Bill()
+        tier = getattr(usage, "service_tier", None)
+        if tier == "priority":
+            bill.flag(_ESTIMATED)  # no per-token Priority Tier price exists (ST)
+        geo = getattr(usage, "inference_geo", None)
+        mods = _Modifiers(
+            batch=bool(batch) or tier == "batch",
+            fast=getattr(usage, "speed", None) == "fast",
+            geo_us=isinstance(geo, str) and geo.lower() == "us",
+            regional=resolution.regional if regional is None else bool(regional),
+        )
+        main, inexact = _tokens(usage)
+        if inexact:
+            bill.flag(_PARTIAL)
+        iterations = getattr(usage, "iterations", None) or ()
+        if not isinstance(iterations, (list, tuple)):
+            iterations = ()
+            bill.flag(_PARTIAL)
+        if iterations:
+            main = self._charge_iterations(
+                plan=plan, iterations=iterations, usage=usage, main=main, mods=mods, at_ms=at_ms, bill=bill
+            )
+        _charge(plan, main, mods, COMPONENTS, bill)
+        searches = _count(getattr(usage, "web_search_requests", None))
+        if searches > 0:
+            bill.parts["web_search"] = _CTX.multiply(searches, self._web_search_per_request)
+        elif searches < 0:
+            bill.flag(_PARTIAL)
+        total = _ZERO
+        for value in bill.parts.values():
+            total = _CTX.add(total, value)
+        return Cost(
+            total_usd=total,
+            status=_STATUSES[bill.rank],
+            breakdown=bill.parts,
+            price_version=self.version,
+            resolved_model=key,
+        )
+
+    def _charge_iterations(
+        self,
+        *,
+        plan: _Plan,
+        iterations: Sequence[object],
+        usage: object,
+        main: list[int],
+        mods: _Modifiers,
+        at_ms: int | None,
+        bill: _Bill,
+    ) -> list[int]:
+        """Price beta ``usage.iterations`` and return the tokens left for the call's own model.
+
+        ``message`` entries are already the top-level figures; ``compaction``
+        entries are not in them (SDK docstring) and are added at the call's
+        rates. Any other entry (``advisor_message``, ``fallback_message``) is
+        priced at its own model's rates; if the top-level figures equal the sum
+        of all non-compaction entries, they include those entries, which are
+        then taken out of the call-model part so nothing is billed twice.
+        """
+        messages: list[object] = []
+        others: list[object] = []
+        for item in iterations:
+            kind = getattr(item, "type", None)
+            if kind == "message":
+                messages.append(item)
+            elif kind == "compaction":
+                tokens, inexact = _tokens(item)
+                if inexact:
+                    bill.flag(_PARTIAL)
+                _charge(plan, tokens, mods, _COMPACTION_NAMES, bill)
+            else:
+                others.append(item)
+        if not others:
+            return main
+        own_mods = mods._replace(fast=False)  # usage.speed describes the call's own model
+        for item in others:
+            model = getattr(item, "model", None) or plan.row.key
+            key = self.resolve(model).key if isinstance(model, str) else None
+            other_plan = None if key is None else self._plan(key, at_ms)
+            if other_plan is None or other_plan.standard is None:
+                self._unpriced(model, key, "iteration model")
+                bill.flag(_PARTIAL)
+                continue
+            tokens, inexact = _tokens(item)
+            if inexact:
+                bill.flag(_PARTIAL)
+            names = _names_with(f"iteration_{getattr(item, 'type', None) or 'other'}_")
+            _charge(other_plan, tokens, own_mods, names, bill)
+        included = [sum(col) for col in zip(*(_raw_totals(i) for i in (*messages, *others)), strict=True)]
+        if included != list(_raw_totals(usage)):
+            return main
+        summed = [0] * len(COMPONENTS)
+        for item in messages:
+            tokens, inexact = _tokens(item)
+            if inexact:
+                bill.flag(_PARTIAL)
+            summed = [a + b for a, b in zip(summed, tokens, strict=True)]
+        return summed
+
+
+@lru_cache(maxsize=1)
+def _load_default() -> PriceTable:
+    data = _read_default_prices()
+    return PriceTable(
+        version=data["version"],
+        models=data["models"],
+        web_search_per_1000=data.get("web_search_per_1000", 10),
+        sources=data.get("sources"),
+    )
+
+
+def default_table() -> PriceTable:
+    """The shipped price table; the same object as ``PriceTable.default()``."""
+    return _load_default()

@@ -1,0 +1,305 @@
+"""One tracked API call, from its start to its one :class:`CostEvent`.
+
+Nothing here patches anything or imports anthropic. ``_instrument`` decides
+when a call starts and hands over what came back: a message, an exception, a
+stream's events (``StreamRecorder``) or the bytes of a raw body the user reads
+(``BodyRecorder``); the recorders live in ``_recorders``. A :class:`Call`
+turns what it is given into exactly one event, priced later from its
+:class:`PendingEvent` (``_pending``).
+
+The recorders, ``PendingEvent`` and the response helpers are re-exported
+here, so the call machinery can be imported from one place.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any
+
+from .._budget import BudgetGuard, MemorySpendStore, Reservation, ScopeBudget, worst_case_usd
+from .._context import current_scopes
+from .._errors import BudgetExceeded
+from .usage import get, usage_from
+from .._guard import guarded, logger, swallow
+from .._ids import new_tracking_id, now_ms
+from .._models import ContextFrame, CostTrackingResponse, Status, Usage
+from .outcome import STOP_STATUS, header, read_content, str_or_none
+from .event import PendingEvent
+from .readers import BodyRecorder, StreamRecorder
+from .._fluxgate import FluxGate
+
+__all__ = [
+    "ATTRIBUTE",
+    "PENDING",
+    "STEP",
+    "BodyRecorder",
+    "Call",
+    "PendingEvent",
+    "StepLog",
+    "StreamRecorder",
+    "announced",
+    "attach",
+    "header",
+    "read_content",
+]
+
+#: The attribute fluxgate sets on returned messages, streams, responses and exceptions.
+ATTRIBUTE = "fluxgate_cost_tracking_response"
+
+_MALFORMED = frozenset({400, 413, 422})
+_EMPTY = ContextFrame()
+_SENTINELS = frozenset({"NotGiven", "Omit"})
+# Scope budgets alone still go through a guard; it has no window budgets.
+_NO_BUDGETS = BudgetGuard((), MemorySpendStore())
+_MAX_ERROR_CHARS = 1000
+# On these platforms the id the caller sent names the price row better than
+# the response's ``model`` (a Bedrock ``us.`` prefix means the regional rate).
+_REQUEST_MODEL_WINS = frozenset({"bedrock", "vertex"})
+
+
+
+def attach(obj: Any, response: CostTrackingResponse | None) -> None:
+    """Hang ``response`` on ``obj`` as ``fluxgate_cost_tracking_response``, if it takes attributes."""
+    # object.__setattr__ keeps it out of pydantic's model_dump(): the user's
+    # serialised message stays exactly what anthropic returned.
+    try:
+        object.__setattr__(obj, ATTRIBUTE, response)
+    except (AttributeError, TypeError):
+        logger.debug("fluxgate: cannot attach %s to %s", ATTRIBUTE, type(obj).__name__)
+
+
+class Call:
+    """One tracked API call: who made it (context), where (platform) and what it cost.
+
+    ``context`` is taken when the call object is made, on the caller's thread.
+    ``start()`` reads the clocks; ``_instrument`` calls it when the HTTP request
+    is made, which for ``messages.stream()`` is the ``with`` block's entry.
+    """
+
+    __slots__ = (
+        "api",
+        "batch",
+        "batch_id",
+        "bound",
+        "context",
+        "created_at",
+        "custom_id",
+        "fg",
+        "model",
+        "platform",
+        "regional",
+        "reservation",
+        "response",
+        "scope_budgets",
+        "started",
+        "streamed",
+        "timed",
+    )
+
+    def __init__(
+        self,
+        fg: FluxGate,
+        api: str,
+        *,
+        platform: str = "anthropic",
+        model: object = None,
+        regional: bool | None = None,
+        context: ContextFrame | None = None,
+        streamed: bool = False,
+    ) -> None:
+        self.fg = fg
+        self.api = api
+        self.platform = platform
+        self.model = model if isinstance(model, str) else None
+        self.regional = regional
+        stack = current_scopes()
+        top = stack[-1] if stack else None
+        self.context: ContextFrame = (_EMPTY if top is None else top.merged) if context is None else context
+        #: Budgets of the enclosing track_context(budget_usd=...) scopes.
+        self.scope_budgets: tuple[ScopeBudget, ...] = () if top is None else top.budgets
+        #: What this call holds against its budgets until its event settles it.
+        self.reservation: Reservation | None = None
+        self.streamed = streamed
+        #: False for calls whose latency fluxgate did not see (batch results).
+        self.timed = True
+        self.batch = False
+        self.batch_id: str | None = None
+        self.custom_id: str | None = None
+        #: True once an HTTP request belongs to this call (it then makes no other).
+        self.bound = False
+        self.started = 0.0
+        self.created_at = 0
+        self.response: CostTrackingResponse | None = None
+
+    def reserve(self, body: Any, count_input: Callable[[], int | None] | None = None) -> None:
+        """Hold this call's worst-case cost against every budget that applies, before it is sent.
+
+        Raises:
+            BudgetExceeded: After recording a BLOCKED event (cost 0) for it.
+        """
+        guard = self.fg.budget_guard
+        if guard is None and not self.scope_budgets:
+            return
+        # The SDK leaves its NotGiven/Omit sentinels in the body it will encode.
+        request = (
+            {k: v for k, v in body.items() if type(v).__name__ not in _SENTINELS} if isinstance(body, Mapping) else {}
+        )
+        try:
+            exact = None if count_input is None else count_input()
+            worst = worst_case_usd(self.fg.prices, self.model, request, input_tokens=exact)
+            self.reservation = (guard or _NO_BUDGETS).reserve(self.context, self.scope_budgets, worst, self.model)
+        except BudgetExceeded as stop:
+            self.bound = True
+            self.created_at = now_ms()
+            self.started = time.perf_counter()
+            self.event(
+                status=Status.BLOCKED,
+                usage=None,
+                model=self.model,
+                error_type="budget_exceeded",
+                error_message=str(stop),
+            )
+            attach(stop, self.response)
+            raise
+        except Exception as exc:  # noqa: BLE001 - a fault in fluxgate must not stop the user's call
+            swallow(exc)
+
+    def start(self) -> None:
+        """The request is being sent now."""
+        self.bound = True
+        self.started = time.perf_counter()
+        self.created_at = now_ms()
+
+    def event(
+        self,
+        *,
+        status: Status,
+        usage: Usage | None,
+        model: str | None,
+        stop_reason: str | None = None,
+        request_id: str | None = None,
+        error_type: str | None = None,
+        error_message: str | None = None,
+        estimated: bool = False,
+        ended: float | None = None,
+        first_token: float | None = None,
+        first_event: float | None = None,
+    ) -> None:
+        """Queue this call's event and keep its summary in ``self.response``.
+
+        Only the facts are gathered here, on the caller's thread: pricing and
+        building the :class:`CostEvent` happen on the flusher's thread (see
+        :class:`PendingEvent`), unless a budget needs the cost now.
+        """
+        ended = time.perf_counter() if ended is None else ended
+        if self.model is not None and (model is None or self.platform in _REQUEST_MODEL_WINS):
+            model = self.model
+        pending = PendingEvent(
+            self,
+            new_tracking_id(),
+            status,
+            usage,
+            model,
+            stop_reason,
+            request_id,
+            error_type,
+            error_message,
+            estimated,
+            (ended - self.started) * 1000 if self.timed else None,
+            None if first_token is None else (first_token - self.started) * 1000,
+            None if first_event is None else (ended - first_event) * 1000,
+        )
+        if self.reservation is not None:
+            with guarded():
+                self.reservation.settle(pending.cost()[0])
+        self.response = CostTrackingResponse(
+            status=status,
+            tracking_id=pending.tracking_id,
+            created_at=self.created_at,
+            error_message=error_message,
+            price=pending.cost_float,
+        )
+        self.fg.record(pending)
+
+    def error(
+        self,
+        error_type: str,
+        message: str,
+        *,
+        status: Status = Status.ERROR,
+        usage: Usage | None = None,
+        model: str | None = None,
+        request_id: str | None = None,
+    ) -> None:
+        """Record a failed call (an API error, a stream's error event, an errored batch request)."""
+        self.event(
+            status=status,
+            usage=usage,
+            model=model,
+            request_id=request_id,
+            error_type=error_type,
+            error_message=message[:_MAX_ERROR_CHARS],
+            estimated=usage is not None,
+        )
+
+    def fail(self, exc: BaseException, usage: Usage | None = None, model: str | None = None) -> None:
+        """Record the exception the SDK raised; hang the summary on it."""
+        code = getattr(exc, "status_code", None)
+        error = get(getattr(exc, "body", None), "error")
+        error_type = get(error, "type")
+        message = get(error, "message")
+        self.error(
+            error_type if isinstance(error_type, str) else type(exc).__name__,
+            message if isinstance(message, str) else str(exc),
+            status=Status.MALFORMED_REQUEST if code in _MALFORMED else Status.ERROR,
+            usage=usage,
+            model=model,
+            request_id=str_or_none(getattr(exc, "request_id", None)) or header(getattr(exc, "response", None)),
+        )
+        attach(exc, self.response)
+
+    def succeed(self, message: Any, request_id: str | None = None) -> None:
+        """Record a complete response (a message, a completion, or its JSON); hang the summary on it."""
+        stop_reason = str_or_none(get(message, "stop_reason"))
+        self.event(
+            status=STOP_STATUS.get(stop_reason or "", Status.SUCCESS),
+            usage=usage_from(get(message, "usage")),
+            model=str_or_none(get(message, "model")),
+            stop_reason=stop_reason,
+            request_id=request_id or str_or_none(getattr(message, "_request_id", None)),
+        )
+        if not isinstance(message, dict):
+            attach(message, self.response)
+
+
+#: The call a public method announced, for the HTTP request it is about to
+#: send. The request hook binds it (``Call.start``) instead of making a new
+#: one, so a call seen at both levels is counted once. Holds one call object,
+#: never a shared container (see ``_context``).
+PENDING: ContextVar[Call | None] = ContextVar("fluxgate_pending_call", default=None)
+
+
+@contextmanager
+def announced(call: Call) -> Iterator[None]:
+    """Within the block, the next request in this thread or task belongs to ``call``."""
+    token = PENDING.set(call)
+    try:
+        yield
+    finally:
+        PENDING.reset(token)
+
+
+class StepLog:
+    """The last call made during one step of a tool runner (to tag what the step returns)."""
+
+    __slots__ = ("last",)
+
+    def __init__(self) -> None:
+        self.last: Call | None = None
+
+
+#: Set while a tool runner takes a step; the request level notes its call here.
+STEP: ContextVar[StepLog | None] = ContextVar("fluxgate_runner_step", default=None)

@@ -1,0 +1,163 @@
+"""A finished call's facts, and the :class:`CostEvent` made from them later.
+
+``Call.event`` (``_calls``) gathers the facts on the caller's thread and hands
+a :class:`PendingEvent` to the flusher; pricing it and building the event
+happen there, unless someone needs the cost sooner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from .._guard import swallow
+from .._models import CostEvent, Status, Usage
+
+if TYPE_CHECKING:
+    from .call import Call
+
+__all__ = ["PendingEvent"]
+
+_Priced = tuple[Decimal | None, str, Mapping[str, Decimal], str]
+_NO_USAGE = Usage()
+
+
+class PendingEvent:
+    """A finished call's facts, turned into its :class:`CostEvent` off the caller's thread.
+
+    Pricing and building the event take longer than everything else fluxgate
+    does during a call, so the flusher's thread does them (``materialize``).
+    The cost is worked out at most once, by whoever needs it first: the
+    flusher, a budget settling its reservation, or the user reading
+    ``fluxgate_cost_tracking_response.cost``.
+    """
+
+    __slots__ = (
+        "_priced",
+        "call",
+        "error_message",
+        "error_type",
+        "estimated",
+        "first_token_ms",
+        "latency_ms",
+        "model",
+        "request_id",
+        "status",
+        "stop_reason",
+        "stream_ms",
+        "tracking_id",
+        "usage",
+    )
+
+    def __init__(  # noqa: PLR0917 - built in one place, from Call.event's keywords
+        self,
+        call: Call,
+        tracking_id: str,
+        status: Status,
+        usage: Usage | None,
+        model: str | None,
+        stop_reason: str | None,
+        request_id: str | None,
+        error_type: str | None,
+        error_message: str | None,
+        estimated: bool,
+        latency_ms: float | None,
+        first_token_ms: float | None,
+        stream_ms: float | None,
+    ) -> None:
+        self.call = call
+        self.tracking_id = tracking_id
+        self.status = status
+        self.usage = usage
+        self.model = model
+        self.stop_reason = stop_reason
+        self.request_id = request_id
+        self.error_type = error_type
+        self.error_message = error_message
+        self.estimated = estimated
+        self.latency_ms = latency_ms
+        self.first_token_ms = first_token_ms
+        self.stream_ms = stream_ms
+        self._priced: _Priced | None = None
+
+    def cost(self) -> _Priced:
+        """(cost_usd, cost_status, breakdown, price_version), computed once."""
+        priced = self._priced
+        if priced is None:
+            priced = self._priced = self._price()
+        return priced
+
+    def cost_float(self) -> float | None:
+        """The cost as the npm-shaped summary reports it: a float, or None."""
+        try:
+            cost_usd = self.cost()[0]
+        except Exception as exc:  # noqa: BLE001 - reading a summary must never raise
+            swallow(exc)
+            return None
+        return None if cost_usd is None else float(cost_usd)
+
+    def _price(self) -> _Priced:
+        call, usage, status = self.call, self.usage, self.status
+        prices = call.fg.prices
+        if usage is None:
+            if status in (Status.SUCCESS, Status.MAX_TOKENS, Status.CONTENT_FILTER):
+                # A success without usage (legacy completions, a body never
+                # read): it was billed, but we cannot know what it cost.
+                return None, "unpriced_model", {}, prices.version
+            return Decimal(0), "priced", {}, prices.version
+        try:
+            cost = prices.price(self.model, usage, at_ms=call.created_at, batch=call.batch, regional=call.regional)
+        except Exception as exc:  # noqa: BLE001 - keep the call on record even if pricing fails
+            swallow(exc)
+            return None, "unpriced_model", {}, prices.version
+        status_of_cost = "estimated" if self.estimated and cost.total_usd is not None else cost.status
+        return cost.total_usd, status_of_cost, cost.breakdown, cost.price_version
+
+    def materialize(self) -> CostEvent:
+        """The event, priced."""
+        cost_usd, cost_status, breakdown, version = self.cost()
+        call, ctx = self.call, self.call.context
+        usage = self.usage if self.usage is not None else _NO_USAGE
+        return CostEvent(
+            tracking_id=self.tracking_id,
+            created_at=call.created_at,
+            status=self.status,
+            cost_usd=cost_usd,
+            cost_status=cost_status,  # type: ignore[arg-type]
+            cost_breakdown=breakdown,
+            price_version=version,
+            model=self.model,
+            api=call.api,
+            platform=call.platform,
+            streamed=call.streamed,
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            cache_creation_input_tokens=usage.cache_creation_input_tokens,
+            cache_creation_5m_input_tokens=usage.cache_creation_5m_input_tokens,
+            cache_creation_1h_input_tokens=usage.cache_creation_1h_input_tokens,
+            cache_read_input_tokens=usage.cache_read_input_tokens,
+            web_search_requests=usage.web_search_requests,
+            web_fetch_requests=usage.web_fetch_requests,
+            stop_reason=self.stop_reason,
+            latency_ms=self.latency_ms,
+            time_to_first_token_ms=self.first_token_ms,
+            stream_duration_ms=self.stream_ms,
+            request_id=self.request_id,
+            error_type=self.error_type,
+            error_message=self.error_message,
+            feature=ctx.feature,
+            user_id=ctx.user_id,
+            user=ctx.user,
+            step=ctx.step,
+            session_id=ctx.session_id,
+            conversation_id=ctx.conversation_id,
+            service_tier=ctx.service_tier,
+            metadata=ctx.metadata,
+            usage_service_tier=usage.service_tier,
+            speed=usage.speed,
+            inference_geo=usage.inference_geo,
+            batch_id=call.batch_id,
+            custom_id=call.custom_id,
+        )

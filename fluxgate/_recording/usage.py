@@ -1,0 +1,242 @@
+"""SDK responses and stream events -> :class:`Usage`.
+
+Duck-typed on purpose: anthropic's pydantic models, their beta twins, plain
+dicts parsed from JSON and objects from SDK releases we have never seen all
+go through the same ``_get``. A field of the wrong type reads as absent; the
+callers decide what a missing usage means.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from .._models import Iteration, Usage
+
+__all__ = ["StreamAccumulator", "event_type", "fields", "get", "usage_from"]
+
+
+def get(obj: Any, name: str) -> Any:
+    """``obj.name`` or ``obj[name]``; None when absent."""
+    if obj is None:
+        return None
+    if type(obj) is dict:
+        return obj.get(name)
+    # Attributes first: an isinstance(obj, Mapping) check is an ABC lookup,
+    # and this runs a dozen times per tracked call.
+    value = getattr(obj, name, None)
+    if value is None and isinstance(obj, Mapping):
+        return obj.get(name)
+    return value
+
+
+# Classes whose instances keep their fields in ``__dict__`` (pydantic models,
+# v1 and v2), found once per class. Reading their ``__dict__`` skips pydantic's
+# ``__getattr__``, which is slow for absent fields (it raises inside).
+_PLAIN: dict[type, bool] = {}
+
+
+def fields(obj: Any) -> Mapping[str, Any] | None:
+    """A mapping view of a model or dict, for reading many fields; None if neither."""
+    cls = type(obj)
+    if cls is dict:
+        return obj  # type: ignore[no-any-return]
+    plain = _PLAIN.get(cls)
+    if plain is None:
+        plain = _PLAIN[cls] = hasattr(cls, "model_fields") or hasattr(cls, "__fields__")
+    if plain:
+        values: dict[str, Any] = obj.__dict__
+        extra = getattr(obj, "__pydantic_extra__", None)
+        return {**values, **extra} if extra else values
+    if isinstance(obj, Mapping):
+        return obj
+    return None
+
+
+def event_type(event: Any) -> str | None:
+    """A stream event's ``type``, read without pydantic's attribute machinery."""
+    # ``type`` is a declared field of every SDK event model, so plain
+    # attribute access finds it without pydantic's slow path for misses.
+    kind = event.get("type") if type(event) is dict else getattr(event, "type", None)
+    return kind if type(kind) is str else None
+
+
+def _int(obj: Any, name: str) -> int | None:
+    value = get(obj, name)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return None
+    return value
+
+
+def _str(obj: Any, name: str) -> str | None:
+    value = get(obj, name)
+    return value if isinstance(value, str) else None
+
+
+def _count(view: Mapping[str, Any], name: str) -> int | None:
+    value = view.get(name)
+    return value if type(value) is int else None
+
+
+def _iterations(raw: Any) -> tuple[Iteration, ...]:
+    if not isinstance(raw, (list, tuple)):
+        return ()
+    out = []
+    for item in raw:
+        kind = _str(item, "type")
+        if kind is None:
+            continue
+        split = get(item, "cache_creation")
+        out.append(
+            Iteration(
+                type=kind,
+                model=_str(item, "model"),
+                input_tokens=_int(item, "input_tokens") or 0,
+                output_tokens=_int(item, "output_tokens") or 0,
+                cache_creation_input_tokens=_int(item, "cache_creation_input_tokens") or 0,
+                cache_creation_5m_input_tokens=_int(split, "ephemeral_5m_input_tokens"),
+                cache_creation_1h_input_tokens=_int(split, "ephemeral_1h_input_tokens"),
+                cache_read_input_tokens=_int(item, "cache_read_input_tokens") or 0,
+            )
+        )
+    return tuple(out)
+
+
+def usage_from(raw: Any) -> Usage | None:
+    """Read a ``usage`` object (model or dict); None if it has no token counts."""
+    if raw is None:
+        return None
+    view = fields(raw)
+    if view is None:  # an object of a shape we do not know: read its attributes
+        view = {name: getattr(raw, name, None) for name in _USAGE_FIELDS}
+    input_tokens = _count(view, "input_tokens")
+    output_tokens = _count(view, "output_tokens")
+    if input_tokens is None and output_tokens is None:
+        return None
+    split = view.get("cache_creation")
+    five = _int(split, "ephemeral_5m_input_tokens")
+    hour = _int(split, "ephemeral_1h_input_tokens")
+    total_write = _count(view, "cache_creation_input_tokens")
+    if total_write is None and (five is not None or hour is not None):
+        total_write = (five or 0) + (hour or 0)
+    if split is not None and (five is not None or hour is not None):
+        five, hour = five or 0, hour or 0
+    server = view.get("server_tool_use")
+    details = view.get("output_tokens_details")
+    tier, speed, geo = view.get("service_tier"), view.get("speed"), view.get("inference_geo")
+    iterations = view.get("iterations")
+    return Usage(
+        input_tokens=input_tokens or 0,
+        output_tokens=output_tokens or 0,
+        reasoning_tokens=None if details is None else _int(details, "thinking_tokens"),
+        cache_creation_input_tokens=total_write or 0,
+        cache_creation_5m_input_tokens=five,
+        cache_creation_1h_input_tokens=hour,
+        cache_read_input_tokens=_count(view, "cache_read_input_tokens") or 0,
+        web_search_requests=0 if server is None else _int(server, "web_search_requests") or 0,
+        web_fetch_requests=0 if server is None else _int(server, "web_fetch_requests") or 0,
+        service_tier=tier if type(tier) is str else None,
+        speed=speed if type(speed) is str else None,
+        inference_geo=geo if type(geo) is str else None,
+        iterations=() if iterations is None else _iterations(iterations),
+    )
+
+
+_USAGE_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "cache_creation",
+    "server_tool_use",
+    "output_tokens_details",
+    "service_tier",
+    "speed",
+    "inference_geo",
+    "iterations",
+)
+
+
+#: ``message_delta.usage`` fields that overwrite ``message_start``'s when not null.
+_DELTA_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+    "server_tool_use",
+    "output_tokens_details",
+    "iterations",
+)
+
+
+_START_FIELDS = (*_DELTA_FIELDS, "cache_creation", "service_tier", "speed", "inference_geo")
+
+
+class StreamAccumulator:
+    """Folds stream events into the final usage, exactly as the API means it.
+
+    ``message_start`` gives the input side; each ``message_delta`` carries
+    cumulative counts that overwrite (never add to) what came before, and
+    null fields leave the earlier value alone. Legacy ``completion`` events
+    give the model and stop reason only: their usage stays unknown (None).
+    """
+
+    __slots__ = ("_usage", "finished", "message_id", "model", "saw_delta", "saw_start", "stop_reason")
+
+    def __init__(self) -> None:
+        self._usage: dict[str, Any] = {}
+        self.model: str | None = None
+        self.message_id: str | None = None
+        self.stop_reason: str | None = None
+        self.saw_start = False
+        self.saw_delta = False
+        self.finished = False
+
+    def feed(self, event: Any, kind: str | None = None) -> None:
+        """Take one event (an SDK model or a dict), and its ``type`` if known."""
+        if kind is None:
+            kind = event_type(event)
+        if kind == "message_start":
+            self._start(get(event, "message"))
+        elif kind == "message_delta":
+            self._delta(event)
+        elif kind == "message_stop":
+            self.finished = True
+        elif kind == "completion":
+            self._completion(event)
+
+    def _start(self, message: Any) -> None:
+        self.saw_start = True
+        self.model = _str(message, "model")
+        self.message_id = _str(message, "id")
+        usage = get(message, "usage")
+        if usage is not None:
+            self._usage = {name: get(usage, name) for name in _START_FIELDS}
+
+    def _completion(self, event: Any) -> None:
+        # Legacy /v1/complete streams: every event repeats the model, the last
+        # one has the stop reason, and none carries usage.
+        self.model = _str(event, "model") or self.model
+        stop = _str(event, "stop_reason")
+        if stop is not None:
+            self.stop_reason = stop
+            self.finished = True
+
+    def _delta(self, event: Any) -> None:
+        self.saw_delta = True
+        stop = _str(get(event, "delta"), "stop_reason")
+        if stop is not None:
+            self.stop_reason = stop
+        usage = get(event, "usage")
+        if usage is None:
+            return
+        for name in _DELTA_FIELDS:
+            value = get(usage, name)
+            if value is not None:
+                self._usage[name] = value
+
+    def usage(self) -> Usage | None:
+        """The usage as of the last event, or None before ``message_start``."""
+        if not self._usage:
+            return None
+        return usage_from(self._usage)
