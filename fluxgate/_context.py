@@ -15,8 +15,8 @@ from contextvars import ContextVar, Token
 
 import attrs
 
-from ._models import ContextFrame
 from ._budget import ScopeBudget
+from ._models import ContextFrame
 
 __all__ = ["Scope", "activate", "current_budgets", "current_context", "current_scopes", "extend", "push", "reset"]
 

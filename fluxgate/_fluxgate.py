@@ -17,15 +17,14 @@ from typing import Any
 
 from ._budget import Budget, BudgetGuard, SpendStore
 from ._config import Config, resolve_endpoint
-from ._errors import ConfigurationError
 from ._delivery import DEFAULT_MAX_SPILL_BYTES, DropHook, Flusher, LazyEvent, RetryPolicy
-from ._guard import guarded, internal_error_count
+from ._errors import ConfigurationError
+from ._guard import internal_error_count
 from ._models import CostEvent
 from ._pricing import PriceTable
+from ._store import SQLiteSink, SQLiteSpendStore, default_db_path
 from .sinks._base import Sink
 from .sinks.http import HTTPSink
-from ._store import SQLiteSink, default_db_path
-from ._store import SQLiteSpendStore
 
 __all__ = ["FluxGate", "active", "reporting_to", "set_active"]
 

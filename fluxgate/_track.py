@@ -18,10 +18,10 @@ from decimal import Decimal
 from types import TracebackType
 from typing import Any, ParamSpec, TypeVar
 
+from ._budget import ScopeBudget, parse_usd
 from ._context import Scope, activate, current_scopes, extend, push, reset
 from ._guard import guarded
 from ._models import AiEventUser, ContextFrame
-from ._budget import ScopeBudget, parse_usd
 
 __all__ = ["bind_context", "track", "track_context"]
 

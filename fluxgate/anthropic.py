@@ -35,10 +35,10 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 import attrs
 
 from ._context import Scope, push, reset
+from ._fluxgate import FluxGate, reporting_to
 from ._guard import guarded
 from ._instrument import instrument, is_instrumented
 from ._models import AiEventUser, ContextFrame
-from ._fluxgate import FluxGate, reporting_to
 
 if TYPE_CHECKING:
     from anthropic import Anthropic, AsyncAnthropic

@@ -16,9 +16,9 @@ import pytest
 
 import fluxgate
 from fluxgate import AiEventUser, CostEvent, Status, track_context
-from fluxgate._store.batches import BatchStore, context_from_json, context_to_json
 from fluxgate._models import ContextFrame
 from fluxgate._store import default_db_path
+from fluxgate._store.batches import BatchStore, context_from_json, context_to_json
 from fluxgate.testing import FakeAnthropicAPI, MemorySink
 
 from .test_instrument import HELLO, message_body

@@ -15,9 +15,9 @@ import pytest
 from fluxgate import ConfigurationError
 from fluxgate._budget import Budget, MemorySpendStore, worst_case_usd
 from fluxgate._budget.estimate import estimate_input_tokens
-from fluxgate._store import SQLiteSpendStore
 from fluxgate._models import ContextFrame
 from fluxgate._pricing.table import PriceTable
+from fluxgate._store import SQLiteSpendStore
 
 from .conftest import fixtures_dir
 

@@ -24,9 +24,9 @@ from hypothesis import strategies as st
 import fluxgate
 from fluxgate import AiEventUser, ConfigurationError, CostEvent, RetryPolicy, SinkError, Status, TransientSinkError
 from fluxgate._delivery.flusher import Flusher, sink_names
-from fluxgate._lifecycle import flush_after
-from fluxgate._delivery.worker import _Breaker
 from fluxgate._delivery.spill import Spill
+from fluxgate._delivery.worker import _Breaker
+from fluxgate._lifecycle import flush_after
 from fluxgate.sinks._lines import event_from_dict
 from fluxgate.testing import MemorySink
 

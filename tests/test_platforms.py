@@ -24,9 +24,6 @@ import fluxgate
 from fluxgate import CostEvent
 from fluxgate._instrument.routes import platform_of
 from fluxgate._recording.wire import EventStreamParser, SSEParser
-from fluxgate.testing._fake_wire import event_stream_body as _event_stream_body
-from fluxgate.testing._fake_wire import event_stream_frame as _event_stream_frame
-from fluxgate.testing._fake_wire import http_library as _httpx
 from fluxgate.testing import (
     FakeAnthropicAPI,
     FakeReply,
@@ -34,6 +31,9 @@ from fluxgate.testing import (
     MemorySink,
     sse_body,
 )
+from fluxgate.testing._fake_wire import event_stream_body as _event_stream_body
+from fluxgate.testing._fake_wire import event_stream_frame as _event_stream_frame
+from fluxgate.testing._fake_wire import http_library as _httpx
 
 from .test_instrument import HELLO, message_body, stream_events
 

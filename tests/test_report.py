@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 
 from fluxgate import AiEventUser, CostEvent, Status
 from fluxgate._cli.main import main as cli_main
+from fluxgate._cli.report import follow, main, parse_when, tail_main
 from fluxgate._pricing.table import PriceTable
 from fluxgate._report.summary import (
     Filters,
@@ -36,7 +37,6 @@ from fluxgate._report.summary import (
     report,
     waste,
 )
-from fluxgate._cli.report import follow, main, parse_when, tail_main
 from fluxgate.sinks import SQLiteSink
 
 HOUR = 3_600_000

@@ -18,9 +18,9 @@ import attrs
 import pytest
 
 from fluxgate import AiEventUser, CostEvent, Status
+from fluxgate._cli.report import main
 from fluxgate._report.html import BAD, PALETTE, render
 from fluxgate._report.summary import Overview, overview
-from fluxgate._cli.report import main
 from fluxgate.sinks import SQLiteSink
 
 HOUR = 3_600_000

@@ -26,9 +26,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 
 from .._errors import BudgetExceeded, ConfigurationError
-from .estimate import estimate_input_tokens, worst_case_usd
 from .._guard import logger
 from .._models import ContextFrame
+from .estimate import estimate_input_tokens, worst_case_usd
 from .spend import PICO, MemorySpendStore, ScopeBudget, SpendStore, parse_usd, pusd
 
 __all__ = [

@@ -8,13 +8,10 @@ shared by every process of the host.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Iterable
 from decimal import Decimal
-from pathlib import Path
 from typing import Protocol, runtime_checkable
-
 
 __all__ = ["PICO", "MemorySpendStore", "ScopeBudget", "SpendStore", "parse_usd", "pusd"]
 

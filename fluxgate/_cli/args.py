@@ -11,7 +11,6 @@ import argparse
 import os
 import re
 import sys
-import time
 from collections.abc import Sequence
 from datetime import datetime, timezone
 from decimal import Decimal, InvalidOperation
@@ -48,7 +47,6 @@ class _Parser(argparse.ArgumentParser):
         if message:
             print(message, end="", file=sys.stderr)
         raise _ExitError(status)
-
 
 
 def parse_when(text: str, *, now_ms: int) -> int:

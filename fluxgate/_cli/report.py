@@ -26,12 +26,18 @@ from .._report import (
     GROUPS,
     SORTS,
     Filters,
+    Printer,
     Report,
     ReportError,
+    cache_json,
     connect,
+    economics_json,
     format_usd,
     overview,
     report,
+    report_json,
+    waste_json,
+    write_csv,
 )
 from .args import (
     EXIT_INTERRUPTED,
@@ -45,7 +51,6 @@ from .args import (
     _split,
     parse_when,
 )
-from .._report import Printer, write_csv, cache_json, economics_json, report_json, waste_json
 from .tail import follow, tail_main
 
 __all__ = ["follow", "main", "parse_when", "tail_main"]

@@ -31,9 +31,9 @@ from typing import Any, Protocol
 
 from .._guard import guarded, logger, warn_once
 from .._models import CostEvent
-from .worker import DropHook, Marker, RetryPolicy, SinkStats, SinkWorker
 from ..sinks._base import Sink
 from .spill import Spill
+from .worker import DropHook, Marker, RetryPolicy, SinkStats, SinkWorker
 
 __all__ = [
     "DEFAULT_MAX_SPILL_BYTES",

@@ -19,16 +19,13 @@ import itertools
 import json
 import os
 import threading
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from decimal import Decimal
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
-
-import attrs
+from typing import IO
 
 from .._guard import logger
 from .._models import CostEvent
-from ..sinks._lines import event_from_dict, event_line, lock_file, unlock_file, write_all
+from ..sinks._lines import event_from_dict, event_line, lock_file, write_all
 
 __all__ = ["Spill"]
 

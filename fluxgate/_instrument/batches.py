@@ -18,6 +18,7 @@ run it under ``guarded()``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from .._fluxgate import FluxGate
@@ -80,11 +81,11 @@ class ResultsRecorder:
                 platform=claim.platform or self.platform,
                 model=claim.model,
                 context=claim.context or ContextFrame(),
+                batch_id=self.batch_id,
+                custom_id=custom_id,
+                created_at=claim.created_at or now,
             )
             call.start()
-            call.timed = False
-            call.created_at = claim.created_at or now
-            call.batch, call.batch_id, call.custom_id = True, self.batch_id, custom_id
             _record_result(call, get(item, "result"))
             attach(item, call.response)
 

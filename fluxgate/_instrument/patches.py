@@ -41,12 +41,13 @@ from typing import Any
 
 import wrapt
 
-from .batches import ResultsRecorder, remember_batch
-from .._recording import ATTRIBUTE, PENDING, STEP, BodyRecorder, Call, attach, read_content
 from .._context import current_context, current_scopes
-from .._recording import get
+from .._fluxgate import FluxGate, active
 from .._guard import guarded, logger
 from .._models import ContextFrame
+from .._recording import ATTRIBUTE, PENDING, STEP, BodyRecorder, Call, attach, get, read_content
+from .batches import ResultsRecorder, remember_batch
+from .responses import TrackedAPIResponse, TrackedAsyncAPIResponse, TrackedLegacyResponse
 from .routes import BATCH_CREATE, Route, label, platform_of, regional_of, route
 from .streams import (
     RunnerScope,
@@ -60,8 +61,6 @@ from .streams import (
     is_stream,
     track_stream,
 )
-from .responses import TrackedAPIResponse, TrackedAsyncAPIResponse, TrackedLegacyResponse
-from .._fluxgate import FluxGate, active
 
 __all__ = ["ATTRIBUTE", "SUPPORTED_ANTHROPIC", "instrument", "is_instrumented", "uninstrument"]
 
@@ -253,11 +252,7 @@ def _bind(found: Route, client: Any, options: Any, kwargs: dict[str, Any]) -> Ca
         platform = platform_of(client)
         api = label(found, options)
         call = Call(fg, api, platform=platform, model=get(body, "model"), regional=regional_of(client, platform))
-    elif call.model is None:
-        model = get(body, "model")
-        call.model = model if isinstance(model, str) else None
-    call.streamed = kwargs.get("stream") is True
-    call.start()
+    call.start(model=get(body, "model"), streamed=kwargs.get("stream") is True)
     return call
 
 
@@ -322,7 +317,7 @@ _COUNTED_FIELDS = ("model", "messages", "system", "tools", "tool_choice", "think
 
 def _count_body(call: Call, options: Any) -> dict[str, Any] | None:
     body = getattr(options, "json_data", None)
-    if not call.fg.budget_count_tokens or not isinstance(body, dict) or call.platform != "anthropic":
+    if not call.tracker.budget_count_tokens or not isinstance(body, dict) or call.platform != "anthropic":
         return None
     if not str(getattr(options, "url", "")).startswith("/v1/messages"):
         return None
@@ -376,7 +371,7 @@ def _request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], 
         call = _bind(found, instance, options, kwargs)
     if call is None:
         return wrapped(*args, **kwargs)
-    if isinstance(call, Call) and (call.fg.budget_guard is not None or call.scope_budgets):
+    if isinstance(call, Call) and call.budgeted:
         call.reserve(getattr(options, "json_data", None), _input_counter(call, instance, options))
     try:
         result = wrapped(*args, **kwargs)
@@ -401,7 +396,7 @@ async def _arequest(wrapped: Callable[..., Any], instance: Any, args: tuple[Any,
         call = _bind(found, instance, options, kwargs)
     if call is None:
         return await wrapped(*args, **kwargs)
-    if isinstance(call, Call) and (call.fg.budget_guard is not None or call.scope_budgets):
+    if isinstance(call, Call) and call.budgeted:
         call.reserve(getattr(options, "json_data", None), await _async_input_count(call, instance, options))
     try:
         result = await wrapped(*args, **kwargs)

@@ -14,9 +14,9 @@ import weakref
 from collections.abc import Iterator
 from typing import Any
 
-from .._recording import BodyRecorder, attach
 from .._guard import guarded
 from .._models import CostTrackingResponse
+from .._recording import BodyRecorder, attach
 from .streams import ObjectProxy, TrackedAsyncStream, TrackedStream, is_async_stream, is_stream
 
 __all__ = ["TrackedAPIResponse", "TrackedAsyncAPIResponse", "TrackedLegacyResponse"]

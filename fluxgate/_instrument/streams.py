@@ -31,12 +31,12 @@ from typing import TYPE_CHECKING, Any
 
 import wrapt
 
-from .batches import ResultsRecorder
-from .._recording import ATTRIBUTE, STEP, Call, StepLog, StreamRecorder, announced, attach, header
 from .._context import Scope, activate, current_scopes, reset
+from .._fluxgate import FluxGate, active, reporting_to
 from .._guard import guarded
 from .._models import CostTrackingResponse
-from .._fluxgate import FluxGate, active, reporting_to
+from .._recording import ATTRIBUTE, STEP, Call, StepLog, StreamRecorder, announced, attach, header
+from .batches import ResultsRecorder
 
 __all__ = [
     "ObjectProxy",

@@ -7,8 +7,9 @@ stream's events (``StreamRecorder``) or the bytes of a raw body the user reads
 turns what it is given into exactly one event, priced later from its
 :class:`PendingEvent` (``_pending``).
 
-The recorders, ``PendingEvent`` and the response helpers are re-exported
-here, so the call machinery can be imported from one place.
+A call owns its state: what it knows is given to its constructor or to
+``start()``, and what the flusher's thread receives is a frozen snapshot of
+its facts (:class:`PendingEvent`), never the live call.
 """
 
 from __future__ import annotations
@@ -17,34 +18,22 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .._budget import BudgetGuard, MemorySpendStore, Reservation, ScopeBudget, worst_case_usd
 from .._context import current_scopes
 from .._errors import BudgetExceeded
-from .usage import get, usage_from
 from .._guard import guarded, logger, swallow
 from .._ids import new_tracking_id, now_ms
 from .._models import ContextFrame, CostTrackingResponse, Status, Usage
-from .outcome import STOP_STATUS, header, read_content, str_or_none
 from .event import PendingEvent
-from .readers import BodyRecorder, StreamRecorder
-from .._fluxgate import FluxGate
+from .outcome import STOP_STATUS, header, str_or_none
+from .usage import get, usage_from
 
-__all__ = [
-    "ATTRIBUTE",
-    "PENDING",
-    "STEP",
-    "BodyRecorder",
-    "Call",
-    "PendingEvent",
-    "StepLog",
-    "StreamRecorder",
-    "announced",
-    "attach",
-    "header",
-    "read_content",
-]
+if TYPE_CHECKING:
+    from .._pricing import PriceTable
+
+__all__ = ["ATTRIBUTE", "PENDING", "STEP", "Call", "StepLog", "Tracker", "announced", "attach"]
 
 #: The attribute fluxgate sets on returned messages, streams, responses and exceptions.
 ATTRIBUTE = "fluxgate_cost_tracking_response"
@@ -60,7 +49,6 @@ _MAX_ERROR_CHARS = 1000
 _REQUEST_MODEL_WINS = frozenset({"bedrock", "vertex"})
 
 
-
 def attach(obj: Any, response: CostTrackingResponse | None) -> None:
     """Hang ``response`` on ``obj`` as ``fluxgate_cost_tracking_response``, if it takes attributes."""
     # object.__setattr__ keeps it out of pydantic's model_dump(): the user's
@@ -71,12 +59,33 @@ def attach(obj: Any, response: CostTrackingResponse | None) -> None:
         logger.debug("fluxgate: cannot attach %s to %s", ATTRIBUTE, type(obj).__name__)
 
 
+class Tracker(Protocol):
+    """What a call reports to: a :class:`fluxgate.FluxGate`, seen from below."""
+
+    @property
+    def prices(self) -> PriceTable:
+        """The price table events are priced with."""
+
+    @property
+    def budget_guard(self) -> BudgetGuard | None:
+        """The window budgets checked before each call, if any."""
+
+    @property
+    def budget_count_tokens(self) -> bool:
+        """Whether a budgeted call's input is counted by the ``count_tokens`` endpoint."""
+
+    def record(self, event: PendingEvent) -> bool:
+        """Queue a finished call's event; False if it had to be dropped."""
+
+
 class Call:
     """One tracked API call: who made it (context), where (platform) and what it cost.
 
     ``context`` is taken when the call object is made, on the caller's thread.
     ``start()`` reads the clocks; ``_instrument`` calls it when the HTTP request
     is made, which for ``messages.stream()`` is the ``with`` block's entry.
+    A batch result is a call too (``batch_id``, ``custom_id``): billed at the
+    batch rate, dated when its batch was created, with no latency of its own.
     """
 
     __slots__ = (
@@ -87,7 +96,6 @@ class Call:
         "context",
         "created_at",
         "custom_id",
-        "fg",
         "model",
         "platform",
         "regional",
@@ -97,11 +105,12 @@ class Call:
         "started",
         "streamed",
         "timed",
+        "tracker",
     )
 
     def __init__(
         self,
-        fg: FluxGate,
+        tracker: Tracker,
         api: str,
         *,
         platform: str = "anthropic",
@@ -109,8 +118,11 @@ class Call:
         regional: bool | None = None,
         context: ContextFrame | None = None,
         streamed: bool = False,
+        batch_id: str | None = None,
+        custom_id: str | None = None,
+        created_at: int | None = None,
     ) -> None:
-        self.fg = fg
+        self.tracker = tracker
         self.api = api
         self.platform = platform
         self.model = model if isinstance(model, str) else None
@@ -123,15 +135,15 @@ class Call:
         #: What this call holds against its budgets until its event settles it.
         self.reservation: Reservation | None = None
         self.streamed = streamed
-        #: False for calls whose latency fluxgate did not see (batch results).
-        self.timed = True
-        self.batch = False
-        self.batch_id: str | None = None
-        self.custom_id: str | None = None
+        #: Batch results: billed at the batch rate; their latency fluxgate did not see.
+        self.batch = batch_id is not None
+        self.timed = not self.batch
+        self.batch_id = batch_id
+        self.custom_id = custom_id
         #: True once an HTTP request belongs to this call (it then makes no other).
         self.bound = False
         self.started = 0.0
-        self.created_at = 0
+        self.created_at = 0 if created_at is None else created_at
         self.response: CostTrackingResponse | None = None
 
     def reserve(self, body: Any, count_input: Callable[[], int | None] | None = None) -> None:
@@ -140,7 +152,7 @@ class Call:
         Raises:
             BudgetExceeded: After recording a BLOCKED event (cost 0) for it.
         """
-        guard = self.fg.budget_guard
+        guard = self.tracker.budget_guard
         if guard is None and not self.scope_budgets:
             return
         # The SDK leaves its NotGiven/Omit sentinels in the body it will encode.
@@ -149,7 +161,7 @@ class Call:
         )
         try:
             exact = None if count_input is None else count_input()
-            worst = worst_case_usd(self.fg.prices, self.model, request, input_tokens=exact)
+            worst = worst_case_usd(self.tracker.prices, self.model, request, input_tokens=exact)
             self.reservation = (guard or _NO_BUDGETS).reserve(self.context, self.scope_budgets, worst, self.model)
         except BudgetExceeded as stop:
             self.bound = True
@@ -167,11 +179,21 @@ class Call:
         except Exception as exc:  # noqa: BLE001 - a fault in fluxgate must not stop the user's call
             swallow(exc)
 
-    def start(self) -> None:
-        """The request is being sent now."""
+    @property
+    def budgeted(self) -> bool:
+        """Whether any budget applies to this call (window or scope)."""
+        return self.tracker.budget_guard is not None or bool(self.scope_budgets)
+
+    def start(self, *, model: object = None, streamed: bool | None = None) -> None:
+        """The request is being sent now, for ``model`` (if the call did not know it yet)."""
         self.bound = True
+        if self.model is None and isinstance(model, str):
+            self.model = model
+        if streamed is not None:
+            self.streamed = streamed
         self.started = time.perf_counter()
-        self.created_at = now_ms()
+        if not self.batch:
+            self.created_at = now_ms()
 
     def event(
         self,
@@ -198,7 +220,15 @@ class Call:
         if self.model is not None and (model is None or self.platform in _REQUEST_MODEL_WINS):
             model = self.model
         pending = PendingEvent(
-            self,
+            self.tracker.prices,
+            self.api,
+            self.platform,
+            self.streamed,
+            self.context,
+            self.created_at,
+            self.regional,
+            self.batch_id,
+            self.custom_id,
             new_tracking_id(),
             status,
             usage,
@@ -222,7 +252,7 @@ class Call:
             error_message=error_message,
             price=pending.cost_float,
         )
-        self.fg.record(pending)
+        self.tracker.record(pending)
 
     def error(
         self,

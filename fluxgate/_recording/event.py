@@ -1,8 +1,9 @@
-"""A finished call's facts, and the :class:`CostEvent` made from them later.
+"""A finished call's facts, frozen, and the :class:`CostEvent` made from them later.
 
-``Call.event`` (``_calls``) gathers the facts on the caller's thread and hands
-a :class:`PendingEvent` to the flusher; pricing it and building the event
-happen there, unless someone needs the cost sooner.
+``Call.event`` gathers the facts on the caller's thread and hands a
+:class:`PendingEvent` to the flusher; pricing it and building the event
+happen there, unless someone needs the cost sooner. The pending event holds
+values only (and the price table), never the live :class:`Call`.
 """
 
 from __future__ import annotations
@@ -12,10 +13,10 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from .._guard import swallow
-from .._models import CostEvent, Status, Usage
+from .._models import ContextFrame, CostEvent, Status, Usage
 
 if TYPE_CHECKING:
-    from .call import Call
+    from .._pricing import PriceTable
 
 __all__ = ["PendingEvent"]
 
@@ -35,24 +36,40 @@ class PendingEvent:
 
     __slots__ = (
         "_priced",
-        "call",
+        "api",
+        "batch_id",
+        "context",
+        "created_at",
+        "custom_id",
         "error_message",
         "error_type",
         "estimated",
         "first_token_ms",
         "latency_ms",
         "model",
+        "platform",
+        "prices",
+        "regional",
         "request_id",
         "status",
         "stop_reason",
         "stream_ms",
+        "streamed",
         "tracking_id",
         "usage",
     )
 
     def __init__(  # noqa: PLR0917 - built in one place, from Call.event's keywords
         self,
-        call: Call,
+        prices: PriceTable,
+        api: str,
+        platform: str,
+        streamed: bool,
+        context: ContextFrame,
+        created_at: int,
+        regional: bool | None,
+        batch_id: str | None,
+        custom_id: str | None,
         tracking_id: str,
         status: Status,
         usage: Usage | None,
@@ -66,7 +83,15 @@ class PendingEvent:
         first_token_ms: float | None,
         stream_ms: float | None,
     ) -> None:
-        self.call = call
+        self.prices = prices
+        self.api = api
+        self.platform = platform
+        self.streamed = streamed
+        self.context = context
+        self.created_at = created_at
+        self.regional = regional
+        self.batch_id = batch_id
+        self.custom_id = custom_id
         self.tracking_id = tracking_id
         self.status = status
         self.usage = usage
@@ -98,8 +123,7 @@ class PendingEvent:
         return None if cost_usd is None else float(cost_usd)
 
     def _price(self) -> _Priced:
-        call, usage, status = self.call, self.usage, self.status
-        prices = call.fg.prices
+        usage, status, prices = self.usage, self.status, self.prices
         if usage is None:
             if status in (Status.SUCCESS, Status.MAX_TOKENS, Status.CONTENT_FILTER):
                 # A success without usage (legacy completions, a body never
@@ -107,7 +131,9 @@ class PendingEvent:
                 return None, "unpriced_model", {}, prices.version
             return Decimal(0), "priced", {}, prices.version
         try:
-            cost = prices.price(self.model, usage, at_ms=call.created_at, batch=call.batch, regional=call.regional)
+            cost = prices.price(
+                self.model, usage, at_ms=self.created_at, batch=self.batch_id is not None, regional=self.regional
+            )
         except Exception as exc:  # noqa: BLE001 - keep the call on record even if pricing fails
             swallow(exc)
             return None, "unpriced_model", {}, prices.version
@@ -117,20 +143,20 @@ class PendingEvent:
     def materialize(self) -> CostEvent:
         """The event, priced."""
         cost_usd, cost_status, breakdown, version = self.cost()
-        call, ctx = self.call, self.call.context
+        ctx = self.context
         usage = self.usage if self.usage is not None else _NO_USAGE
         return CostEvent(
             tracking_id=self.tracking_id,
-            created_at=call.created_at,
+            created_at=self.created_at,
             status=self.status,
             cost_usd=cost_usd,
             cost_status=cost_status,  # type: ignore[arg-type]
             cost_breakdown=breakdown,
             price_version=version,
             model=self.model,
-            api=call.api,
-            platform=call.platform,
-            streamed=call.streamed,
+            api=self.api,
+            platform=self.platform,
+            streamed=self.streamed,
             input_tokens=usage.input_tokens,
             output_tokens=usage.output_tokens,
             reasoning_tokens=usage.reasoning_tokens,
@@ -158,6 +184,6 @@ class PendingEvent:
             usage_service_tier=usage.service_tier,
             speed=usage.speed,
             inference_geo=usage.inference_geo,
-            batch_id=call.batch_id,
-            custom_id=call.custom_id,
+            batch_id=self.batch_id,
+            custom_id=self.custom_id,
         )

@@ -16,6 +16,7 @@ import attrs
 
 from .._ids import now_ms
 from .._pricing import PriceTable
+from .._store import TABLE
 from .records import (
     _ZERO,
     FAILED_STATUSES,
@@ -29,7 +30,6 @@ from .records import (
     Waste,
 )
 from .store import _COST_SUMS, ReportError, _int, _query, _text, _usd
-from .._store import TABLE
 
 __all__ = ["cache_efficiency", "economics", "waste"]
 

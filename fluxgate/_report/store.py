@@ -9,7 +9,6 @@ it in SQL where it writes ``_COST_SUMS``, and ``_usd`` turns the sums into a
 from __future__ import annotations
 
 import sqlite3
-import time
 from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
@@ -40,7 +39,6 @@ def _usd(micro: int | None, rest: int | None) -> Decimal:
     pico = (micro or 0) * 1_000_000 + (rest or 0)
     value = Decimal(pico).scaleb(-12)
     return value.quantize(Decimal(1)) if value == value.to_integral_value() else value.normalize()
-
 
 
 # --- the store ------------------------------------------------------------------

@@ -31,6 +31,7 @@ import attrs
 
 from .._ids import now_ms as clock_ms
 from .._pricing import PriceTable
+from .._store import TABLE
 from .economics import cache_efficiency, economics, waste
 from .format import format_count, format_ms, format_share, format_time, format_usd, label
 from .records import (
@@ -49,7 +50,6 @@ from .records import (
     Waste,
 )
 from .store import _COST_SUMS, Follower, ReportError, _int, _query, _text, _usd, connect
-from .._store import TABLE
 
 __all__ = [
     "FAILED_STATUSES",

@@ -12,16 +12,14 @@ import json
 import os
 import sqlite3
 import threading
-import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
 
 import attrs
 
 from .._ids import now_ms as clock_ms
-from .._models import AiEventUser, ContextFrame, Status
+from .._models import AiEventUser, ContextFrame
 from .sqlite import connect
 
 __all__ = ["BatchStore", "Claim", "context_from_json", "context_to_json"]
@@ -38,7 +36,6 @@ _SCHEMA = (
 )
 # SQLite's default limit on host parameters is 999 on old builds.
 _CHUNK = 400
-
 
 
 def context_to_json(ctx: ContextFrame) -> str:
@@ -208,5 +205,3 @@ class BatchStore:
         for cid in fresh:
             out[cid] = Claim(context=context, created_at=created_at, model=None, platform=platform)
         return out
-
-

@@ -23,11 +23,11 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from ._fake_api import FakeAnthropicAPI
-from ._fake_wire import FakeReply, FakeRequest, sse_body
-from .._models import CostEvent
 from .._fluxgate import active
 from .._lifecycle import init, shutdown
+from .._models import CostEvent
+from ._fake_api import FakeAnthropicAPI
+from ._fake_wire import FakeReply, FakeRequest, sse_body
 
 __all__ = ["FakeAnthropicAPI", "FakeReply", "FakeRequest", "MemorySink", "capture_events", "sse_body"]
 
@@ -79,8 +79,8 @@ def capture_events(**options: Any) -> Iterator[list[CostEvent]]:
         fg.flush(timeout_s=10)
         shutdown(timeout_s=10)
         if previous is not None:
-            from .._instrument import instrument
             from .._fluxgate import set_active
+            from .._instrument import instrument
 
             set_active(previous)
             instrument()

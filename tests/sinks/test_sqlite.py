@@ -13,8 +13,8 @@ import pytest
 
 import fluxgate
 from fluxgate import AiEventUser, CostEvent, Status
-from fluxgate.sinks import SQLiteSink
 from fluxgate._store import COLUMNS, default_db_path, event_from_row
+from fluxgate.sinks import SQLiteSink
 from fluxgate.testing import FakeAnthropicAPI
 
 
