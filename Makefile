@@ -33,6 +33,7 @@ lint: install
 	$(VENV)/bin/ruff check fluxgate tests examples benchmarks
 	$(VENV)/bin/ruff format --check fluxgate tests examples benchmarks
 	$(VENV)/bin/mypy --strict
+	$(VENV)/bin/lint-imports
 
 examples: install
 	PY=$(PY) scripts/run-examples

@@ -14,6 +14,7 @@ from ._fluxgate import FluxGate
 from ._instrument import instrument, uninstrument
 from ._lifecycle import flush, flush_after, init, shutdown
 from ._models import AiEventUser, ContextFrame, Cost, CostEvent, CostTrackingResponse, Status, Usage
+from ._pricing import PriceTable
 from ._track import bind_context, track, track_context
 from ._version import __version__
 
@@ -28,6 +29,7 @@ __all__ = [
     "CostTrackingResponse",
     "FluxGate",
     "FluxgateError",
+    "PriceTable",
     "RetryPolicy",
     "SinkError",
     "Status",

@@ -66,6 +66,11 @@ class FluxGate:
             SQLite store, shared by the processes of the host).
         budget_count_tokens: Count a budgeted call's input exactly with the
             free ``count_tokens`` endpoint instead of a conservative estimate.
+        budget_on_error: ``"block"`` (the default: fail closed) or ``"allow"``:
+            what a budgeted call does when its spend can't be read or reserved.
+        budget_lock_timeout_s: The longest a budgeted call waits for a
+            budget store locked by another process before that counts as
+            an error (see ``budget_on_error``).
 
     Raises:
         ConfigurationError: An argument is invalid; the message says which.
@@ -91,42 +96,51 @@ class FluxGate:
         budgets: Sequence[Budget] | None = None,
         budget_store: SpendStore | None = None,
         budget_count_tokens: bool = False,
+        budget_on_error: str = "block",
+        budget_lock_timeout_s: float = 2.0,
     ) -> None:
         endpoint, api_key = resolve_endpoint(endpoint, api_key)
-        self.budget_guard = _budget_guard(budgets, budget_store, db_path)
-        #: Ask the free count_tokens endpoint for a budgeted call's exact input
-        #: (one more request before each such call) instead of estimating it.
-        self.budget_count_tokens = bool(budget_count_tokens)
-        self.config = Config(
-            sinks=list(sinks) if sinks is not None else None,
-            db_path=Path(db_path) if db_path is not None else None,
+        self.config = config = Config(
+            sinks=list(sinks) if isinstance(sinks, (list, tuple)) else sinks,
+            db_path=db_path,
             prices=prices,
             flush_interval_s=flush_interval_s,
             max_batch_size=max_batch_size,
             max_queue_size=max_queue_size,
             exit_timeout_s=exit_timeout_s,
+            on_drop=on_drop,
+            retry=retry,
             endpoint=endpoint,
             api_key=api_key,
             allow_insecure_http=allow_insecure_http,
-            spill_path=Path(spill_path) if spill_path is not None else None,
+            spill_path=spill_path,
             max_spill_bytes=max_spill_bytes,
+            budgets=budgets,
+            budget_store=budget_store,
+            budget_count_tokens=budget_count_tokens,
+            budget_on_error=budget_on_error,
+            budget_lock_timeout_s=budget_lock_timeout_s,
         )
+        self.budget_guard = _budget_guard(config)
+        #: Ask the free count_tokens endpoint for a budgeted call's exact input
+        #: (one more request before each such call) instead of estimating it.
+        self.budget_count_tokens = config.budget_count_tokens
         table = PriceTable.default()
         self.prices = table.with_overrides(prices) if prices is not None else table
-        chosen = list(self.config.sinks or [])
-        if endpoint is not None:
-            chosen.append(HTTPSink(endpoint, api_key=api_key, allow_insecure_http=allow_insecure_http))
-        elif self.config.sinks is None:
-            chosen.append(SQLiteSink(self.config.db_path))
+        chosen = list(config.sinks or [])
+        if config.endpoint is not None:
+            chosen.append(HTTPSink(config.endpoint, api_key=config.api_key, allow_insecure_http=allow_insecure_http))
+        elif config.sinks is None:
+            chosen.append(SQLiteSink(config.db_path))
         self._flusher = Flusher(
             chosen,
-            max_queue_size=max_queue_size,
-            max_batch_size=max_batch_size,
-            flush_interval_s=flush_interval_s,
-            retry=retry,
-            on_drop=on_drop,
-            spill_path=self.config.spill_path,
-            max_spill_bytes=max_spill_bytes,
+            max_queue_size=config.max_queue_size,
+            max_batch_size=config.max_batch_size,
+            flush_interval_s=config.flush_interval_s,
+            retry=config.retry,
+            on_drop=config.on_drop,
+            spill_path=config.spill_path,
+            max_spill_bytes=config.max_spill_bytes,
         )
 
     def __repr__(self) -> str:
@@ -181,27 +195,14 @@ class FluxGate:
         return out
 
 
-def _budget_guard(
-    budgets: Sequence[Budget] | None, store: SpendStore | None, db_path: str | os.PathLike[str] | None
-) -> BudgetGuard | None:
-    if budgets is None:
-        if store is not None:
-            msg = "'budget_store' keeps the spend of budgets: pass budgets=[fluxgate.Budget(...)] too."
-            raise ConfigurationError(msg)
+def _budget_guard(config: Config) -> BudgetGuard | None:
+    if config.budgets is None:
         return None
-    if isinstance(budgets, Budget) or not isinstance(budgets, Sequence):
-        msg = f"'budgets' must be a list of fluxgate.Budget (got {budgets!r})."
-        raise ConfigurationError(msg)
-    for budget in budgets:
-        if not isinstance(budget, Budget):
-            msg = f"'budgets' entries must be fluxgate.Budget (got {budget!r} that is a {type(budget).__name__})."
-            raise ConfigurationError(msg)
+    store = config.budget_store
     if store is None:
-        store = SQLiteSpendStore(Path(db_path) if db_path is not None else default_db_path())
-    elif not isinstance(store, SpendStore):
-        msg = f"'budget_store' must have reserve(), settle() and spent() methods (got {store!r})."
-        raise ConfigurationError(msg)
-    return BudgetGuard(budgets, store)
+        path = config.db_path if config.db_path is not None else default_db_path()
+        store = SQLiteSpendStore(path, timeout_s=config.budget_lock_timeout_s)
+    return BudgetGuard(config.budgets, store, on_error=config.budget_on_error)
 
 
 _lock = threading.Lock()

@@ -55,6 +55,8 @@ def init(
     budgets: Sequence[Budget] | None = None,
     budget_store: SpendStore | None = None,
     budget_count_tokens: bool = False,
+    budget_on_error: str = "block",
+    budget_lock_timeout_s: float = 2.0,
 ) -> FluxGate:
     """Start tracking every anthropic call in this process.
 
@@ -63,7 +65,7 @@ def init(
     Calling it again replaces the FluxGate (the old one is flushed and shut
     down) and never double-wraps. With ``FLUXGATE_DISABLED=1`` nothing is
     patched and calls pass straight through. Options are those of
-    :class:`FluxGate`.
+    :class:`FluxGate` (one list: ``fluxgate._config.Config``).
 
     Returns:
         The active :class:`FluxGate`.
@@ -77,25 +79,8 @@ def init(
     True
     """
     global _atexit_registered  # noqa: PLW0603
-    fg = FluxGate(
-        sinks=sinks,
-        db_path=db_path,
-        prices=prices,
-        flush_interval_s=flush_interval_s,
-        max_batch_size=max_batch_size,
-        max_queue_size=max_queue_size,
-        exit_timeout_s=exit_timeout_s,
-        on_drop=on_drop,
-        retry=retry,
-        endpoint=endpoint,
-        api_key=api_key,
-        allow_insecure_http=allow_insecure_http,
-        spill_path=spill_path,
-        max_spill_bytes=max_spill_bytes,
-        budgets=budgets,
-        budget_store=budget_store,
-        budget_count_tokens=budget_count_tokens,
-    )
+    options = dict(locals())  # exactly this function's keywords, as FluxGate takes them
+    fg = FluxGate(**options)
     if env_flag("FLUXGATE_DISABLED"):
         logger.info("fluxgate: FLUXGATE_DISABLED is set; anthropic calls are not tracked")
         return fg

@@ -12,19 +12,22 @@ import math
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import attrs
 
 __all__ = [
+    "CONTEXT_FIELDS",
     "SERVICE_TIERS",
     "AiEventUser",
+    "ContextFields",
     "ContextFrame",
     "Cost",
     "CostEvent",
     "CostStatus",
     "CostTrackingResponse",
     "Iteration",
+    "SessionFields",
     "Status",
     "Usage",
 ]
@@ -127,6 +130,26 @@ def _freeze_breakdown(value: Mapping[str, Decimal]) -> Mapping[str, Decimal]:
     return MappingProxyType(dict(value))
 
 
+#: How deeply ``metadata`` may nest, and how long it may be as JSON: it is
+#: stored with every event, so a runaway structure would cost every sink.
+MAX_METADATA_DEPTH = 16
+MAX_METADATA_CHARS = 64 * 1024
+
+
+def _check_depth(value: object, left: int) -> None:
+    if isinstance(value, Mapping):
+        children: Any = value.values()
+    elif isinstance(value, (list, tuple)):
+        children = value
+    else:
+        return
+    if left <= 0:
+        msg = f"'metadata' must nest at most {MAX_METADATA_DEPTH} levels deep."
+        raise ValueError(msg)
+    for child in children:
+        _check_depth(child, left - 1)
+
+
 @attrs.frozen(kw_only=True)
 class ContextFrame:
     """One scope's fields, or (from ``current_context()``) the merged view of all.
@@ -153,7 +176,7 @@ class ContextFrame:
         cls,
         *,
         feature: str | None = None,
-        user: str | AiEventUser | None = None,
+        user: str | int | AiEventUser | None = None,
         step: str | None = None,
         session_id: str | None = None,
         conversation_id: str | None = None,
@@ -174,11 +197,16 @@ class ContextFrame:
             ("conversation_id", conversation_id),
         ):
             _check_text(name, value)
+        if isinstance(user, int) and not isinstance(user, bool):
+            user = str(user)  # a numeric user id is stored as its decimal string
         if isinstance(user, str):
             _check_text("user", user)
             user = AiEventUser(user)
         elif user is not None and not isinstance(user, AiEventUser):
-            msg = f"'user' must be a str id or a fluxgate.AiEventUser (got {user!r} that is a {type(user).__name__})."
+            msg = (
+                f"'user' must be a str or int id, or a fluxgate.AiEventUser "
+                f"(got {user!r} that is a {type(user).__name__})."
+            )
             raise TypeError(msg)
         if service_tier is not None:
             _check_text("service_tier", service_tier)
@@ -193,11 +221,15 @@ class ContextFrame:
                 if not isinstance(key, str):
                     msg = f"'metadata' keys must be str (got {key!r} that is a {type(key).__name__})."
                     raise TypeError(msg)
+            _check_depth(metadata, MAX_METADATA_DEPTH)
             try:
-                json.dumps(dict(metadata), allow_nan=False)
-            except (TypeError, ValueError) as exc:
+                text = json.dumps(dict(metadata), allow_nan=False)
+            except (TypeError, ValueError, RecursionError) as exc:
                 msg = f"'metadata' must be JSON-serialisable ({exc})."
                 raise ValueError(msg) from None
+            if len(text) > MAX_METADATA_CHARS:
+                msg = f"'metadata' must be at most {MAX_METADATA_CHARS} characters as JSON (got {len(text)})."
+                raise ValueError(msg)
         return cls(
             feature=feature,
             user=user,
@@ -224,6 +256,31 @@ class ContextFrame:
             service_tier=inner.service_tier if inner.service_tier is not None else self.service_tier,
             metadata=metadata,
         )
+
+
+#: The seven context fields, in order: what track_context, @track and the facade take.
+CONTEXT_FIELDS = tuple(field.name for field in attrs.fields(ContextFrame))
+
+
+class _ScopeFields(TypedDict, total=False):
+    user: str | int | AiEventUser | None
+    step: str | None
+    session_id: str | None
+    conversation_id: str | None
+    service_tier: str | None
+    metadata: Mapping[str, Any] | None
+
+
+class ContextFields(_ScopeFields, total=False):
+    """The context fields as keyword arguments: one definition the facade's signatures and stubs reuse."""
+
+    feature: str | None
+
+
+class SessionFields(_ScopeFields):
+    """:class:`ContextFields` with ``feature`` required (``with_context``)."""
+
+    feature: str
 
 
 _EMPTY_FRAME = ContextFrame()

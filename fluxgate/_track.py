@@ -79,7 +79,7 @@ class track_context:  # noqa: N801 - used like a function, as contextlib's are
         self,
         *,
         feature: str | None = None,
-        user: str | AiEventUser | None = None,
+        user: str | int | AiEventUser | None = None,
         step: str | None = None,
         session_id: str | None = None,
         conversation_id: str | None = None,
@@ -148,7 +148,7 @@ class track_context:  # noqa: N801 - used like a function, as contextlib's are
 def track(
     *,
     feature: str | None = None,
-    user: str | AiEventUser | None = None,
+    user: str | int | AiEventUser | None = None,
     step: str | None = None,
     session_id: str | None = None,
     conversation_id: str | None = None,

@@ -37,8 +37,8 @@ import attrs
 from ._context import Scope, push, reset
 from ._fluxgate import FluxGate, reporting_to
 from ._guard import guarded
-from ._instrument import instrument, is_instrumented
-from ._models import AiEventUser, ContextFrame
+from ._instrument import ScopedResource, instrument, is_instrumented
+from ._models import CONTEXT_FIELDS, ContextFields, ContextFrame, SessionFields
 
 if TYPE_CHECKING:
     from anthropic import Anthropic, AsyncAnthropic
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from anthropic.resources.beta.messages import AsyncMessages as AsyncBetaMessages
     from anthropic.resources.beta.messages import Messages as BetaMessages
     from anthropic.resources.messages import AsyncMessages, Messages
+    from typing_extensions import Unpack
 
 __all__ = [
     "AsyncTrackedBeta",
@@ -135,6 +136,19 @@ class _Scope:
 
         return functools.wraps(method)(run)
 
+    def resolve(self, owner: Any, name: str, value: Any) -> Any:
+        """A method runs under this scope; a sub-resource is seen through it; data passes."""
+        if callable(value) and not isinstance(value, type):
+            return self.wrap(owner, name, value)
+        if _is_sdk_object(value):
+            kind = _TrackedMessages if name == "messages" else _TrackedResource
+            return kind(value, self)
+        return value
+
+    def describe(self, owner: Any) -> str:
+        """``<tracked Messages (feature='chat', user='u1')>``."""
+        return f"<tracked {type(owner).__name__} {_describe(self.frame)}>"
+
     @contextmanager
     def active(self) -> Iterator[None]:
         """Within the block, tracked calls carry this scope and report to its FluxGate."""
@@ -195,72 +209,38 @@ def _is_sdk_object(value: object) -> bool:
     return type(value).__module__.split(".", 1)[0] == "anthropic"
 
 
-class _TrackedResource:
-    """An SDK resource whose methods run under a scope; everything else passes through."""
-
-    __slots__ = ("_scope", "_target")
-
-    def __init__(self, target: Any, scope: _Scope) -> None:
-        self._target = target
-        self._scope = scope
-
-    def __repr__(self) -> str:
-        return f"<tracked {type(self._target).__name__} {_describe(self._scope.frame)}>"
-
-    def __dir__(self) -> list[str]:
-        return sorted({*super().__dir__(), *dir(self._target)})
-
-    def __getattr__(self, name: str) -> Any:
-        if name in _TrackedResource.__slots__:  # before __init__ (copy, pickle): no recursion
-            raise AttributeError(name)
-        value = getattr(self._target, name)
-        if name.startswith("_"):
-            return value
-        if callable(value) and not isinstance(value, type):
-            return self._scope.wrap(self._target, name, value)
-        if _is_sdk_object(value):
-            kind = _TrackedMessages if name == "messages" else _TrackedResource
-            return kind(value, self._scope)
-        return value
+class _TrackedResource(ScopedResource):
+    """An SDK resource whose methods run under a scope; ``isinstance`` and every attribute stay the SDK's."""
 
 
 class _TrackedMessages(_TrackedResource):
     """``messages`` or ``beta.messages``: a tracked resource with ``with_tracking``."""
 
-    __slots__ = ()
-
-    def with_tracking(
-        self,
-        *,
-        feature: str | None = None,
-        user: str | AiEventUser | None = None,
-        step: str | None = None,
-        session_id: str | None = None,
-        conversation_id: str | None = None,
-        service_tier: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-    ) -> _TrackedMessages:
+    def with_tracking(self, **fields: Unpack[ContextFields]) -> _TrackedMessages:
         """These messages with some fields replaced, for one call; the session is untouched.
 
+        Takes the context fields (``feature``, ``user``, ``step``,
+        ``session_id``, ``conversation_id``, ``service_tier``, ``metadata``).
         The fields given replace the session's whole (a shallow merge, as the
         npm package's ``withTracking``): ``metadata={"turn": 3}`` replaces the
         session's metadata rather than adding a key.
 
         Raises:
-            TypeError: A field has the wrong type (the message names it).
+            TypeError: A field has the wrong type, or is not a context field (the message names it).
             ValueError: A field is empty, an unknown tier, or metadata is not JSON.
         """
-        fork = ContextFrame.build(
-            feature=feature,
-            user=user,
-            step=step,
-            session_id=session_id,
-            conversation_id=conversation_id,
-            service_tier=service_tier,
-            metadata=metadata,
-        )
-        scope = attrs.evolve(self._scope, frame=_shallow_merge(self._scope.frame, fork))
-        return _TrackedMessages(self._target, scope)
+        fork = ContextFrame.build(**_context_fields("with_tracking", fields))
+        scope = cast("_Scope", self._self_scope)
+        scope = attrs.evolve(scope, frame=_shallow_merge(scope.frame, fork))
+        return _TrackedMessages(self.__wrapped__, scope)
+
+
+def _context_fields(where: str, fields: Mapping[str, Any]) -> dict[str, Any]:
+    unknown = sorted(set(fields) - set(CONTEXT_FIELDS))
+    if unknown:
+        msg = f"{where}() got unexpected keyword {unknown[0]!r}; the context fields are {', '.join(CONTEXT_FIELDS)}."
+        raise TypeError(msg)
+    return dict(fields)
 
 
 def _describe(frame: ContextFrame) -> str:
@@ -353,17 +333,7 @@ class TrackedClient(Generic[MessagesT_co, BetaT_co]):
     def __repr__(self) -> str:
         return f"<TrackedClient {type(self._client).__name__} -> {self._fg!r}>"
 
-    def with_context(
-        self,
-        *,
-        feature: str,
-        user: str | AiEventUser | None = None,
-        step: str | None = None,
-        session_id: str | None = None,
-        conversation_id: str | None = None,
-        service_tier: str | None = None,
-        metadata: Mapping[str, Any] | None = None,
-    ) -> TrackedSession[MessagesT_co, BetaT_co]:
+    def with_context(self, **fields: Unpack[SessionFields]) -> TrackedSession[MessagesT_co, BetaT_co]:
         """A session whose calls carry these fields; this client is unchanged.
 
         Args:
@@ -382,18 +352,11 @@ class TrackedClient(Generic[MessagesT_co, BetaT_co]):
         >>> session = tracked.with_context(feature="chat", user="user-123")  # doctest: +SKIP
         >>> session.messages.create(model=..., max_tokens=..., messages=[...])  # doctest: +SKIP
         """
-        if feature is None:
+        values = _context_fields("with_context", fields)
+        if values.get("feature") is None:
             msg = "with_context() requires 'feature', a non-empty str (got None)."
             raise TypeError(msg)
-        frame = ContextFrame.build(
-            feature=feature,
-            user=user,
-            step=step,
-            session_id=session_id,
-            conversation_id=conversation_id,
-            service_tier=service_tier,
-            metadata=metadata,
-        )
+        frame = ContextFrame.build(**values)
         return TrackedSession(self._client, _Scope(self._fg, frame))
 
     @property
@@ -426,62 +389,22 @@ if TYPE_CHECKING:
     class TrackedMessages(Messages):
         """``client.messages``, tracked."""
 
-        def with_tracking(
-            self,
-            *,
-            feature: str | None = None,
-            user: str | AiEventUser | None = None,
-            step: str | None = None,
-            session_id: str | None = None,
-            conversation_id: str | None = None,
-            service_tier: str | None = None,
-            metadata: Mapping[str, Any] | None = None,
-        ) -> TrackedMessages: ...
+        def with_tracking(self, **fields: Unpack[ContextFields]) -> TrackedMessages: ...
 
     class AsyncTrackedMessages(AsyncMessages):
         """``async_client.messages``, tracked."""
 
-        def with_tracking(
-            self,
-            *,
-            feature: str | None = None,
-            user: str | AiEventUser | None = None,
-            step: str | None = None,
-            session_id: str | None = None,
-            conversation_id: str | None = None,
-            service_tier: str | None = None,
-            metadata: Mapping[str, Any] | None = None,
-        ) -> AsyncTrackedMessages: ...
+        def with_tracking(self, **fields: Unpack[ContextFields]) -> AsyncTrackedMessages: ...
 
     class TrackedBetaMessages(BetaMessages):
         """``client.beta.messages``, tracked."""
 
-        def with_tracking(
-            self,
-            *,
-            feature: str | None = None,
-            user: str | AiEventUser | None = None,
-            step: str | None = None,
-            session_id: str | None = None,
-            conversation_id: str | None = None,
-            service_tier: str | None = None,
-            metadata: Mapping[str, Any] | None = None,
-        ) -> TrackedBetaMessages: ...
+        def with_tracking(self, **fields: Unpack[ContextFields]) -> TrackedBetaMessages: ...
 
     class AsyncTrackedBetaMessages(AsyncBetaMessages):
         """``async_client.beta.messages``, tracked."""
 
-        def with_tracking(
-            self,
-            *,
-            feature: str | None = None,
-            user: str | AiEventUser | None = None,
-            step: str | None = None,
-            session_id: str | None = None,
-            conversation_id: str | None = None,
-            service_tier: str | None = None,
-            metadata: Mapping[str, Any] | None = None,
-        ) -> AsyncTrackedBetaMessages: ...
+        def with_tracking(self, **fields: Unpack[ContextFields]) -> AsyncTrackedBetaMessages: ...
 
     class TrackedBeta(Beta):
         """``client.beta``, tracked."""

@@ -80,7 +80,7 @@ class TestValidation:
             ({"session_id": ""}, ValueError, "session_id"),
             ({"conversation_id": 1.5}, TypeError, "conversation_id"),
             ({"user": ""}, ValueError, "user"),
-            ({"user": 42}, TypeError, "user"),
+            ({"user": 4.2}, TypeError, "user"),
             ({"service_tier": "gold"}, ValueError, "service_tier"),
             ({"service_tier": 1}, TypeError, "service_tier"),
             ({"metadata": ["a"]}, TypeError, "metadata"),

@@ -175,7 +175,7 @@ class TestWithContext:
         [
             ({"feature": ""}, ValueError, "'feature' must be a non-empty string"),
             ({"feature": 3}, TypeError, "'feature' must be a str"),
-            ({"feature": "f", "user": 7}, TypeError, "'user' must be a str id or a fluxgate.AiEventUser"),
+            ({"feature": "f", "user": 7.5}, TypeError, "'user' must be a str or int id, or a fluxgate.AiEventUser"),
             ({"feature": "f", "service_tier": "gold"}, ValueError, "'service_tier' must be one of"),
             ({"feature": "f", "metadata": {"x": object()}}, ValueError, "'metadata' must be JSON-serialisable"),
             ({"feature": "f", "sessionId": "s"}, TypeError, "sessionId"),
@@ -383,6 +383,22 @@ class TestMessages:
             assert inspect.signature(mine) == inspect.signature(theirs)
             assert (mine.__name__, mine.__doc__) == (theirs.__name__, theirs.__doc__)
         assert inspect.signature(session.beta.messages.create) == inspect.signature(client.beta.messages.create)
+
+    def test_resources_are_the_sdks_classes(self, tracked: TrackedClient[Any, Any]) -> None:
+        """isinstance holds at run time as the type stubs claim: a tracked resource is the SDK's resource."""
+        from anthropic.resources.beta.messages import Messages as BetaMessages
+        from anthropic.resources.messages import Messages
+
+        session = tracked.with_context(feature="f")
+        assert isinstance(session.messages, Messages)
+        assert isinstance(session.messages.with_tracking(step="s"), Messages)
+        assert isinstance(session.beta.messages, BetaMessages)
+        assert "tracked Messages" in repr(session.messages)
+
+    def test_unknown_field_is_named(self, tracked: TrackedClient[Any, Any]) -> None:
+        """A keyword that is not a context field is a TypeError naming it."""
+        with pytest.raises(TypeError, match="'sessionId'"):
+            tracked.with_context(feature="f").messages.with_tracking(sessionId="s")  # type: ignore[call-arg]
 
     def test_untagged_client(self, api: FakeAnthropicAPI, tracked: TrackedClient[Any, Any], tracker: Tracker) -> None:
         """``.client`` (and the tracked client's own ``messages``) records calls with no feature tag."""

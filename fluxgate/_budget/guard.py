@@ -26,7 +26,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import attrs
 
 from .._errors import BudgetExceeded, ConfigurationError
-from .._guard import logger
+from .._guard import guarded, logger, warn_once
 from .._models import ContextFrame
 from .estimate import estimate_input_tokens, worst_case_usd
 from .spend import PICO, MemorySpendStore, ScopeBudget, SpendStore, parse_usd, pusd
@@ -233,6 +233,10 @@ def _field(ctx: ContextFrame, name: str) -> str | None:
 
 # -- the guard ----------------------------------------------------------------
 
+_STORE_ALLOWS = (
+    "fluxgate: the budget store %r failed (%s); budget_on_error='allow' lets calls through unchecked while it fails"
+)
+
 
 @attrs.define
 class Reservation:
@@ -259,9 +263,11 @@ class Reservation:
 class BudgetGuard:
     """Checks every applicable budget before a call, and settles after it."""
 
-    def __init__(self, budgets: Iterable[Budget], store: SpendStore) -> None:
+    def __init__(self, budgets: Iterable[Budget], store: SpendStore, *, on_error: str = "block") -> None:
         self.budgets = tuple(budgets)
         self.store = store
+        #: "block" (fail closed) or "allow" when the store can't be read or reserved.
+        self.on_error = on_error
         self._warned: set[tuple[str, int]] = set()
         self._lock = threading.Lock()
 
@@ -307,9 +313,16 @@ class BudgetGuard:
             now_ms = int(budget.clock() * 1000)
         store_id: int | None = None
         if claims:
-            store_id = self.store.reserve(claims, amount, now_ms)
-            if store_id is None:
-                self._raise_for(applicable, claims, amount)
+            try:
+                store_id = self.store.reserve(claims, amount, now_ms)
+            except Exception as exc:  # noqa: BLE001 - a store fault decides the call, never escapes raw
+                if self.on_error != "allow":
+                    raise self._unavailable(applicable, exc) from None
+                warn_once(f"budget-store:{type(exc).__name__}", _STORE_ALLOWS, self.store, type(exc).__name__)
+                claims = []
+            else:
+                if store_id is None:
+                    self._raise_for(applicable, claims, amount)
         taken: list[ScopeBudget] = []
         for scope in scopes:
             if not scope.try_add(amount):
@@ -326,8 +339,21 @@ class BudgetGuard:
                     needed_usd=worst_usd,
                 )
             taken.append(scope)
-        self._maybe_warn(applicable, claims)
+        with guarded():  # a failed warning must not lose the reservation just made
+            self._maybe_warn(applicable, claims)
         return Reservation(amount_pusd=amount, store_id=store_id, store=self.store if claims else None, scopes=scopes)
+
+    def _unavailable(self, applicable: list[tuple[Budget, str]], exc: Exception) -> BudgetExceeded:
+        # The error's type only: a store's message can carry a path or a URL.
+        return BudgetExceeded(
+            f"the budget store {self.store!r} could not be read or reserved ({type(exc).__name__}), so the "
+            f"spend of budget {applicable[0][0].name!r} is unknown and the call is blocked. Fix the store, or "
+            "pass init(budget_on_error='allow') to let calls through while it fails.",
+            budget=applicable[0][0].name,
+            limit_usd=applicable[0][0].limit_usd,
+            spent_usd=None,
+            needed_usd=None,
+        )
 
     def _raise_for(
         self, applicable: list[tuple[Budget, str]], claims: list[tuple[str, int, int, int]], amount: int

@@ -10,5 +10,14 @@ creator's context and prices each result once.
 from __future__ import annotations
 
 from .patches import ATTRIBUTE, SUPPORTED_ANTHROPIC, instrument, is_instrumented, uninstrument
+from .resources import ResourceScope, ScopedResource
 
-__all__ = ["ATTRIBUTE", "SUPPORTED_ANTHROPIC", "instrument", "is_instrumented", "uninstrument"]
+__all__ = [
+    "ATTRIBUTE",
+    "SUPPORTED_ANTHROPIC",
+    "ResourceScope",
+    "ScopedResource",
+    "instrument",
+    "is_instrumented",
+    "uninstrument",
+]

@@ -20,8 +20,10 @@ class SQLiteSpendStore:
     in a single ``BEGIN IMMEDIATE`` transaction, so no update is lost.
     """
 
-    def __init__(self, path: str | os.PathLike[str]) -> None:
+    def __init__(self, path: str | os.PathLike[str], *, timeout_s: float = 2.0) -> None:
         self.path = Path(path)
+        #: The longest a reservation waits for another process's write lock.
+        self.timeout_s = timeout_s
         self._local = threading.local()
         self._pid = os.getpid()
 
@@ -33,7 +35,7 @@ class SQLiteSpendStore:
         if conn is not None and self._pid == os.getpid():
             return conn
         self._pid = os.getpid()
-        conn = connect(self.path, 30.0)
+        conn = connect(self.path, self.timeout_s)
         conn.execute(
             "CREATE TABLE IF NOT EXISTS budget_ledger ("
             " id INTEGER PRIMARY KEY AUTOINCREMENT, reservation INTEGER NOT NULL,"
