@@ -15,22 +15,20 @@ import fluxgate._guard
 from fluxgate._context import _STACK
 from fluxgate.testing import FakeAnthropicAPI, MemorySink
 
+#: The recorded API interactions the tests replay, copied from ``../shared/fixtures/anthropic``
+#: so a plain clone runs every test (``$FLUXGATE_FIXTURES`` points elsewhere).
+FIXTURES = Path(__file__).resolve().parent / "fixtures" / "anthropic"
 
-def fixtures_dir() -> Path | None:
-    """Where the real recorded API interactions are (``../shared/fixtures/anthropic``)."""
+
+def fixtures_dir() -> Path:
+    """Where the recorded API interactions are."""
     env = os.environ.get("FLUXGATE_FIXTURES")
-    path = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "anthropic"
-    return path if path.is_dir() else None
+    return Path(env) if env else FIXTURES
 
 
 def load_recording(name: str) -> dict[str, Any]:
-    """One recorded interaction; skips (fails in CI) when the recordings are absent."""
-    base = fixtures_dir()
-    if base is None:
-        if os.environ.get("CI"):
-            pytest.fail("the recordings in ../shared/fixtures/anthropic are missing")
-        pytest.skip("the recordings in ../shared/fixtures/anthropic are missing")
-    data: dict[str, Any] = json.loads((base / name).read_text())
+    """One recorded interaction."""
+    data: dict[str, Any] = json.loads((fixtures_dir() / name).read_text())
     return data
 
 

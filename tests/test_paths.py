@@ -24,7 +24,7 @@ from fluxgate import CostEvent, Status, track_context
 from fluxgate.testing import FakeAnthropicAPI, FakeReply, FakeRequest, MemorySink, sse_body
 
 from .conftest import load_recording
-from .test_instrument import HELLO, message_body, sonnet_46_cost, stream_events
+from .helpers import HELLO, message_body, sonnet_46_cost, stream_events
 
 IN, OUT = 1234, 567
 KW: dict[str, Any] = {"model": "claude-sonnet-4-6", "max_tokens": 1024, "messages": HELLO}

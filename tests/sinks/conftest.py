@@ -1,6 +1,6 @@
 """A real ingest server on 127.0.0.1 with scripted faults, and event factories.
 
-``tests/test_fork.py`` and the benchmark import these too.
+``tests/delivery/test_fork.py`` and the benchmark import these too.
 """
 
 from __future__ import annotations

@@ -11,7 +11,7 @@ import pytest
 import fluxgate
 from fluxgate import CostEvent
 
-from .sinks.conftest import IngestServer, Reply, assert_all_arrived, make_events
+from ..sinks.conftest import IngestServer, Reply, assert_all_arrived, make_events
 
 pytestmark = [
     pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork"),

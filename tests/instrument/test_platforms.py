@@ -35,7 +35,7 @@ from fluxgate.testing._fake_wire import event_stream_body as _event_stream_body
 from fluxgate.testing._fake_wire import event_stream_frame as _event_stream_frame
 from fluxgate.testing._fake_wire import http_library as _httpx
 
-from .test_instrument import HELLO, message_body, stream_events
+from ..helpers import HELLO, message_body, stream_events
 
 IN, OUT = 2000, 300
 MTOK = Decimal(1_000_000)

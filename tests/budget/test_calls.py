@@ -19,7 +19,7 @@ from fluxgate import Budget, BudgetExceeded, Status, track_context
 from fluxgate._budget.guard import MemorySpendStore, estimate_input_tokens
 from fluxgate.testing import FakeAnthropicAPI, FakeReply, FakeRequest, MemorySink, sse_body
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MTOK = Decimal(1_000_000)
 MODEL = "claude-sonnet-4-6"  # $3 in, $15 out per million tokens
 PROMPT = [{"role": "user", "content": "Plan the next step."}]
@@ -260,7 +260,7 @@ WORKER = textwrap.dedent(
     import fluxgate
     from fluxgate import Budget, BudgetExceeded
     from fluxgate.testing import FakeAnthropicAPI
-    from tests.test_budget_calls import REQUEST, fixed_usage
+    from tests.budget.test_calls import REQUEST, fixed_usage
 
     fluxgate.init(budgets=[Budget(sys.argv[1], per="day", name="shared-team-budget")])
     client = FakeAnthropicAPI(responder=fixed_usage).client()

@@ -21,11 +21,11 @@ from fluxgate._store import default_db_path
 from fluxgate._store.batches import BatchStore, context_from_json, context_to_json
 from fluxgate.testing import FakeAnthropicAPI, MemorySink
 
-from .test_instrument import HELLO, message_body
+from ..helpers import HELLO, message_body
 
 IN, OUT = 1000, 200
 HALF = Decimal("0.5")
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def batch_cost(input_tokens: int = IN, output_tokens: int = OUT) -> Decimal:

@@ -30,7 +30,7 @@ from fluxgate._lifecycle import flush_after
 from fluxgate.sinks._lines import event_from_dict
 from fluxgate.testing import MemorySink
 
-from .sinks.conftest import FAST, make_event, make_events
+from ..sinks.conftest import FAST, make_event, make_events
 
 REPO = Path(fluxgate.__file__).resolve().parents[1]
 

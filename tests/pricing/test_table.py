@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -24,6 +23,8 @@ from hypothesis import strategies as st
 from fluxgate._errors import ConfigurationError
 from fluxgate._models import Iteration, Usage
 from fluxgate._pricing.table import PriceTable, default_table
+
+from ..conftest import fixtures_dir
 
 M = 1_000_000
 
@@ -415,8 +416,6 @@ class TestIterations:
     def test_hand_typed_usage_matches_the_recording(self) -> None:
         """The hand-typed compaction usage is the one recorded in the fixture."""
         path = fixtures_dir()
-        if path is None:
-            pytest.skip("the recordings in ../shared/fixtures/anthropic are missing")
         recorded = json.loads((path / "beta-compaction-iterations-claude-sonnet-4-6.json").read_text())["expected"]
         typed = attrs.evolve(self.compaction_usage(), service_tier=None, inference_geo=None)
         assert usage_from_expected(recorded) == typed
@@ -619,14 +618,6 @@ class TestProperties:
 # --- the recorded responses -----------------------------------------------------------
 
 
-def fixtures_dir() -> Path | None:
-    """``../shared/fixtures/anthropic`` next to the repo, else ``$FLUXGATE_FIXTURES``; None if absent."""
-    path = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "anthropic"
-    if not path.is_dir() and os.environ.get("FLUXGATE_FIXTURES"):
-        path = Path(os.environ["FLUXGATE_FIXTURES"])
-    return path if path.is_dir() else None
-
-
 def usage_from_expected(exp: dict[str, Any]) -> Usage:
     """A Usage from a fixture's ``expected`` block (TTL split, server tools, iterations)."""
     split = exp.get("cache_creation") or {}
@@ -695,11 +686,8 @@ def hand_cost(model: str, exp: dict[str, Any]) -> tuple[Decimal, str]:
     return total + Decimal(searches) * 10 / 1000, status
 
 
-def _recordings() -> list[Any]:
-    base = fixtures_dir()
-    if base is None:
-        return [pytest.param(None, marks=pytest.mark.skip(reason="recordings in ../shared/fixtures are missing"))]
-    return sorted(p.name for p in base.glob("*.json"))
+def _recordings() -> list[str]:
+    return sorted(p.name for p in fixtures_dir().glob("*.json"))
 
 
 class TestRecordings:
@@ -707,7 +695,6 @@ class TestRecordings:
     def test_cost_matches_hand_computation(self, table: PriceTable, name: str) -> None:
         """Each recorded response with a model and usage costs what the published rates say."""
         base = fixtures_dir()
-        assert base is not None
         exp = json.loads((base / name).read_text())["expected"]
         model = exp["model"]
         if model is None or exp["input_tokens"] is None:
