@@ -4,10 +4,9 @@ The hierarchy::
 
     FluxgateError
     ├── ConfigurationError       also ValueError; raised at once by init(), sinks and scopes
+    ├── BudgetExceeded           a call was not sent: it could cross a spending limit
     └── SinkError                permanent: the batch is dropped, logged and counted
         └── TransientSinkError   retried by the flusher with backoff
-
-    BudgetExceeded               a BaseException, on purpose: see its docstring
 """
 
 from __future__ import annotations
@@ -41,18 +40,21 @@ class TransientSinkError(SinkError):
         self.retry_after_s = retry_after_s
 
 
-class BudgetExceeded(BaseException):
+class BudgetExceeded(FluxgateError):
     """A call was not sent because it could cross a spending limit.
 
-    It derives from ``BaseException``, not ``Exception``, on purpose: agent
-    frameworks and retry helpers commonly wrap tool and model calls in a
-    blanket ``except Exception`` and carry on, which turned a budget stop into
-    a loop that kept spending. Catch it by name where you mean to handle it::
+    An ordinary ``Exception``, so web frameworks can map it to a response
+    (FastAPI/Starlette: ``app.add_exception_handler(BudgetExceeded, ...)``
+    returning 429). A blanket ``except Exception`` that retries cannot
+    overspend: a blocked call is only ever retried into another block, and
+    no request reaches the API. Catch it by name where you mean to handle it::
 
         try:
             run_agent()
         except fluxgate.BudgetExceeded as stop:
             notify(stop.budget, stop.spent_usd)
+
+    .. versionchanged:: 0.2 Derives from ``Exception`` (was ``BaseException``).
 
     Attributes:
         budget: The name of the budget that refused the call.

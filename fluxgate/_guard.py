@@ -12,6 +12,8 @@ import logging
 import os
 import threading
 
+from ._errors import BudgetExceeded
+
 __all__ = ["env_flag", "guarded", "internal_error_count", "logger", "swallow", "warn_once"]
 
 logger = logging.getLogger("fluxgate")
@@ -71,8 +73,8 @@ class _Guard:
         return None
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> bool:
-        if exc is None or not isinstance(exc, Exception):
-            return False  # BaseExceptions (KeyboardInterrupt, BudgetExceeded) pass
+        if exc is None or not isinstance(exc, Exception) or isinstance(exc, BudgetExceeded):
+            return False  # BaseExceptions (KeyboardInterrupt) and budget stops pass
         if _debug():
             return False
         _report(exc)
