@@ -37,12 +37,14 @@ SERVICE_TIERS = frozenset({"default", "standard", "batch", "flex", "priority"})
 
 #: How far a cost can be trusted.
 #: ``priced``: every token was priced from an official row.
-#: ``estimated``: priced, but from a third-party row, or from a stream that ended
-#: before its final usage arrived.
+#: ``estimated_price``: priced from a price row that is not official (a
+#: third-party table, or a tier priced at standard rates).
+#: ``estimated_usage``: the usage itself is an estimate: a stream that ended
+#: (closed, cancelled, abandoned) before its final usage arrived.
 #: ``partial``: priced, but part of the usage could not be priced exactly (for
 #: example cache writes without their TTL split, billed at the 5-minute rate).
 #: ``unpriced_model``: the model has no row; ``cost_usd`` is ``None``.
-CostStatus = Literal["priced", "estimated", "partial", "unpriced_model"]
+CostStatus = Literal["priced", "estimated_price", "estimated_usage", "partial", "unpriced_model"]
 
 
 class Status(str, enum.Enum):
@@ -473,6 +475,8 @@ class CostEvent:
     inference_geo: str | None = None
     batch_id: str | None = None
     custom_id: str | None = None
+    #: True for a stream that ended before the API finished it (closed, cancelled, abandoned).
+    aborted: bool = False
 
     @property
     def tracking_response(self) -> CostTrackingResponse:

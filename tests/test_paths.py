@@ -419,7 +419,7 @@ class TestStreamHelpers:
                 assert text == "Hel"
                 break
         [event] = flushed(sink)
-        assert (event.input_tokens, event.output_tokens, event.cost_status) == (40, 1, "estimated")
+        assert (event.input_tokens, event.output_tokens, event.cost_status) == (40, 1, "estimated_usage")
         assert event.api == "messages.stream"
         assert stream.fluxgate_cost_tracking_response.tracking_id == event.tracking_id
 
@@ -434,7 +434,7 @@ class TestStreamHelpers:
 
         asyncio.run(main())
         [event] = flushed(sink)
-        assert (event.input_tokens, event.cost_status, event.api) == (41, "estimated", "beta.messages.stream")
+        assert (event.input_tokens, event.cost_status, event.api) == (41, "estimated_usage", "beta.messages.stream")
 
     def test_never_entered(self, api: FakeAnthropicAPI, sink: MemorySink) -> None:
         """A stream() manager that is never entered sends nothing and records nothing."""
@@ -696,7 +696,7 @@ class TestRecordingsThroughPaths:
         server = expected.get("server_tool_use") or {}
         assert event.web_search_requests == (server.get("web_search_requests") or 0)
         assert event.web_fetch_requests == (server.get("web_fetch_requests") or 0)
-        assert event.cost_status in ("priced", "estimated", "partial")
+        assert event.cost_status in ("priced", "estimated_price", "estimated_usage", "partial")
 
     @pytest.mark.parametrize("name", BETA_JSON)
     def test_beta_create_and_raw(self, sink: MemorySink, name: str) -> None:

@@ -54,7 +54,7 @@ _HALF: Final = Decimal("0.5")
 _PLUS_10_PCT: Final = Decimal("1.1")
 
 _PRICED, _ESTIMATED, _PARTIAL = 0, 1, 2
-_STATUSES: Final[tuple[CostStatus, ...]] = ("priced", "estimated", "partial")
+_STATUSES: Final[tuple[CostStatus, ...]] = ("priced", "estimated_price", "partial")
 _MAX_CACHED_IDS: Final = 4096
 _COMPACTION_NAMES: Final = tuple(f"iteration_compaction_{c}" for c in COMPONENTS)
 

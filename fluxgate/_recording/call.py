@@ -206,6 +206,7 @@ class Call:
         error_type: str | None = None,
         error_message: str | None = None,
         estimated: bool = False,
+        aborted: bool = False,
         ended: float | None = None,
         first_token: float | None = None,
         first_event: float | None = None,
@@ -241,6 +242,7 @@ class Call:
             (ended - self.started) * 1000 if self.timed else None,
             None if first_token is None else (first_token - self.started) * 1000,
             None if first_event is None else (ended - first_event) * 1000,
+            aborted,
         )
         if self.reservation is not None:
             with guarded():

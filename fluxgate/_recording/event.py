@@ -36,6 +36,7 @@ class PendingEvent:
 
     __slots__ = (
         "_priced",
+        "aborted",
         "api",
         "batch_id",
         "context",
@@ -82,6 +83,7 @@ class PendingEvent:
         latency_ms: float | None,
         first_token_ms: float | None,
         stream_ms: float | None,
+        aborted: bool = False,
     ) -> None:
         self.prices = prices
         self.api = api
@@ -104,6 +106,7 @@ class PendingEvent:
         self.latency_ms = latency_ms
         self.first_token_ms = first_token_ms
         self.stream_ms = stream_ms
+        self.aborted = aborted
         self._priced: _Priced | None = None
 
     def cost(self) -> _Priced:
@@ -137,7 +140,7 @@ class PendingEvent:
         except Exception as exc:  # noqa: BLE001 - keep the call on record even if pricing fails
             swallow(exc)
             return None, "unpriced_model", {}, prices.version
-        status_of_cost = "estimated" if self.estimated and cost.total_usd is not None else cost.status
+        status_of_cost = "estimated_usage" if self.estimated and cost.total_usd is not None else cost.status
         return cost.total_usd, status_of_cost, cost.breakdown, cost.price_version
 
     def materialize(self) -> CostEvent:
@@ -186,4 +189,5 @@ class PendingEvent:
             inference_geo=usage.inference_geo,
             batch_id=self.batch_id,
             custom_id=self.custom_id,
+            aborted=self.aborted,
         )

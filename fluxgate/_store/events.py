@@ -70,6 +70,7 @@ def _to_pusd(cost: Decimal | None) -> int | None:
 def _row(event: CostEvent) -> tuple[Any, ...]:
     data = event.to_dict()
     data["streamed"] = int(event.streamed)
+    data["aborted"] = int(event.aborted)
     data["user"] = None if event.user is None else json.dumps(event.user.to_dict())
     data["metadata"] = None if event.metadata is None else json.dumps(dict(event.metadata))
     data["cost_breakdown"] = json.dumps(data["cost_breakdown"])
@@ -90,6 +91,7 @@ def event_from_row(row: sqlite3.Row | dict[str, Any]) -> CostEvent:
     data["cost_usd"] = None if data.get("cost_usd") is None else Decimal(data["cost_usd"])
     data["status"] = Status(data["status"])
     data["streamed"] = bool(data.get("streamed"))
+    data["aborted"] = bool(data.get("aborted"))
     known = {f.name for f in attrs.fields(CostEvent)}
     return CostEvent(**{k: v for k, v in data.items() if k in known})
 

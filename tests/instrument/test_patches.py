@@ -213,7 +213,7 @@ class TestStreamsEndingEarly:
         [event] = flushed(sink)
         assert event.input_tokens == 40
         assert event.output_tokens == 1  # message_start's count: the final delta never came
-        assert event.cost_status == "estimated"
+        assert event.cost_status == "estimated_usage"
         assert stream.fluxgate_cost_tracking_response.tracking_id == event.tracking_id
 
     def test_with_block_left_early(self, api: FakeAnthropicAPI, sink: MemorySink) -> None:
@@ -232,7 +232,7 @@ class TestStreamsEndingEarly:
         gc.collect()
         [event] = flushed(sink)
         assert event.input_tokens == 33
-        assert event.cost_status == "estimated"
+        assert event.cost_status == "estimated_usage"
 
     def test_async_stream_closed_early(self, api: FakeAnthropicAPI, sink: MemorySink) -> None:
         """An async stream closed early records once."""
@@ -246,7 +246,7 @@ class TestStreamsEndingEarly:
 
         asyncio.run(main())
         [event] = flushed(sink)
-        assert (event.input_tokens, event.cost_status) == (8, "estimated")
+        assert (event.input_tokens, event.cost_status) == (8, "estimated_usage")
 
     def test_error_inside_stream(self, api: FakeAnthropicAPI, sink: MemorySink) -> None:
         """An error event mid-stream is recorded as ERROR and the SDK's exception propagates."""

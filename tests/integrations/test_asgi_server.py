@@ -139,7 +139,7 @@ class TestStreams:
         assert (event.user_id, event.feature, event.streamed) == ("erin", STREAM, True)
         # What an abandoned stream gets today: the usage seen so far (message_start's
         # input tokens and its output placeholder of 1), priced and marked estimated.
-        assert (event.status, event.cost_status, event.stop_reason) == (Status.SUCCESS, "estimated", None)
+        assert (event.status, event.cost_status, event.stop_reason) == (Status.SUCCESS, "estimated_usage", None)
         assert event.input_tokens > 0
         assert event.output_tokens == 1
         assert event.cost_usd is not None

@@ -170,7 +170,7 @@ class TestCache:
         assert plain.status == "priced"
         cached = table.price("claude-fable-5-2", split_usage(input_tokens=100, cache_read_input_tokens=100))
         assert cached.total_usd == usd(100, "8") + usd(100, "0.20")
-        assert cached.status == "estimated"
+        assert cached.status == "estimated_price"
 
 
 class TestBatch:
@@ -197,12 +197,12 @@ class TestBatch:
         """Fable 5.2 batch figures are third-party only, so a batch call is estimated."""
         cost = table.price("claude-fable-5-2", Usage(input_tokens=1000, output_tokens=1000), batch=True)
         assert cost.total_usd == usd(1000, "4") + usd(1000, "20")
-        assert cost.status == "estimated"
+        assert cost.status == "estimated_price"
 
     def test_priority_tier_is_estimated(self, table: PriceTable) -> None:
         """Priority Tier has no per-token price, so it is priced at standard rates and estimated."""
         cost = table.price("claude-sonnet-4-6", Usage(input_tokens=1000, service_tier="priority"))
-        assert (cost.total_usd, cost.status) == (usd(1000, "3"), "estimated")
+        assert (cost.total_usd, cost.status) == (usd(1000, "3"), "estimated_price")
 
 
 class TestLongContext:
@@ -288,7 +288,7 @@ class TestFastMode:
     def test_opus_5_5_fast_is_estimated(self, table: PriceTable) -> None:
         """Opus 5.5 fast-mode prices (8/40) are third-party only, so the call is estimated."""
         cost = table.price("claude-opus-5-5", Usage(input_tokens=1000, output_tokens=1000, speed="fast"))
-        assert (cost.total_usd, cost.status) == (usd(1000, "8") + usd(1000, "40"), "estimated")
+        assert (cost.total_usd, cost.status) == (usd(1000, "8") + usd(1000, "40"), "estimated_price")
 
     def test_fast_without_a_fast_price_is_partial(self, table: PriceTable) -> None:
         """A fast call on a model with no fast price is priced at standard rates and marked partial."""
