@@ -410,6 +410,11 @@ class CostTrackingResponse:
     def _key(self) -> tuple[object, ...]:
         return (self.status, self.cost, self.tracking_id, self.created_at, self.error_message)
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Plain data across pickle, copy and deepcopy (process pools included):
+        # the cost is worked out now, and the pricing callable is left behind.
+        return (_tracking_response, self._key())
+
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, CostTrackingResponse):
             return NotImplemented
@@ -423,6 +428,14 @@ class CostTrackingResponse:
             f"CostTrackingResponse(status={self.status!r}, cost={self.cost!r}, tracking_id={self.tracking_id!r}, "
             f"created_at={self.created_at!r}, error_message={self.error_message!r})"
         )
+
+
+def _tracking_response(
+    status: Status, cost: float | None, tracking_id: str | None, created_at: int | None, error_message: str | None
+) -> CostTrackingResponse:
+    return CostTrackingResponse(
+        status=status, cost=cost, tracking_id=tracking_id, created_at=created_at, error_message=error_message
+    )
 
 
 @attrs.frozen(kw_only=True)
