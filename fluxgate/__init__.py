@@ -11,8 +11,8 @@ from ._context import current_context
 from ._delivery import RetryPolicy
 from ._errors import BudgetExceeded, ConfigurationError, FluxgateError, SinkError, TransientSinkError
 from ._fluxgate import FluxGate
-from ._instrument import instrument, uninstrument
-from ._lifecycle import flush, flush_after, init, shutdown
+from ._instrument import instrument
+from ._lifecycle import flush, flush_after, init, shutdown, uninstrument
 from ._models import AiEventUser, ContextFrame, Cost, CostEvent, CostTrackingResponse, Status, Usage
 from ._pricing import PriceTable
 from ._track import bind_context, track, track_context

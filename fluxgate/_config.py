@@ -190,3 +190,4 @@ class Config:
     budget_count_tokens: bool = attrs.field(default=False, validator=_flag)
     budget_on_error: str = attrs.field(default="block", validator=_check_budget_on_error)
     budget_lock_timeout_s: float = attrs.field(default=2.0, validator=_seconds)
+    propagate_context: bool = attrs.field(default=True, validator=_flag)

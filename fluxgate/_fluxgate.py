@@ -12,13 +12,11 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
-from pathlib import Path
 from typing import Any
 
 from ._budget import Budget, BudgetGuard, SpendStore
 from ._config import Config, resolve_endpoint
 from ._delivery import DEFAULT_MAX_SPILL_BYTES, DropHook, Flusher, LazyEvent, RetryPolicy
-from ._errors import ConfigurationError
 from ._guard import internal_error_count
 from ._models import CostEvent
 from ._pricing import PriceTable
@@ -71,6 +69,9 @@ class FluxGate:
         budget_lock_timeout_s: The longest a budgeted call waits for a
             budget store locked by another process before that counts as
             an error (see ``budget_on_error``).
+        propagate_context: Carry the caller's scope into
+            ``ThreadPoolExecutor.submit``/``map`` and ``loop.run_in_executor``
+            (``init()`` installs the hook; ``uninstrument()`` removes it).
 
     Raises:
         ConfigurationError: An argument is invalid; the message says which.
@@ -98,6 +99,7 @@ class FluxGate:
         budget_count_tokens: bool = False,
         budget_on_error: str = "block",
         budget_lock_timeout_s: float = 2.0,
+        propagate_context: bool = True,
     ) -> None:
         endpoint, api_key = resolve_endpoint(endpoint, api_key)
         self.config = config = Config(
@@ -120,6 +122,7 @@ class FluxGate:
             budget_count_tokens=budget_count_tokens,
             budget_on_error=budget_on_error,
             budget_lock_timeout_s=budget_lock_timeout_s,
+            propagate_context=propagate_context,
         )
         self.budget_guard = _budget_guard(config)
         #: Ask the free count_tokens endpoint for a budgeted call's exact input

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import threading
 
 from ._errors import BudgetExceeded
 
-__all__ = ["env_flag", "guarded", "internal_error_count", "logger", "swallow", "warn_once"]
+__all__ = ["env_flag", "guarded", "internal_error_count", "logger", "start_quiet_thread", "swallow", "warn_once"]
 
 logger = logging.getLogger("fluxgate")
 
@@ -99,3 +100,25 @@ def warn_once(key: str, message: str, *args: object) -> None:
             return
         _seen.add(key)
     logger.warning(message, *args)
+
+
+# Signals fluxgate's handlers act on: its own threads must never be the one
+# the kernel picks to deliver them. A process-directed signal goes to any
+# thread that does not block it; if that is a background thread, CPython only
+# flags it, and a main thread blocked in a lock or a pipe read (a
+# multiprocessing pool worker waiting for work) never runs the handler: the
+# process neither flushes nor dies.
+_QUIET = frozenset(s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGINT", None)) if s is not None)
+
+
+def start_quiet_thread(thread: threading.Thread) -> None:
+    """Start ``thread`` with SIGTERM and SIGINT blocked in it (it inherits the mask it is started with)."""
+    block = getattr(signal, "pthread_sigmask", None)
+    if block is None or not _QUIET:  # pragma: no cover - Windows
+        thread.start()
+        return
+    previous = block(signal.SIG_BLOCK, _QUIET)
+    try:
+        thread.start()
+    finally:
+        block(signal.SIG_SETMASK, previous)

@@ -18,19 +18,22 @@ import functools
 import importlib
 import inspect
 import os
+import signal
 import sys
 import threading
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, ParamSpec, Protocol, TypeVar, overload
 
+from . import _threads
 from ._budget import Budget, SpendStore
 from ._delivery import DEFAULT_MAX_SPILL_BYTES, DropHook, RetryPolicy
 from ._fluxgate import FluxGate, active, set_active
-from ._guard import env_flag, guarded, logger
-from ._instrument import instrument, uninstrument
+from ._guard import env_flag, guarded, logger, start_quiet_thread
+from ._instrument import instrument
+from ._instrument import uninstrument as _uninstrument_sdk
 from .sinks import Sink
 
-__all__ = ["flush", "flush_after", "init", "shutdown"]
+__all__ = ["flush", "flush_after", "init", "shutdown", "uninstrument"]
 
 _lock = threading.Lock()
 _atexit_registered = False
@@ -57,6 +60,7 @@ def init(
     budget_count_tokens: bool = False,
     budget_on_error: str = "block",
     budget_lock_timeout_s: float = 2.0,
+    propagate_context: bool = True,
 ) -> FluxGate:
     """Start tracking every anthropic call in this process.
 
@@ -87,14 +91,29 @@ def init(
     with _lock:
         previous = set_active(fg)
         instrument()
+        if fg.config.propagate_context:
+            _threads.propagate()
+        else:
+            _threads.stop()
         if not _atexit_registered:
             atexit.register(_at_exit)
             _flush_at_child_exit()
             _atexit_registered = True
+        _install_sigterm()
     if previous is not None and previous is not fg:
         with guarded():
             previous.shutdown(previous.config.exit_timeout_s)
+    logger.info("fluxgate: tracking anthropic calls; events go to %s", ", ".join(map(repr, fg.sinks)))
     return fg
+
+
+def uninstrument() -> None:
+    """Remove every patch fluxgate installed: anthropic's methods and the thread-pool hook.
+
+    Calling it twice warns and returns. Tracked calls then pass straight through.
+    """
+    _uninstrument_sdk()
+    _threads.stop()
 
 
 def shutdown(timeout_s: float | None = 5.0) -> bool:
@@ -105,7 +124,8 @@ def shutdown(timeout_s: float | None = 5.0) -> bool:
     """
     with _lock:
         fg = set_active(None)
-        uninstrument()
+        _uninstrument_sdk()
+        _threads.stop()
     if fg is None:
         return True
     ok = False
@@ -114,13 +134,84 @@ def shutdown(timeout_s: float | None = 5.0) -> bool:
     return ok
 
 
+_exiting = threading.Event()  # an exit flush is under way in this process
+_signalled: list[int] = []  # a signal that arrived during it, to obey once it is done
+
+
 def _at_exit() -> None:
     # Threads are daemons, so this is where the last events get out: within
     # exit_timeout_s, after which the process exits regardless.
     fg = active()
     if fg is not None:
+        _exiting.set()
+        try:
+            with guarded():
+                fg.shutdown(fg.config.exit_timeout_s)
+        finally:
+            _exiting.clear()
+    if _signalled:
+        _die_of(_signalled[-1])
+
+
+def _die_of(signum: int) -> None:
+    """End the process as ``signum``'s default action does, with its exit status."""
+    signal.signal(signum, signal.SIG_DFL)
+    os.kill(os.getpid(), signum)
+
+
+_previous_sigterm: Any = None
+
+
+def _install_sigterm() -> None:
+    """Deliver what is queued when SIGTERM arrives, then do what the signal asked.
+
+    ``multiprocessing.Pool`` ends its workers with SIGTERM (a ``with`` block's
+    exit calls ``terminate()``), as do container runtimes and process
+    managers: without this, what a process still held was lost. Installed
+    only from the main thread (where Python allows it), once; a handler the
+    application had installed is chained, never replaced.
+    """
+    global _previous_sigterm  # noqa: PLW0603 - one handler per process
+    if not hasattr(signal, "SIGTERM") or threading.current_thread() is not threading.main_thread():
+        return
+    with guarded():
+        current = signal.getsignal(signal.SIGTERM)
+        if current is _on_sigterm:
+            return
+        _previous_sigterm = current
+        signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _on_sigterm(signum: int, frame: Any) -> None:
+    previous = _previous_sigterm
+    if _exiting.is_set() and not callable(previous):
+        # We interrupted the exit flush itself (a pool worker leaving as the
+        # pool terminates it): let it finish within its bound, then obey.
+        _signalled.append(signum)
+        return
+    fg = active()
+    if fg is not None:
+        # The handler runs on the main thread, between two bytecodes of
+        # whatever it interrupted, which may hold a lock delivery needs: the
+        # work happens on a thread of its own, waited for within the bound.
+        keep_running = callable(previous)  # the application may carry on: flush, don't stop
+        worker = threading.Thread(target=_deliver, args=(fg, keep_running), name="fluxgate-sigterm", daemon=True)
         with guarded():
-            fg.shutdown(fg.config.exit_timeout_s)
+            start_quiet_thread(worker)
+            worker.join(fg.config.exit_timeout_s + 1.0)
+    if callable(previous):
+        previous(signum, frame)
+        return
+    if previous != signal.SIG_IGN:
+        _die_of(signum)
+
+
+def _deliver(fg: FluxGate, keep_running: bool) -> None:
+    with guarded():
+        if keep_running:
+            fg.flush(fg.config.exit_timeout_s)
+        else:
+            fg.shutdown(fg.config.exit_timeout_s)  # delivers, else spills, within the bound
 
 
 def _flush_at_child_exit() -> None:

@@ -16,7 +16,7 @@ from collections.abc import AsyncGenerator, Callable, Coroutine, Generator, Mapp
 from contextvars import Token
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar, overload
 
 from ._budget import ScopeBudget, parse_usd
 from ._context import Scope, activate, current_scopes, extend, push, reset
@@ -145,7 +145,12 @@ class track_context:  # noqa: N801 - used like a function, as contextlib's are
         self.__exit__(exc_type, exc, tb)
 
 
+@overload
+def track(fn: Callable[P, R], /) -> Callable[P, R]: ...
+@overload
 def track(
+    name: str | None = None,
+    /,
     *,
     feature: str | None = None,
     user: str | int | AiEventUser | None = None,
@@ -155,7 +160,20 @@ def track(
     service_tier: str | None = None,
     metadata: Mapping[str, Any] | None = None,
     budget_usd: float | Decimal | None = None,
-) -> Callable[[Callable[P, R]], Callable[P, R]]:
+) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+def track(
+    fn_or_name: Callable[..., Any] | str | None = None,
+    /,
+    *,
+    feature: str | None = None,
+    user: str | int | AiEventUser | None = None,
+    step: str | None = None,
+    session_id: str | None = None,
+    conversation_id: str | None = None,
+    service_tier: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    budget_usd: float | Decimal | None = None,
+) -> Any:
     """Decorate a function so every call made inside it carries this context.
 
     Works on plain functions, ``async def`` functions, generators and async
@@ -165,12 +183,36 @@ def track(
     :class:`track_context` and are validated when the decorator is applied;
     with ``budget_usd`` each call (each generator) gets a budget of its own.
 
+    Three spellings: ``@track(feature="summarization", step=...)``,
+    ``@track("summarization")`` (the feature, positionally), and bare
+    ``@track``, which tags calls with the function's name as the feature.
+
     >>> @track(feature="summarization")
     ... def summarize(doc: str) -> str | None:
     ...     return current_context().feature
     >>> summarize("...")
     'summarization'
+    >>> @track
+    ... def classify(doc: str) -> str | None:
+    ...     return current_context().feature
+    >>> classify("...")
+    'classify'
+
+    Raises:
+        TypeError: The feature is given both positionally and by keyword, or
+            a field has the wrong type.
+        ValueError: A field is empty, an unknown tier, or metadata is not JSON.
     """
+    if callable(fn_or_name):
+        return track(feature=getattr(fn_or_name, "__name__", None) or None)(fn_or_name)
+    if fn_or_name is not None:
+        if feature is not None:
+            msg = f"track() got the feature twice: {fn_or_name!r} positionally and feature={feature!r}."
+            raise TypeError(msg)
+        if not isinstance(fn_or_name, str):
+            msg = f"track()'s positional argument is the feature, a str (got {fn_or_name!r})."
+            raise TypeError(msg)
+        feature = fn_or_name
     frame = ContextFrame.build(
         feature=feature,
         user=user,

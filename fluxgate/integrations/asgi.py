@@ -30,8 +30,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     msg = "fluxgate.integrations.asgi needs Starlette: pip install 'fluxgate[asgi]'."
     raise ImportError(msg) from exc
 
-from .._track import track_context
 from .._models import AiEventUser, ContextFrame
+from .._track import track_context
 
 __all__ = ["BUDGET_EXCEEDED_BODY", "FluxgateMiddleware", "budget_exceeded_handler", "route_template"]
 

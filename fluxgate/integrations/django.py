@@ -31,8 +31,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     msg = "fluxgate.integrations.django needs Django 4.2 or later: pip install 'fluxgate[django]'."
     raise ImportError(msg) from exc
 
-from .._track import track, track_context
 from .._models import AiEventUser, ContextFrame
+from .._track import track, track_context
 
 __all__ = ["FluxgateMiddleware"]
 

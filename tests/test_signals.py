@@ -1,0 +1,136 @@
+"""Pools and signals: what a process holds reaches the store when it is told to stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+QUEUED = """
+import sys
+import fluxgate
+from fluxgate.testing import FakeAnthropicAPI
+
+fluxgate.init(db_path=sys.argv[1], flush_interval_s=3600, max_batch_size=100_000, exit_timeout_s=20)
+client = FakeAnthropicAPI().client()
+for _ in range({count}):
+    client.messages.create(model="claude-haiku-4-5", max_tokens=8, messages=[{{"role": "user", "content": "hi"}}])
+{before_ready}
+print("ready", flush=True)
+sys.stdin.read()  # held open: the parent signals while these events are still queued
+print("not reached", flush=True)
+"""
+
+CHAINED = """
+import signal
+def on_term(signum, frame):
+    print("app handler", flush=True)
+    sys.exit(3)
+signal.signal(signal.SIGTERM, on_term)
+"""
+
+POOL = """
+import multiprocessing
+import sys
+import fluxgate
+from fluxgate import track
+from fluxgate.testing import FakeAnthropicAPI
+
+fluxgate.init(db_path=sys.argv[1], flush_interval_s=3600, max_batch_size=100_000, exit_timeout_s=20)
+
+
+@track("pooled")
+def work(i):
+    client = FakeAnthropicAPI().client()
+    client.messages.create(model="claude-haiku-4-5", max_tokens=8, messages=[{"role": "user", "content": str(i)}])
+    return i
+
+
+if __name__ == "__main__":
+    with multiprocessing.get_context(sys.argv[2]).Pool(4) as pool:
+        assert sorted(pool.map(work, range(400), chunksize=10)) == list(range(400))
+    print("done", flush=True)
+"""
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+def _count(db: Path, where: str = "1=1") -> int:
+    with sqlite3.connect(db) as conn:
+        return int(conn.execute(f"SELECT COUNT(*) FROM events WHERE {where}").fetchone()[0])
+
+
+def _start(tmp_path: Path, script: str) -> tuple[subprocess.Popen[str], Path]:
+    db = tmp_path / "events.db"
+    path = tmp_path / "app.py"
+    path.write_text(textwrap.dedent(script))
+    proc = subprocess.Popen(
+        [sys.executable, str(path), str(db)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(),
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.strip() == "ready", proc.stderr.read() if proc.stderr else line
+    return proc, db
+
+
+@pytest.mark.slow
+class TestSigterm:
+    def test_queued_events_reach_the_store(self, tmp_path: Path) -> None:
+        """SIGTERM with 500 events queued: all 500 are stored, and the process still dies of SIGTERM."""
+        proc, db = _start(tmp_path, QUEUED.format(count=500, before_ready=""))
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=60)
+        assert proc.returncode == -signal.SIGTERM, err
+        assert _count(db) == 500
+
+    def test_an_application_handler_is_chained(self, tmp_path: Path) -> None:
+        """A SIGTERM handler the application installed before init still runs, after delivery."""
+        script = QUEUED.format(count=50, before_ready="").replace("import fluxgate\n", "import fluxgate\n" + CHAINED, 1)
+        proc, db = _start(tmp_path, script)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+        assert "app handler" in out, err
+        assert proc.returncode == 3
+        assert _count(db) == 50
+
+
+@pytest.mark.slow
+class TestPools:
+    @pytest.mark.parametrize("run", [1, 2, 3])
+    def test_fork_pool_in_a_with_block(self, tmp_path: Path, run: int) -> None:
+        """Every event made in fork-pool workers is stored, though the with block terminates them."""
+        self._pool(tmp_path, "fork")
+
+    def test_spawn_pool_in_a_with_block(self, tmp_path: Path) -> None:
+        """Spawned workers (which run init() at import) deliver theirs too."""
+        self._pool(tmp_path, "spawn")
+
+    def _pool(self, tmp_path: Path, method: str) -> None:
+        db = tmp_path / "events.db"
+        path = tmp_path / "pooled.py"
+        path.write_text(textwrap.dedent(POOL))
+        done = subprocess.run(
+            [sys.executable, str(path), str(db), method],
+            capture_output=True,
+            text=True,
+            env=_env(),
+            timeout=180,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert _count(db, "feature = 'pooled'") == 400
