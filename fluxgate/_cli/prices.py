@@ -1,8 +1,10 @@
-"""``fluxgate prices``: the price table, or the row a model id resolves to.
+"""``fluxgate prices``: the price table, the row a model id resolves to, or how it compares.
 
 ``fluxgate prices`` lists every row; ``fluxgate prices <model-id>`` shows the
 row an id resolves to and why; ``--json`` prints the same as JSON for scripts.
-An unknown id exits with status 1.
+An unknown id exits with status 1. ``--check`` compares the bundled table with
+genai-prices (when installed): one line per disagreement, exit 1 if any, 0 if
+none, 2 if there is nothing to compare with.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, TextIO
 
-from .._pricing import PriceRow, PriceTable, Rates
+from .._pricing import Disagreement, PriceRow, PriceTable, Rates, compare, genai_prices_table
 
 __all__ = ["main"]
 
@@ -31,6 +33,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("model", nargs="?", help="a model id in any form (first-party, alias, Bedrock, Vertex)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a text table")
     parser.add_argument("--at", metavar="YYYY-MM-DD", help="the date whose prices apply (default: today, UTC)")
+    parser.add_argument(
+        "--check",
+        action="store_true",
+        help="compare with genai-prices' table (if installed): print each disagreement, exit 1 if any",
+    )
     return parser
 
 
@@ -167,8 +174,73 @@ def _show_model(table: PriceTable, model: str, *, at_ms: int | None, as_json: bo
     return 0
 
 
+def _figure(value: Decimal | None) -> str:
+    return "no price" if value is None else _money(value)
+
+
+def _check(table: PriceTable, model: str | None, *, at_ms: int | None, as_json: bool, out: TextIO) -> int:
+    """Compare with genai-prices: exit 1 on any disagreement, 0 on none, 2 without genai-prices."""
+    if model is None:
+        keys = list(dict.fromkeys(row.key for row in table.rows()))
+    else:
+        key = table.resolve(model).key
+        if key is None:
+            print(f"fluxgate prices: unknown model id {model!r}; nothing to compare.", file=sys.stderr)
+            return 2
+        keys = [key]
+    when = datetime.now(timezone.utc) if at_ms is None else datetime.fromtimestamp(at_ms / 1000, timezone.utc)
+    try:
+        theirs = genai_prices_table(keys, at=when)
+    except ImportError:
+        print(
+            "fluxgate prices --check: install genai-prices to compare "
+            "(pip install genai-prices; it needs Python 3.11+).",
+            file=sys.stderr,
+        )
+        return 2
+    except (AttributeError, TypeError) as exc:  # a genai-prices release whose data has another shape
+        print(f"fluxgate prices --check: cannot read genai-prices' table ({exc!r}).", file=sys.stderr)
+        return 2
+    found = compare(table, theirs, at_ms=int(when.timestamp() * 1000))
+    if as_json:
+        data = {
+            "ours": table.version,
+            "theirs": theirs.name,
+            "at": when.date().isoformat(),
+            "disagreements": [d.to_dict() for d in found],
+        }
+        print(json.dumps(data, indent=2), file=out)
+    else:
+        _print_disagreements(found, out)
+    missing = [key for key in keys if key not in theirs.prices]
+    print(
+        f"fluxgate prices --check: {len(found)} disagreement(s) between fluxgate {table.version} and "
+        f"{theirs.name} on {len(theirs.prices)} model(s), prices in effect {when.date().isoformat()}"
+        + (f"; not in {theirs.name}: {', '.join(missing)}" if missing else "")
+        + ".",
+        file=sys.stderr,
+    )
+    return 1 if found else 0
+
+
+def _print_disagreements(found: Sequence[Disagreement], out: TextIO) -> None:
+    """One aligned line each: model, component, ours (source), theirs (source)."""
+    cells = [
+        (
+            d.model,
+            d.component,
+            f"ours {_figure(d.ours)} ({d.ours_source})",
+            f"theirs {_figure(d.theirs)} ({d.theirs_source})",
+        )
+        for d in found
+    ]
+    widths = [max((len(c[i]) for c in cells), default=0) for i in range(3)]
+    for cell in cells:
+        print("  ".join(part.ljust(w) for part, w in zip(cell[:3], widths, strict=True)) + "  " + cell[3], file=out)
+
+
 def main(argv: list[str]) -> int:
-    """Run ``fluxgate prices [model-id] [--json] [--at YYYY-MM-DD]``; returns the exit status."""
+    """Run ``fluxgate prices [model-id] [--json] [--at YYYY-MM-DD] [--check]``; returns the exit status."""
     try:
         args = _parser().parse_args(argv)
         at_ms = _at_ms(args.at)
@@ -178,6 +250,8 @@ def main(argv: list[str]) -> int:
         print(f"fluxgate prices: --at must be a date YYYY-MM-DD (got {args.at!r}).", file=sys.stderr)
         return 2
     table = PriceTable.default()
+    if args.check:
+        return _check(table, args.model, at_ms=at_ms, as_json=args.json, out=sys.stdout)
     if args.model is None:
         return _show_list(table, as_json=args.json, out=sys.stdout)
     return _show_model(table, args.model, at_ms=at_ms, as_json=args.json, out=sys.stdout)

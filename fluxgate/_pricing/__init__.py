@@ -1,11 +1,25 @@
 """What a call costs: the price table as data (``prices.json``) and exact pricing.
 
 ``rows`` parses and checks the table's rows; ``table`` resolves a model id to
-its row and prices a usage with every billing modifier, in exact decimals.
+its row and prices a usage with every billing modifier; ``bill`` does that
+arithmetic in integers; ``compare`` sets the table beside another one.
 """
 
 from __future__ import annotations
 
+from .compare import Disagreement, OtherTable, compare, genai_prices_table
 from .table import COMPONENTS, LongContext, PriceRow, PriceTable, Rates, Resolution, default_table
 
-__all__ = ["COMPONENTS", "LongContext", "PriceRow", "PriceTable", "Rates", "Resolution", "default_table"]
+__all__ = [
+    "COMPONENTS",
+    "Disagreement",
+    "LongContext",
+    "OtherTable",
+    "PriceRow",
+    "PriceTable",
+    "Rates",
+    "Resolution",
+    "compare",
+    "default_table",
+    "genai_prices_table",
+]

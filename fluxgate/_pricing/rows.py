@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from decimal import ROUND_HALF_EVEN, Context, Decimal, InvalidOperation
@@ -35,10 +36,13 @@ _CTX: Final = Context(prec=50, rounding=ROUND_HALF_EVEN)
 COMPONENTS: Final = ("input", "cache_write_5m", "cache_write_1h", "cache_read", "output")
 _PROVENANCE: Final = frozenset({*COMPONENTS, "batch", "fast", "long_context"})
 _ROW_FIELDS: Final = frozenset(
-    {*COMPONENTS, "name", "aliases", "priced", "fast", "long_context", "data_residency", "regional_premium"}
+    {*COMPONENTS, "name", "aliases", "vertex", "priced", "fast", "long_context", "data_residency", "regional_premium"}
     | {"source", "date", "official", "third_party", "derived", "note", "changes"}
 )
-_CHANGE_FIELDS: Final = frozenset({*COMPONENTS, "from", "source", "date", "official", "third_party", "derived", "note"})
+_CHANGE_FIELDS: Final = frozenset(
+    {*COMPONENTS, "from", "long_context", "source", "date", "official", "third_party", "derived", "note"}
+)
+_VERTEX_RE: Final = re.compile(r"^[a-z0-9.-]+@\d{8}$")
 _FAST_FIELDS: Final = frozenset({"input", "output", "source"})
 _TIER_FIELDS: Final = frozenset({*COMPONENTS, "threshold", "source"})
 # Default cache multipliers of base input, used only when a row omits a cache
@@ -82,12 +86,15 @@ class PriceRow:
     ``third_party`` names the figures (components, ``batch``, ``fast``,
     ``long_context``) read only outside Anthropic: using them makes a cost
     ``estimated``. ``derived`` names figures fluxgate inferred because none was
-    published: using them makes a cost ``partial``.
+    published: using them makes a cost ``partial``. ``vertex`` is the model's
+    Google Vertex AI id (``claude-3-5-sonnet-v2@20241022``): the resolver maps
+    it, and its model name without the ``@`` version, onto this row.
     """
 
     key: str
     name: str
     aliases: tuple[str, ...] = ()
+    vertex: str = ""
     rates: Rates | None = None
     fast: Rates | None = None
     fast_source: str = ""
@@ -118,6 +125,7 @@ class PriceRow:
             "key": self.key,
             "name": self.name,
             "aliases": list(self.aliases),
+            "vertex": self.vertex or None,
             "priced": self.priced,
             "rates": rates(self.rates),
             "fast": rates(self.fast),
@@ -233,6 +241,26 @@ def _fast_rates(standard: Rates, fast_input: Decimal, fast_output: Decimal) -> R
     )
 
 
+def _long_context(where: str, value: object) -> LongContext | None:
+    """A prompt-length tier from its row fields; ``None`` (JSON null) means no tier."""
+    if value is None:
+        return None
+    at = f"{where}['long_context']"
+    tier = _mapping(where, "long_context", value)
+    _check_fields(at, tier, _TIER_FIELDS)
+    threshold = tier.get("threshold")
+    if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold <= 0:
+        raise _fail(at, "threshold", "a positive number of prompt tokens", threshold)
+    return LongContext(threshold=threshold, rates=_rates(at, tier), source=_text(at, "source", tier.get("source", "")))
+
+
+def _vertex_id(where: str, value: object) -> str:
+    text = _text(where, "vertex", value).strip().lower()
+    if text and not _VERTEX_RE.match(text):
+        raise _fail(where, "vertex", "a Vertex AI id 'model@YYYYMMDD'", value)
+    return text
+
+
 def _date_ms(where: str, value: object) -> int:
     text = _text(where, "from", value)
     try:
@@ -267,17 +295,7 @@ def _parse_row(key: str, raw: object, label: str | None = None) -> list[PriceRow
             fast_spec = (_rate(at, "input", spec["input"]), _rate(at, "output", spec["output"]))
             fast = _fast_rates(rates, *fast_spec)
             fast_source = _text(at, "source", spec.get("source", ""))
-        if raw.get("long_context") is not None:
-            tier = _mapping(where, "long_context", raw["long_context"])
-            _check_fields(f"{where}['long_context']", tier, _TIER_FIELDS)
-            threshold = tier.get("threshold")
-            if isinstance(threshold, bool) or not isinstance(threshold, int) or threshold <= 0:
-                raise _fail(f"{where}['long_context']", "threshold", "a positive number of prompt tokens", threshold)
-            long_context = LongContext(
-                threshold=threshold,
-                rates=_rates(f"{where}['long_context']", tier),
-                source=_text(f"{where}['long_context']", "source", tier.get("source", "")),
-            )
+        long_context = _long_context(where, raw.get("long_context"))
     else:
         for field in (*COMPONENTS, "fast", "long_context"):
             if field in raw:
@@ -288,6 +306,7 @@ def _parse_row(key: str, raw: object, label: str | None = None) -> list[PriceRow
         key=key,
         name=_text(where, "name", raw.get("name", key)),
         aliases=_names(where, "aliases", raw.get("aliases", ()), None),
+        vertex=_vertex_id(where, raw.get("vertex", "")),
         rates=rates,
         fast=fast,
         fast_source=fast_source,
@@ -316,10 +335,13 @@ def _parse_row(key: str, raw: object, label: str | None = None) -> list[PriceRow
         if prev.rates is None:
             raise _fail(at, "from", "on a priced row", change.get("from"))
         new_rates = _rates(at, change, prev.rates)
+        # A change may add, replace or (with null) end a prompt-length tier.
+        tier = _long_context(at, change["long_context"]) if "long_context" in change else prev.long_context
         rows.append(
             attrs.evolve(
                 prev,
                 rates=new_rates,
+                long_context=tier,
                 fast=None if fast_spec is None else _fast_rates(new_rates, *fast_spec),
                 effective_from=change["from"],
                 effective_from_ms=since,

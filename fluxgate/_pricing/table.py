@@ -1,22 +1,23 @@
 """The price table, the model-id resolver, and the exact cost of one call.
 
 Prices are data (``prices.json``, USD per million tokens, as decimal
-strings) that ``_price_rows`` reads and validates. Every cost is exact
-``Decimal`` arithmetic in a private 50-digit context, never rounded, so the
-sum of a million events still equals the cost of their summed usage.
+strings) that ``rows`` reads and validates. Every cost is exact integer
+arithmetic (``bill``: pico-dollar rates, modifiers as fractions over 1000),
+never rounded, so the sum of a million events still equals the cost of their
+summed usage; it becomes ``Decimal`` only in the returned ``Cost``.
 
-``price()`` runs on the user's thread for every API call: resolutions are
-cached per model id and rates are ``Decimal`` from load time on. It never
-raises for any model id or usage; an unknown model is ``unpriced_model`` with
+``price()`` may run on the user's thread: resolutions are cached per model id
+and rows are compiled to integers when the table is built. It never raises for
+any model id or usage; an unknown model is ``unpriced_model`` with
 ``total_usd=None`` and one warning per model id on the ``fluxgate`` logger.
-See ``docs/pricing.md`` for every rule and the choices made where the pricing
+The shipped table is read on first use, never at import. See
+``docs/pricing.md`` for every rule and the choices made where the pricing
 reference is silent.
 """
 
 from __future__ import annotations
 
 import logging
-import operator
 import os
 import re
 import threading
@@ -24,15 +25,15 @@ import time
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from functools import lru_cache
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 import attrs
 
 from .._errors import ConfigurationError
-from .._models import Cost, CostStatus, Usage
+from .._models import Cost, Usage
+from .bill import ESTIMATED, PARTIAL, STATUSES, Bill, Modifiers, Plan, charge, charge_fee, count, raw_totals, tokens
 from .rows import (
     _CTX,
-    _PROVENANCE,
     COMPONENTS,
     LongContext,
     PriceRow,
@@ -48,13 +49,6 @@ __all__ = ["COMPONENTS", "LongContext", "PriceRow", "PriceTable", "Rates", "Reso
 
 logger = logging.getLogger("fluxgate")
 
-_ZERO: Final = Decimal(0)
-_MTOK: Final = Decimal(1_000_000)
-_HALF: Final = Decimal("0.5")
-_PLUS_10_PCT: Final = Decimal("1.1")
-
-_PRICED, _ESTIMATED, _PARTIAL = 0, 1, 2
-_STATUSES: Final[tuple[CostStatus, ...]] = ("priced", "estimated_price", "partial")
 _MAX_CACHED_IDS: Final = 4096
 _COMPACTION_NAMES: Final = tuple(f"iteration_compaction_{c}" for c in COMPONENTS)
 
@@ -63,15 +57,6 @@ _BEDROCK_RE: Final = re.compile(r"^(?:(global|us-gov|us|eu|jp|apac|au)\.)?anthro
 _BEDROCK_VERSION_RE: Final = re.compile(r"-v\d+(?::\d+)?(?::\d+k)?$")
 _BRACKET_RE: Final = re.compile(r"\[[^\]]*\]$")
 _DATED_RE: Final = re.compile(r"^(.+)-(\d{8})$")
-_TOKEN_FIELDS: Final = (
-    "input_tokens",
-    "cache_creation_input_tokens",
-    "cache_creation_5m_input_tokens",
-    "cache_creation_1h_input_tokens",
-    "cache_read_input_tokens",
-    "output_tokens",
-)
-_READ_TOKENS: Final = operator.attrgetter(*_TOKEN_FIELDS)
 
 
 @attrs.frozen(kw_only=True)
@@ -88,148 +73,6 @@ class Resolution:
     platform: str = "anthropic"
     regional: bool = False
     reason: str = ""
-
-
-@attrs.frozen
-class _Plan:
-    """A row compiled for the hot path: rates as tuples, provenance as per-component status ranks."""
-
-    row: PriceRow
-    standard: tuple[Decimal, ...] | None
-    long_threshold: int
-    long: tuple[Decimal, ...] | None
-    fast: tuple[Decimal, ...] | None
-    #: Per component, and per modifier (batch, fast, long_context): the status using it implies
-    #: (third-party figure: estimated; derived figure: partial).
-    ranks: tuple[int, ...]
-    modifier_ranks: Mapping[str, int]
-
-    @classmethod
-    def compile(cls, row: PriceRow) -> _Plan:
-        # A non-official row that names no third-party figure is third-party as a whole.
-        estimated = row.third_party or (frozenset() if row.official else _PROVENANCE)
-
-        def rank(name: str) -> int:
-            return _PARTIAL if name in row.derived else _ESTIMATED if name in estimated else _PRICED
-
-        return cls(
-            row=row,
-            standard=None if row.rates is None else row.rates.as_tuple(),
-            long_threshold=0 if row.long_context is None else row.long_context.threshold,
-            long=None if row.long_context is None else row.long_context.rates.as_tuple(),
-            fast=None if row.fast is None else row.fast.as_tuple(),
-            ranks=tuple(rank(c) for c in COMPONENTS),
-            modifier_ranks={name: rank(name) for name in ("batch", "fast", "long_context")},
-        )
-
-
-# --- pricing helpers ------------------------------------------------------------
-
-
-def _count(value: object) -> int:
-    """A token count; ``None`` is 0, anything not a non-negative int is -1."""
-    if value is None:
-        return 0
-    if type(value) is int and value >= 0:
-        return value
-    return -1
-
-
-def _tokens(src: object) -> tuple[list[int], bool]:
-    """``[input, 5m write, 1h write, read, output]`` of a Usage or Iteration, and whether it was inexact.
-
-    Cache writes without a TTL split are billed at the 5-minute rate (inexact).
-    Invalid counts are treated as 0 (inexact).
-    """
-    try:
-        raw = _READ_TOKENS(src)
-    except AttributeError:
-        raw = tuple(getattr(src, field, None) for field in _TOKEN_FIELDS)
-    inp, total, w5, w1, read, out = raw
-    inexact = False
-    if (
-        not (type(inp) is int and type(total) is int and type(read) is int and type(out) is int)
-        or min(inp, total, read, out) < 0
-    ):  # the slow path: None, negative or non-int counts
-        inp, total, read, out = (_count(v) for v in (inp, total, read, out))
-        inexact = min(inp, total, read, out) < 0
-        inp, total, read, out = (max(v, 0) for v in (inp, total, read, out))
-    if w5 is None and w1 is None:
-        w5, w1 = total, 0
-        inexact = inexact or total > 0
-    else:
-        w5, w1 = _count(w5), _count(w1)
-        if w5 < 0 or w1 < 0:
-            w5, w1, inexact = max(w5, 0), max(w1, 0), True
-        if total > w5 + w1:
-            w5 = total - w1  # writes the split does not account for: 5m rate
-            inexact = True
-    return [inp, w5, w1, read, out], inexact
-
-
-def _raw_totals(src: object) -> tuple[int, int, int, int]:
-    return (
-        max(_count(getattr(src, "input_tokens", None)), 0),
-        max(_count(getattr(src, "cache_creation_input_tokens", None)), 0),
-        max(_count(getattr(src, "cache_read_input_tokens", None)), 0),
-        max(_count(getattr(src, "output_tokens", None)), 0),
-    )
-
-
-@attrs.define
-class _Bill:
-    """What one ``price()`` call accumulates."""
-
-    parts: dict[str, Decimal] = attrs.Factory(dict)
-    rank: int = _PRICED
-
-    def flag(self, rank: int) -> None:
-        self.rank = max(self.rank, rank)
-
-
-class _Modifiers(NamedTuple):
-    batch: bool
-    fast: bool
-    geo_us: bool
-    regional: bool
-
-
-def _charge(plan: _Plan, tokens: Sequence[int], mods: _Modifiers, names: Sequence[str], bill: _Bill) -> None:
-    """Add the token components of one request priced at ``plan`` to ``bill``, as ``names``."""
-    rates = plan.standard
-    assert rates is not None  # callers only charge priced plans
-    if plan.long is not None and tokens[0] + tokens[1] + tokens[2] + tokens[3] > plan.long_threshold:
-        rates = plan.long  # the whole request moves to the tier (P1, M-H55)
-        bill.flag(plan.modifier_ranks["long_context"])
-    factor = None
-    if mods.fast:
-        if plan.fast is None:
-            bill.flag(_PARTIAL)  # no fast price known: standard rates undercount
-        else:
-            rates = plan.fast
-            bill.flag(plan.modifier_ranks["fast"])
-    if mods.batch:
-        factor = _HALF
-        bill.flag(plan.modifier_ranks["batch"])
-    if mods.geo_us and plan.row.data_residency:
-        factor = _PLUS_10_PCT if factor is None else _CTX.multiply(factor, _PLUS_10_PCT)
-    if mods.regional and plan.row.regional_premium:
-        factor = _PLUS_10_PCT if factor is None else _CTX.multiply(factor, _PLUS_10_PCT)
-    parts = bill.parts
-    ranks = plan.ranks
-    for i, count in enumerate(tokens):
-        if not count:
-            continue
-        value = _CTX.multiply(count, rates[i])
-        if factor is not None:
-            value = _CTX.multiply(value, factor)
-        # Dividing (rather than multiplying by a per-token rate) yields the shortest exact
-        # figure: 1000 tokens at $3 is 0.003, not 0.003000.
-        value = _CTX.divide(value, _MTOK)
-        name = names[i]
-        parts[name] = _CTX.add(parts[name], value) if name in parts else value
-        if ranks[i]:
-            bill.flag(ranks[i])
 
 
 def _names_with(prefix: str) -> tuple[str, ...]:
@@ -272,8 +115,9 @@ class PriceTable:
         self._raw: dict[str, Mapping[str, Any]] = {}
         self._base_version = version
         self._overrides: dict[str, Mapping[str, Any]] = {}
-        self._plans: dict[str, tuple[_Plan, ...]] = {}
+        self._plans: dict[str, tuple[Plan, ...]] = {}
         self._index: dict[str, tuple[str, bool]] = {}  # id or alias -> (key, is_alias)
+        self._vertex: dict[str, str] = {}  # Vertex id, and its model name without '@...' -> key
         for key, raw in models.items():
             self._add(key.strip().lower(), raw)
         self._cache: dict[str, Resolution] = {}
@@ -283,10 +127,13 @@ class PriceTable:
     def _add(self, key: str, raw: Mapping[str, Any], label: str | None = None) -> None:
         rows = _parse_row(key, raw, label)
         self._raw[key] = raw
-        self._plans[key] = tuple(_Plan.compile(r) for r in rows)
+        self._plans[key] = tuple(Plan.compile(r) for r in rows)
         for alias in rows[0].aliases:
             self._index.setdefault(alias, (key, True))
         self._index[key] = (key, False)
+        if rows[0].vertex:
+            self._vertex[rows[0].vertex] = key
+            self._vertex.setdefault(rows[0].vertex.partition("@")[0], key)
 
     @classmethod
     def default(cls) -> PriceTable:
@@ -300,7 +147,7 @@ class PriceTable:
         ``input`` and ``output`` are required; cache rates default to 1.25x,
         2x and 0.1x input), or is a path to a JSON file of that shape. An id
         that resolves to an existing row replaces that row entirely (keeping
-        its name and aliases unless given); any other id adds a row.
+        its name, aliases and Vertex id unless given); any other id adds a row.
 
         Raises:
             ConfigurationError: A row is invalid (negative, non-numeric,
@@ -329,7 +176,7 @@ class PriceTable:
             key = self.resolve(model_id).key or model_id.strip().lower()
             row = dict(raw) if isinstance(raw, Mapping) else raw
             if isinstance(row, dict) and key in self._raw:
-                for inherited in ("name", "aliases"):
+                for inherited in ("name", "aliases", "vertex"):
                     if inherited not in row and inherited in self._raw[key]:
                         row[inherited] = self._raw[key][inherited]
             table._add(key, row, label=model_id)
@@ -347,7 +194,7 @@ class PriceTable:
         key = self.resolve(model).key
         return None if key is None else self._plan(key, at_ms).row
 
-    def _plan(self, key: str, at_ms: int | None) -> _Plan:
+    def _plan(self, key: str, at_ms: int | None) -> Plan:
         plans = self._plans[key]
         if len(plans) == 1:
             return plans[0]
@@ -400,6 +247,10 @@ class PriceTable:
         elif "@" in name:
             platform = "vertex"
             base, _, tag = name.partition("@")
+            vertex = self._vertex.get(name) or (self._vertex.get(base) if tag == "default" else None)
+            if vertex is not None:  # ids that are not the first-party id with '@' (claude-3-5-sonnet-v2@...)
+                steps.append(f"Vertex id '{name}' -> {vertex}")
+                return Resolution(model_id=model, key=vertex, platform=platform, reason="; ".join(steps))
             if tag == "default":
                 name = base
                 steps.append("dropped Vertex '@default'")
@@ -408,6 +259,9 @@ class PriceTable:
                 steps.append(f"Vertex '@{tag}' -> '-{tag}'")
         if name in self._index:
             return self._found(model, name, steps, platform, regional)
+        if platform == "anthropic" and name in self._vertex:  # Vertex's undated model names
+            steps.append(f"Vertex model name '{name}' -> {self._vertex[name]}")
+            return Resolution(model_id=model, key=self._vertex[name], platform="vertex", reason="; ".join(steps))
         dated = _DATED_RE.match(name)
         base_hit = self._index.get(dated.group(1)) if dated else None
         # Dated 4.6+ forms (LiteLLM keys) map to the dateless canonical id; a
@@ -481,41 +335,42 @@ class PriceTable:
         plan = self._plan(key, at_ms)
         if plan.standard is None:
             return self._unpriced(model, key, f"known model without an official price: {plan.row.note or key}")
-        bill = _Bill()
+        bill = Bill()
         tier = getattr(usage, "service_tier", None)
         if tier == "priority":
-            bill.flag(_ESTIMATED)  # no per-token Priority Tier price exists (ST)
+            bill.flag(ESTIMATED)  # no per-token Priority Tier price exists (ST)
         geo = getattr(usage, "inference_geo", None)
-        mods = _Modifiers(
+        mods = Modifiers(
             batch=bool(batch) or tier == "batch",
             fast=getattr(usage, "speed", None) == "fast",
             geo_us=isinstance(geo, str) and geo.lower() == "us",
             regional=resolution.regional if regional is None else bool(regional),
         )
-        main, inexact = _tokens(usage)
+        main, inexact = tokens(usage)
         if inexact:
-            bill.flag(_PARTIAL)
+            bill.flag(PARTIAL)
         iterations = getattr(usage, "iterations", None) or ()
         if not isinstance(iterations, (list, tuple)):
             iterations = ()
-            bill.flag(_PARTIAL)
+            bill.flag(PARTIAL)
         if iterations:
             main = self._charge_iterations(
                 plan=plan, iterations=iterations, usage=usage, main=main, mods=mods, at_ms=at_ms, bill=bill
             )
-        _charge(plan, main, mods, COMPONENTS, bill)
-        searches = _count(getattr(usage, "web_search_requests", None))
+        charge(plan, main, mods, COMPONENTS, bill)
+        searches = count(getattr(usage, "web_search_requests", None))
         if searches > 0:
-            bill.parts["web_search"] = _CTX.multiply(searches, self._web_search_per_request)
+            charge_fee(bill, "web_search", searches, self._web_search_per_request)
         elif searches < 0:
-            bill.flag(_PARTIAL)
-        total = _ZERO
-        for value in bill.parts.values():
-            total = _CTX.add(total, value)
+            bill.flag(PARTIAL)
+        if bill.left_out and not bill.parts:
+            # Every token went to models without a price (warned above): a total of 0 would say they were free.
+            return Cost(total_usd=None, status="unpriced_model", price_version=self.version, resolved_model=key)
+        total, breakdown = bill.cost()
         return Cost(
             total_usd=total,
-            status=_STATUSES[bill.rank],
-            breakdown=bill.parts,
+            status=STATUSES[bill.rank],
+            breakdown=breakdown,
             price_version=self.version,
             resolved_model=key,
         )
@@ -523,13 +378,13 @@ class PriceTable:
     def _charge_iterations(
         self,
         *,
-        plan: _Plan,
+        plan: Plan,
         iterations: Sequence[object],
         usage: object,
         main: list[int],
-        mods: _Modifiers,
+        mods: Modifiers,
         at_ms: int | None,
-        bill: _Bill,
+        bill: Bill,
     ) -> list[int]:
         """Price beta ``usage.iterations`` and return the tokens left for the call's own model.
 
@@ -547,10 +402,10 @@ class PriceTable:
             if kind == "message":
                 messages.append(item)
             elif kind == "compaction":
-                tokens, inexact = _tokens(item)
+                counts, inexact = tokens(item)
                 if inexact:
-                    bill.flag(_PARTIAL)
-                _charge(plan, tokens, mods, _COMPACTION_NAMES, bill)
+                    bill.flag(PARTIAL)
+                charge(plan, counts, mods, _COMPACTION_NAMES, bill)
             else:
                 others.append(item)
         if not others:
@@ -560,24 +415,25 @@ class PriceTable:
             model = getattr(item, "model", None) or plan.row.key
             key = self.resolve(model).key if isinstance(model, str) else None
             other_plan = None if key is None else self._plan(key, at_ms)
+            counts, inexact = tokens(item)
+            if inexact:
+                bill.flag(PARTIAL)
             if other_plan is None or other_plan.standard is None:
                 self._unpriced(model, key, "iteration model")
-                bill.flag(_PARTIAL)
+                bill.flag(PARTIAL)
+                bill.left_out = bill.left_out or any(counts)
                 continue
-            tokens, inexact = _tokens(item)
-            if inexact:
-                bill.flag(_PARTIAL)
             names = _names_with(f"iteration_{getattr(item, 'type', None) or 'other'}_")
-            _charge(other_plan, tokens, own_mods, names, bill)
-        included = [sum(col) for col in zip(*(_raw_totals(i) for i in (*messages, *others)), strict=True)]
-        if included != list(_raw_totals(usage)):
+            charge(other_plan, counts, own_mods, names, bill)
+        included = [sum(col) for col in zip(*(raw_totals(i) for i in (*messages, *others)), strict=True)]
+        if included != list(raw_totals(usage)):
             return main
         summed = [0] * len(COMPONENTS)
         for item in messages:
-            tokens, inexact = _tokens(item)
+            counts, inexact = tokens(item)
             if inexact:
-                bill.flag(_PARTIAL)
-            summed = [a + b for a, b in zip(summed, tokens, strict=True)]
+                bill.flag(PARTIAL)
+            summed = [a + b for a, b in zip(summed, counts, strict=True)]
         return summed
 
 

@@ -1,13 +1,18 @@
-"""``fluxgate prices``: the table, one model's row, JSON output and exit codes."""
+"""``fluxgate prices``: the table, one model's row, JSON output, exit codes, and ``--check``."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import re
+import sys
+from datetime import datetime, timezone
 
 import pytest
 
 from fluxgate._cli.main import main as fluxgate_main
 from fluxgate._cli.prices import main
+from fluxgate._pricing import compare, genai_prices_table
 from fluxgate._pricing.table import default_table
 
 
@@ -103,3 +108,66 @@ class TestArguments:
         """--at with something that is not a date exits 2."""
         assert main(["--at", "yesterday", "claude-sonnet-5-5"]) == 2
         assert "--at must be a date" in capsys.readouterr().err
+
+
+needs_genai = pytest.mark.skipif(
+    importlib.util.find_spec("genai_prices") is None, reason="genai-prices is not installed (it needs Python 3.11+)"
+)
+
+
+class TestCheck:
+    def test_without_genai_prices_exits_2(
+        self, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        """Without genai-prices, --check says to install it and exits 2."""
+        monkeypatch.setitem(sys.modules, "genai_prices", None)  # what an uninstalled package looks like to import
+        assert main(["--check"]) == 2
+        captured = capsys.readouterr()
+        assert "install genai-prices to compare" in captured.err
+        assert captured.out == ""
+
+    def test_unknown_model_exits_2(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """--check with an id that resolves to no row has nothing to compare and exits 2."""
+        assert main(["--check", "gpt-4o"]) == 2
+        assert "unknown model id 'gpt-4o'" in capsys.readouterr().err
+
+    @needs_genai
+    def test_one_line_per_disagreement(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """Each stdout line is model, component, ours (source), theirs (genai-prices source); exit 1 iff any."""
+        status = main(["--check", "--at", "2026-11-27"])
+        captured = capsys.readouterr()
+        lines = captured.out.splitlines()
+        assert status == (1 if lines else 0)
+        keys = {row.key for row in default_table().rows()}
+        for line in lines:
+            model, component, rest = line.split(maxsplit=2)
+            assert model in keys
+            assert component
+            assert re.fullmatch(r"ours \S+( price)? \(.+\)\s+theirs \S+( price)? \(genai-prices .+\)", rest), line
+        assert f"{len(lines)} disagreement(s) between fluxgate {default_table().version} and genai-prices" in (
+            captured.err
+        )
+
+    @needs_genai
+    def test_one_model_as_json(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """--check --json with an id compares that row only and prints the disagreements as JSON."""
+        status = main(["--check", "--json", "--at", "2026-11-27", "claude-mythos-5-2"])
+        data = json.loads(capsys.readouterr().out)
+        assert (data["ours"], data["at"]) == (default_table().version, "2026-11-27")
+        assert data["theirs"].startswith("genai-prices ")
+        assert status == (1 if data["disagreements"] else 0)
+        assert {d["model"] for d in data["disagreements"]} <= {"claude-mythos-5-2"}
+
+    @needs_genai
+    def test_lines_match_the_comparison(self, capsys: pytest.CaptureFixture[str]) -> None:
+        """The printed lines are exactly the comparison of the bundled table with genai-prices at that date."""
+        main(["--check", "--at", "2026-03-01"])
+        lines = capsys.readouterr().out.splitlines()
+        table = default_table()
+        at = datetime(2026, 3, 1, tzinfo=timezone.utc)
+        found = compare(
+            table,
+            genai_prices_table(dict.fromkeys(r.key for r in table.rows()), at=at),
+            at_ms=int(at.timestamp() * 1000),
+        )
+        assert [line.split()[:2] for line in lines] == [[d.model, d.component] for d in found]

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import subprocess
+import sys
 import uuid
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -157,12 +159,22 @@ class TestCache:
         assert table.price("claude-opus-5-5", usage).total_usd == usd(1_000_000, "0.20")
         assert table.price("claude-fable-5-1", usage).total_usd == usd(1_000_000, "0.25")
 
-    def test_sonnet_3_5_cache_is_partial(self, table: PriceTable) -> None:
-        """Claude 3.5 Sonnet prices cache at the standard multipliers, marked partial (rates NOT FOUND)."""
-        plain = table.price("claude-3-5-sonnet-20241022", Usage(input_tokens=10, output_tokens=10))
-        assert (plain.total_usd, plain.status) == (usd(10, "3") + usd(10, "15"), "priced")
-        cached = table.price("claude-3-5-sonnet-20240620", split_usage(cache_read_input_tokens=1000))
-        assert (cached.total_usd, cached.status) == (usd(1000, "0.30"), "partial")
+    @pytest.mark.parametrize("model", ["claude-3-5-sonnet-20240620", "claude-3-5-sonnet-20241022"])
+    def test_sonnet_3_5_cache_is_priced(self, table: PriceTable, model: str) -> None:
+        """Claude 3.5 Sonnet cache uses the 2025 pricing page's 3.75 / 6 / 0.30 and is priced (issue 16)."""
+        usage = split_usage(
+            input_tokens=10,
+            cache_creation_5m_input_tokens=2000,
+            cache_creation_1h_input_tokens=3000,
+            cache_read_input_tokens=1000,
+            output_tokens=10,
+        )
+        cost = table.price(model, usage)
+        expected = usd(10, "3") + usd(2000, "3.75") + usd(3000, "6") + usd(1000, "0.30") + usd(10, "15")
+        assert (cost.total_usd, cost.status) == (expected, "priced")
+        row = table.row(model)
+        assert row is not None
+        assert (row.derived, "P-2025" in row.source) == (frozenset(), True)
 
     def test_fable_5_2_cache_is_estimated(self, table: PriceTable) -> None:
         """Fable 5.2 cache figures are third-party only, so a call using them is estimated."""
@@ -205,6 +217,13 @@ class TestBatch:
         assert (cost.total_usd, cost.status) == (usd(1000, "3"), "estimated_price")
 
 
+#: Published rates before the 1M context went GA: standard, then > 200K (input, 5m, 1h, read, output).
+BETA_TIERS = {
+    "claude-opus-4-6": (("5", "6.25", "10", "0.50", "25"), ("10", "12.50", "20", "1", "37.50")),
+    "claude-sonnet-4-6": (("3", "3.75", "6", "0.30", "15"), ("6", "7.50", "12", "0.60", "22.50")),
+}
+
+
 class TestLongContext:
     def test_sonnet_4_5_at_200k_is_standard(self, table: PriceTable) -> None:
         """A Sonnet 4.5 prompt of exactly 200,000 tokens (input + writes + reads) stays at standard rates."""
@@ -244,6 +263,64 @@ class TestLongContext:
         """Claude 4.6 and later price the full 1M context at standard rates."""
         cost = table.price("claude-sonnet-4-6", Usage(input_tokens=900_000))
         assert cost.total_usd == usd(900_000, "3")
+
+    def long_usage(self, prompt: int) -> Usage:
+        """A prompt of ``prompt`` tokens split over input, both cache writes and reads, plus output."""
+        return split_usage(
+            input_tokens=prompt - 61_000,
+            cache_creation_5m_input_tokens=1000,
+            cache_creation_1h_input_tokens=10_000,
+            cache_read_input_tokens=50_000,
+            output_tokens=2000,
+        )
+
+    def rated(self, usage: Usage, rates: tuple[str, ...]) -> Decimal:
+        counts = (
+            usage.input_tokens,
+            usage.cache_creation_5m_input_tokens or 0,
+            usage.cache_creation_1h_input_tokens or 0,
+            usage.cache_read_input_tokens,
+            usage.output_tokens,
+        )
+        return sum((usd(n, rate) for n, rate in zip(counts, rates, strict=True)), Decimal(0))
+
+    @pytest.mark.parametrize("model", ["claude-opus-4-6", "claude-sonnet-4-6"])
+    def test_4_6_over_200k_before_ga_moves_every_token(self, table: PriceTable, model: str) -> None:
+        """Before 2026-03-13 (1M beta) a 4.6 prompt over 200,000 tokens prices all tokens at the tier (issue 16)."""
+        standard, tier = BETA_TIERS[model]
+        usage = self.long_usage(200_001)
+        cost = table.price(model, usage, at_ms=ms("2026-03-12", "23:59:59"))
+        assert (cost.total_usd, cost.status) == (self.rated(usage, tier), "priced")
+        at_limit = table.price(model, self.long_usage(200_000), at_ms=ms("2026-03-12"))
+        assert at_limit.total_usd == self.rated(self.long_usage(200_000), standard)
+
+    @pytest.mark.parametrize("model", ["claude-opus-4-6", "claude-sonnet-4-6"])
+    def test_4_6_from_ga_is_standard(self, table: PriceTable, model: str) -> None:
+        """From 2026-03-13 (1M context GA) the same 4.6 prompt is priced at standard rates."""
+        standard, _ = BETA_TIERS[model]
+        usage = self.long_usage(900_000)
+        assert table.price(model, usage, at_ms=ms("2026-03-13")).total_usd == self.rated(usage, standard)
+
+    def test_opus_4_6_fast_has_no_long_context_charge(self, table: PriceTable) -> None:
+        """Fast mode covers the full context window: a long fast prompt before GA pays fast rates only."""
+        usage = Usage(input_tokens=250_000, output_tokens=1000, speed="fast")
+        cost = table.price("claude-opus-4-6", usage, at_ms=ms("2026-03-01"))
+        assert cost.total_usd == usd(250_000, "30") + usd(1000, "150")
+
+    def test_4_6_tier_stacks_with_batch_and_data_residency(self, table: PriceTable) -> None:
+        """Batch and the US data-residency 1.1x apply on top of the 4.6 long-context rates."""
+        usage = Usage(input_tokens=300_000, output_tokens=1000, inference_geo="us")
+        cost = table.price("claude-sonnet-4-6", usage, at_ms=ms("2026-03-01"), batch=True)
+        assert cost.total_usd == (usd(300_000, "6") + usd(1000, "22.50")) / 2 * Decimal("1.1")
+
+    def test_4_6_rows_are_effective_dated(self, table: PriceTable) -> None:
+        """The table lists the 4.6 beta period with its tier and the GA period without one, with sources."""
+        for model in BETA_TIERS:
+            beta, ga = (row for row in table.rows() if row.key == model)
+            assert beta.long_context is not None
+            assert (beta.long_context.threshold, beta.effective_from) == (200_000, None)
+            assert "P-2602" in beta.long_context.source
+            assert (ga.long_context, ga.effective_from, ga.fast) == (None, "2026-03-13", beta.fast)
 
 
 class TestHaikuTiers:
@@ -343,6 +420,23 @@ class TestPlatforms:
         """Models before the 4.5 generation keep their price on regional endpoints."""
         cost = table.price("eu.anthropic.claude-sonnet-4-20250514-v1:0", Usage(input_tokens=1000))
         assert cost.total_usd == usd(1000, "3")
+
+    @pytest.mark.parametrize(
+        "model",
+        ["claude-3-5-sonnet-v2@20241022", "claude-3-5-sonnet", "claude-3-5-sonnet-v2", "claude-3-5-sonnet@20240620"],
+    )
+    def test_vertex_3_5_sonnet_ids_are_priced(self, table: PriceTable, model: str) -> None:
+        """Vertex's ids for 3.5 Sonnet v1 and v2, dated or not, price at 3.5 Sonnet's rates (issue 16)."""
+        cost = table.price(model, split_usage(input_tokens=1000, cache_read_input_tokens=1000, output_tokens=100))
+        assert (cost.total_usd, cost.status) == (usd(1000, "3") + usd(1000, "0.30") + usd(100, "15"), "priced")
+
+    @pytest.mark.parametrize(
+        ("model", "inp", "out"), [("claude-3-5-haiku", "0.80", "4"), ("claude-3-haiku", "0.25", "1.25")]
+    )
+    def test_vertex_undated_haiku_names_are_priced(self, table: PriceTable, model: str, inp: str, out: str) -> None:
+        """Vertex's undated claude-3-5-haiku and claude-3-haiku price at their rows (issue 16)."""
+        cost = table.price(model, Usage(input_tokens=1000, output_tokens=100))
+        assert (cost.total_usd, cost.status) == (usd(1000, inp) + usd(100, out), "priced")
 
     def test_vertex_id_and_regional_flag(self, table: PriceTable) -> None:
         """A Vertex id prices at the first-party row; regional=True adds the 10 % premium."""
@@ -458,6 +552,24 @@ class TestIterations:
         )
         cost = table.price("claude-sonnet-4-6", usage)
         assert (cost.total_usd, cost.status) == (usd(1000, "3"), "partial")
+
+    @pytest.mark.parametrize("top_level", [0, 500])
+    def test_only_iteration_tokens_on_an_unknown_model_are_unpriced(self, table: PriceTable, top_level: int) -> None:
+        """When every token is in iterations on an unknown model, the cost is None, not 0 (issue 16)."""
+        usage = Usage(
+            input_tokens=top_level,
+            output_tokens=top_level // 10,
+            iterations=(
+                Iteration(type="advisor_message", model=f"no-such-{uuid.uuid4()}", input_tokens=500, output_tokens=50),
+            ),
+        )
+        cost = table.price("claude-sonnet-4-6", usage)
+        assert (cost.total_usd, cost.status, cost.resolved_model) == (None, "unpriced_model", "claude-sonnet-4-6")
+
+    def test_zero_tokens_on_an_unknown_iteration_model_cost_zero(self, table: PriceTable) -> None:
+        """An empty iteration on an unknown model leaves nothing unpriced: the call costs zero."""
+        usage = Usage(iterations=(Iteration(type="advisor_message", model=f"no-such-{uuid.uuid4()}"),))
+        assert table.price("claude-sonnet-4-6", usage).total_usd == Decimal(0)
 
 
 class TestEffectiveDates:
@@ -654,7 +766,7 @@ HAND_RATES = {
     "claude-sonnet-4-5-20250929": ("3", "3.75", "6", "0.30", "15"),
     "claude-sonnet-4-20250514": ("3", "3.75", "6", "0.30", "15"),
     "claude-3-7-sonnet-20250219": ("3", "3.75", "6", "0.30", "15"),
-    "claude-3-5-sonnet-20240620": ("3", "3.75", "6", "0.30", "15"),  # cache: standard multipliers (partial)
+    "claude-3-5-sonnet-20240620": ("3", "3.75", "6", "0.30", "15"),
     "claude-opus-4-5-20251101": ("5", "6.25", "10", "0.50", "25"),
     "claude-haiku-4-5-20251001": ("1", "1.25", "2", "0.10", "5"),
     "claude-3-5-haiku-20241022": ("0.80", "1", "1.60", "0.08", "4"),
@@ -680,8 +792,6 @@ def hand_cost(model: str, exp: dict[str, Any]) -> tuple[Decimal, str]:
             five, hour = split["ephemeral_5m_input_tokens"], split["ephemeral_1h_input_tokens"]
         total += usd(step.get("input_tokens") or 0, inp) + usd(step.get("output_tokens") or 0, out)
         total += usd(five, w5) + usd(hour, w1) + usd(step.get("cache_read_input_tokens") or 0, read)
-        if model.startswith("claude-3-5-sonnet") and (writes or step.get("cache_read_input_tokens")):
-            status = "partial"
     searches = (exp.get("server_tool_use") or {}).get("web_search_requests") or 0
     return total + Decimal(searches) * 10 / 1000, status
 
@@ -831,6 +941,19 @@ class TestResolver:
             ("claude-sonnet-4@20250514", ("claude-sonnet-4-20250514", "vertex", False)),
             ("claude-3-7-sonnet@20250219", ("claude-3-7-sonnet-20250219", "vertex", False)),
             ("claude-opus-4-6@default", ("claude-opus-4-6", "vertex", False)),
+            ("claude-3-5-sonnet-v2@20241022", ("claude-3-5-sonnet-20241022", "vertex", False)),
+            ("claude-3-5-sonnet-v2@default", ("claude-3-5-sonnet-20241022", "vertex", False)),
+            ("claude-3-5-sonnet-v2", ("claude-3-5-sonnet-20241022", "vertex", False)),
+            ("vertex_ai/claude-3-5-sonnet-v2@20241022", ("claude-3-5-sonnet-20241022", "vertex", False)),
+            ("claude-3-5-sonnet@20240620", ("claude-3-5-sonnet-20240620", "vertex", False)),
+            ("claude-3-5-sonnet", ("claude-3-5-sonnet-20240620", "vertex", False)),
+            ("claude-3-5-haiku", ("claude-3-5-haiku-20241022", "vertex", False)),
+            ("claude-3-haiku", ("claude-3-haiku-20240307", "vertex", False)),
+            ("claude-3-7-sonnet", ("claude-3-7-sonnet-20250219", "vertex", False)),
+            ("claude-sonnet-4", ("claude-sonnet-4-20250514", "vertex", False)),
+            ("claude-3-sonnet", ("claude-3-sonnet-20240229", "vertex", False)),
+            ("claude-3-5-sonnet-v2@20240620", (None, "vertex", False)),
+            ("claude-3-5-haiku-20990101", (None, "anthropic", False)),
             ("claude-sonnet-4-5-20990101", (None, "anthropic", False)),
             ("claude-opus-4-6@latest-ish", (None, "vertex", False)),
             ("gpt-4o", (None, "anthropic", False)),
@@ -909,6 +1032,20 @@ class TestTable:
             assert row.source
             assert row.date
             assert isinstance(row.official, bool)
+
+    def test_import_reads_no_price_file(self) -> None:
+        """`import fluxgate` opens no price file; the shipped table is read on first use."""
+        code = (
+            "import sys\n"
+            "opened = []\n"
+            "sys.addaudithook(lambda event, args: event == 'open' and opened.append(str(args[0])))\n"
+            "import fluxgate, fluxgate._pricing\n"
+            "assert not [p for p in opened if p.endswith('prices.json')], opened\n"
+            "fluxgate._pricing.default_table()\n"
+            "assert [p for p in opened if p.endswith('prices.json')], opened\n"
+        )
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False)
+        assert result.returncode == 0, result.stderr
 
     def test_default_is_loaded_once(self) -> None:
         """default() and default_table() return the same cached object."""

@@ -1,0 +1,308 @@
+"""The arithmetic of one call's cost, in integers: compiled rows, token counts and the bill.
+
+A row's rates are compiled once into integers. USD per million tokens times
+10**6 is pico-dollars per token, exact for every rate with at most six decimals
+(every shipped rate); a row whose override has more decimals gets a finer unit
+instead, so nothing is ever rounded. The billing modifiers are exact fractions
+over 1000 (batch 500, each +10 % 1100/1000), so a component costs
+``tokens x rate x modifier`` in units of 10**-15 USD, and a bill sums those
+integers. ``Bill.cost()`` is the one place they become ``Decimal``.
+
+Each amount also carries the decimal exponent that the all-``Decimal``
+arithmetic this replaces gave it (``0.30`` at $0.30 is not ``0.3``), so the
+figures events store as text are unchanged: ``tests/pricing/reference.py``
+keeps that arithmetic and the tests compare the two on every recording.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Mapping, Sequence
+from decimal import Context, Decimal
+from typing import Final, NamedTuple
+
+import attrs
+
+from .._models import CostStatus
+from .rows import _PROVENANCE, COMPONENTS, PriceRow, Rates
+
+# Private to _pricing: table.py prices with these; only tests reach in otherwise.
+__all__ = [
+    "ESTIMATED",
+    "PARTIAL",
+    "PRICED",
+    "STATUSES",
+    "Bill",
+    "IntRates",
+    "Modifiers",
+    "Plan",
+    "charge",
+    "charge_fee",
+    "count",
+    "raw_totals",
+    "tokens",
+]
+
+PRICED, ESTIMATED, PARTIAL = 0, 1, 2
+STATUSES: Final[tuple[CostStatus, ...]] = ("priced", "estimated_price", "partial")
+
+# Enough digits for any coefficient a bill can hold; conversions never round.
+_EXACT: Final = Context(prec=200)
+_POW10: Final = tuple(10**k for k in range(128))
+#: Modifier fractions over 1000; each one used moves the old Decimal result's exponent down by one.
+_ONE, _HALF, _PLUS_10_PCT = 1000, 500, 1100
+_TOKEN_FIELDS: Final = (
+    "input_tokens",
+    "cache_creation_input_tokens",
+    "cache_creation_5m_input_tokens",
+    "cache_creation_1h_input_tokens",
+    "cache_read_input_tokens",
+    "output_tokens",
+)
+_READ_TOKENS: Final = operator.attrgetter(*_TOKEN_FIELDS)
+
+
+def _pow10(k: int) -> int:
+    return _POW10[k] if k < 128 else int(10**k)
+
+
+class IntRates(NamedTuple):
+    """One set of rates as integers in a plan's ``unit``, with the exponents of their decimal form."""
+
+    values: tuple[int, ...]
+    exps: tuple[int, ...]
+
+
+def _exponent(rate: Decimal) -> int:
+    exp = rate.as_tuple().exponent
+    assert isinstance(exp, int)  # rows hold finite rates only
+    return exp
+
+
+def _compile_rates(rates: Rates, unit: int) -> IntRates:
+    values: list[int] = []
+    for rate in rates.as_tuple():
+        _, digits, exp = rate.as_tuple()
+        assert isinstance(exp, int)
+        coefficient = int("".join(map(str, digits)))
+        values.append(coefficient * _pow10(exp - 6 - unit))  # per MTok -> per token, in 10**unit USD
+    return IntRates(values=tuple(values), exps=tuple(_exponent(r) for r in rates.as_tuple()))
+
+
+@attrs.frozen
+class Plan:
+    """A row compiled for the hot path: integer rates and per-component status ranks."""
+
+    row: PriceRow
+    #: The decimal exponent of one unit of the integer rates, in USD per token (-12: pico-dollars).
+    unit: int
+    standard: IntRates | None
+    long_threshold: int
+    long: IntRates | None
+    fast: IntRates | None
+    #: Per component, and per modifier (batch, fast, long_context): the status using it implies
+    #: (third-party figure: estimated; derived figure: partial).
+    ranks: tuple[int, ...]
+    modifier_ranks: Mapping[str, int]
+
+    @classmethod
+    def compile(cls, row: PriceRow) -> Plan:
+        # A non-official row that names no third-party figure is third-party as a whole.
+        estimated = row.third_party or (frozenset() if row.official else _PROVENANCE)
+
+        def rank(name: str) -> int:
+            return PARTIAL if name in row.derived else ESTIMATED if name in estimated else PRICED
+
+        sets = [row.rates, None if row.long_context is None else row.long_context.rates, row.fast]
+        unit = min([-12, *(_exponent(rate) - 6 for rates in sets if rates is not None for rate in rates.as_tuple())])
+        return cls(
+            row=row,
+            unit=unit,
+            standard=None if row.rates is None else _compile_rates(row.rates, unit),
+            long_threshold=0 if row.long_context is None else row.long_context.threshold,
+            long=None if row.long_context is None else _compile_rates(row.long_context.rates, unit),
+            fast=None if row.fast is None else _compile_rates(row.fast, unit),
+            ranks=tuple(rank(c) for c in COMPONENTS),
+            modifier_ranks={name: rank(name) for name in ("batch", "fast", "long_context")},
+        )
+
+
+# --- token counts -----------------------------------------------------------------
+
+
+def count(value: object) -> int:
+    """A token count; ``None`` is 0, anything not a non-negative int is -1."""
+    if value is None:
+        return 0
+    if type(value) is int and value >= 0:
+        return value
+    return -1
+
+
+def tokens(src: object) -> tuple[list[int], bool]:
+    """``[input, 5m write, 1h write, read, output]`` of a Usage or Iteration, and whether it was inexact.
+
+    Cache writes without a TTL split are billed at the 5-minute rate (inexact).
+    Invalid counts are treated as 0 (inexact).
+    """
+    try:
+        raw = _READ_TOKENS(src)
+    except AttributeError:
+        raw = tuple(getattr(src, field, None) for field in _TOKEN_FIELDS)
+    inp, total, w5, w1, read, out = raw
+    inexact = False
+    if (
+        not (type(inp) is int and type(total) is int and type(read) is int and type(out) is int)
+        or min(inp, total, read, out) < 0
+    ):  # the slow path: None, negative or non-int counts
+        inp, total, read, out = (count(v) for v in (inp, total, read, out))
+        inexact = min(inp, total, read, out) < 0
+        inp, total, read, out = (max(v, 0) for v in (inp, total, read, out))
+    if w5 is None and w1 is None:
+        w5, w1 = total, 0
+        inexact = inexact or total > 0
+    else:
+        w5, w1 = count(w5), count(w1)
+        if w5 < 0 or w1 < 0:
+            w5, w1, inexact = max(w5, 0), max(w1, 0), True
+        if total > w5 + w1:
+            w5 = total - w1  # writes the split does not account for: 5m rate
+            inexact = True
+    return [inp, w5, w1, read, out], inexact
+
+
+def raw_totals(src: object) -> tuple[int, int, int, int]:
+    """Input, cache-write total, cache read and output as reported (invalid counts as 0)."""
+    return (
+        max(count(getattr(src, "input_tokens", None)), 0),
+        max(count(getattr(src, "cache_creation_input_tokens", None)), 0),
+        max(count(getattr(src, "cache_read_input_tokens", None)), 0),
+        max(count(getattr(src, "output_tokens", None)), 0),
+    )
+
+
+# --- the bill ---------------------------------------------------------------------
+
+
+class Modifiers(NamedTuple):
+    batch: bool
+    fast: bool
+    geo_us: bool
+    regional: bool
+
+
+class Bill:
+    """What one ``price()`` call accumulates: per component, integer amounts and their ideal exponents.
+
+    Amounts are in units of ``10**unit`` USD, the finest unit of any plan charged
+    (10**-15 for shipped rows: pico-dollar rates times a modifier over 1000).
+    Each amount keeps the exponent its ``Decimal`` form would ideally have,
+    so that ``cost()`` gives it the same digits the Decimal arithmetic did.
+    """
+
+    __slots__ = ("left_out", "parts", "rank", "unit")
+
+    def __init__(self) -> None:
+        #: name -> [amount, ideal exponent, amount, ideal exponent, ...]: one pair per step charged.
+        self.parts: dict[str, list[int]] = {}
+        self.rank = PRICED
+        self.unit: int | None = None
+        #: Tokens the bill could not price (an iteration on an unknown model).
+        self.left_out = False
+
+    def flag(self, rank: int) -> None:
+        self.rank = max(self.rank, rank)
+
+    def align(self, unit: int) -> int:
+        """Make amounts in ``10**unit`` addable: returns what to multiply them by."""
+        if self.unit is None:
+            self.unit = unit
+        elif unit < self.unit:  # a finer plan: rescale what is there (overrides with many decimals only)
+            scale = _pow10(self.unit - unit)
+            for part in self.parts.values():
+                part[::2] = [amount * scale for amount in part[::2]]
+            self.unit = unit
+        return _pow10(unit - self.unit)
+
+    def cost(self) -> tuple[Decimal, dict[str, Decimal]]:
+        """The total and the breakdown, as ``Decimal``: the edge of the integer arithmetic.
+
+        Each amount gets the exponent Decimal division gave it: the ideal one
+        (the rate's, one lower per modifier) if the figure is exact there,
+        else as few digits as it needs. Sums are exact and keep the smaller
+        exponent, as Decimal addition does.
+        """
+        unit = self.unit
+        breakdown: dict[str, Decimal] = {}
+        total = Decimal(0)
+        if unit is None:
+            return total, breakdown
+        exact = _EXACT
+        add = exact.add
+        for name, part in self.parts.items():
+            value = None
+            for j in range(0, len(part), 2):  # one pair per step; more than one only with iterations
+                amount, ideal = part[j], part[j + 1]
+                k = ideal - unit
+                whole, rest = divmod(amount, _POW10[k] if k < 128 else 10**k)
+                figure = (
+                    Decimal(amount).scaleb(unit, exact).normalize(exact)  # not exact at the ideal exponent
+                    if rest
+                    else Decimal(whole).scaleb(ideal, exact)
+                )
+                value = figure if value is None else add(value, figure)
+            assert value is not None
+            breakdown[name] = value
+            total = add(total, value)
+        return total, breakdown
+
+
+def charge(plan: Plan, counts: Sequence[int], mods: Modifiers, names: Sequence[str], bill: Bill) -> None:
+    """Add the token components of one request priced at ``plan`` to ``bill``, as ``names``."""
+    rates = plan.standard
+    assert rates is not None  # callers only charge priced plans
+    if plan.long is not None and counts[0] + counts[1] + counts[2] + counts[3] > plan.long_threshold:
+        rates = plan.long  # the whole request moves to the tier (P1, M-H55)
+        bill.flag(plan.modifier_ranks["long_context"])
+    if mods.fast:
+        if plan.fast is None:
+            bill.flag(PARTIAL)  # no fast price known: standard rates undercount
+        else:
+            rates = plan.fast
+            bill.flag(plan.modifier_ranks["fast"])
+    factor, shift = _ONE, 0
+    if mods.batch:
+        factor, shift = _HALF, 1
+        bill.flag(plan.modifier_ranks["batch"])
+    if mods.geo_us and plan.row.data_residency:
+        factor, shift = factor * _PLUS_10_PCT // _ONE, shift + 1  # exact: 1100, 550, 1210, 605
+    if mods.regional and plan.row.regional_premium:
+        factor, shift = factor * _PLUS_10_PCT // _ONE, shift + 1
+    unit = plan.unit - 3  # amounts carry the modifier's denominator, 1000
+    scale = factor if bill.unit == unit else bill.align(unit) * factor
+    parts = bill.parts
+    values, exps = rates
+    ranks = plan.ranks
+    for i, n in enumerate(counts):
+        if not n:
+            continue
+        # The ideal exponent of the figure is the rate's, one lower per modifier.
+        amount, ideal = n * values[i] * scale, exps[i] - shift
+        part = parts.get(names[i])
+        if part is None:
+            parts[names[i]] = [amount, ideal]
+        else:  # a second step on the same component (iterations)
+            part += (amount, ideal)
+        if ranks[i]:
+            bill.flag(ranks[i])
+
+
+def charge_fee(bill: Bill, name: str, n: int, price: Decimal) -> None:
+    """Set ``name`` to ``n`` requests at ``price`` USD each (web search).
+
+    Its figure is exact at the price's own exponent, as Decimal multiplication keeps it.
+    """
+    _, digits, exp = price.as_tuple()
+    assert isinstance(exp, int)
+    scale = bill.align(exp)
+    bill.parts[name] = [n * int("".join(map(str, digits))) * scale, exp]

@@ -1,0 +1,184 @@
+"""Integer pricing: the same costs as the Decimal arithmetic it replaced, to the last digit.
+
+``reference.py`` keeps that arithmetic. Every comparison checks the value and
+its text (``str``), because events store costs as text: ``0.30`` must not
+become ``0.3``.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fluxgate._models import Cost, Iteration, Usage
+from fluxgate._pricing.bill import Plan
+from fluxgate._pricing.table import PriceTable, default_table
+
+from ..conftest import fixtures_dir
+from .reference import reference_price
+from .test_table import usage_from_expected
+
+
+def ms(day: str) -> int:
+    return int(datetime.fromisoformat(day).replace(tzinfo=timezone.utc).timestamp() * 1000)
+
+
+#: Moments that pick different rows: the 4.6 1M beta, Sonnet 5.5's first cache-read price, and today's table.
+MOMENTS = [ms("2026-03-01"), ms("2026-10-01"), ms("2026-11-27")]
+PICO = Decimal(10) ** 12
+
+
+def assert_same(cost: Cost, reference: tuple[Decimal, dict[str, Decimal]] | None) -> None:
+    """``cost`` equals the reference in value, text and pico-dollars, total and breakdown."""
+    assert reference is not None
+    total, breakdown = reference
+    assert cost.total_usd is not None
+    assert (cost.total_usd, str(cost.total_usd)) == (total, str(total))
+    assert (cost.total_usd * PICO) == (total * PICO)
+    assert {k: str(v) for k, v in cost.breakdown.items()} == {k: str(v) for k, v in breakdown.items()}
+
+
+def _recordings() -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    for path in sorted(fixtures_dir().glob("*.json")):
+        expected = json.loads(path.read_text())["expected"]
+        if expected["model"] is not None and expected["input_tokens"] is not None:
+            found.append((path.name, expected))
+    return found
+
+
+RECORDINGS = _recordings()
+
+
+class TestRecordings:
+    def test_recordings_are_found(self) -> None:
+        """The fixture set has the recordings this file prices (a rename would silently skip them)."""
+        assert len(RECORDINGS) >= 30
+
+    @pytest.mark.parametrize(("name", "expected"), RECORDINGS, ids=[name for name, _ in RECORDINGS])
+    @pytest.mark.parametrize("at_ms", MOMENTS)
+    def test_integer_and_decimal_agree(self, name: str, expected: dict[str, Any], at_ms: int) -> None:
+        """Every recorded usage costs the same both ways, plain and under every modifier."""
+        table = default_table()
+        model = expected["model"]
+        usage = usage_from_expected(expected)
+        for batch in (False, True):
+            for geo in (None, "us"):
+                for regional in (None, True):
+                    variant = attrs.evolve(usage, inference_geo=geo)
+                    cost = table.price(model, variant, at_ms=at_ms, batch=batch, regional=regional)
+                    reference = reference_price(table, model, variant, at_ms=at_ms, batch=batch, regional=regional)
+                    assert_same(cost, reference)
+
+
+# --- any usage --------------------------------------------------------------------------
+
+PRICED = sorted({row.key for row in default_table().rows() if row.priced})
+ID_FORMS = [
+    *PRICED,
+    "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+    "eu.anthropic.claude-opus-4-6-v1",
+    "claude-3-5-sonnet-v2@20241022",
+    "claude-sonnet-4-6[1m]",
+]
+counts = st.one_of(st.integers(0, 3), st.integers(0, 300_000), st.integers(0, 10**10))
+
+
+@st.composite
+def iterations(draw: st.DrawFn) -> Iteration:
+    kind = draw(st.sampled_from(["compaction", "message", "advisor_message", "fallback_message"]))
+    split = draw(st.booleans())
+    w5, w1 = draw(counts), draw(counts)
+    return Iteration(
+        type=kind,
+        model=draw(st.sampled_from(PRICED)) if kind.endswith("_message") and kind != "message" else None,
+        input_tokens=draw(counts),
+        output_tokens=draw(counts),
+        cache_creation_input_tokens=w5 + w1,
+        cache_creation_5m_input_tokens=w5 if split else None,
+        cache_creation_1h_input_tokens=w1 if split else None,
+        cache_read_input_tokens=draw(counts),
+    )
+
+
+@st.composite
+def usages(draw: st.DrawFn) -> Usage:
+    split = draw(st.booleans())
+    w5, w1 = draw(counts), draw(counts)
+    return Usage(
+        input_tokens=draw(counts),
+        output_tokens=draw(counts),
+        cache_creation_input_tokens=w5 + w1 + draw(st.sampled_from([0, 0, 7])),
+        cache_creation_5m_input_tokens=w5 if split else None,
+        cache_creation_1h_input_tokens=w1 if split else None,
+        cache_read_input_tokens=draw(counts),
+        web_search_requests=draw(st.integers(0, 50)),
+        service_tier=draw(st.sampled_from([None, "standard", "priority", "batch"])),
+        speed=draw(st.sampled_from([None, "fast"])),
+        inference_geo=draw(st.sampled_from([None, "global", "us", "US"])),
+        iterations=tuple(draw(st.lists(iterations(), max_size=3))),
+    )
+
+
+class TestAnyUsage:
+    @settings(max_examples=500, deadline=None)
+    @given(
+        model=st.sampled_from(ID_FORMS),
+        usage=usages(),
+        at_ms=st.integers(ms("2026-01-01"), ms("2027-01-01")),
+        batch=st.booleans(),
+        regional=st.sampled_from([None, False, True]),
+    )
+    def test_integer_and_decimal_agree(
+        self, model: str, usage: Usage, at_ms: int, batch: bool, regional: bool | None
+    ) -> None:
+        """Any usage on any priced row, with any modifiers and date, costs the same both ways."""
+        table = default_table()
+        cost = table.price(model, usage, at_ms=at_ms, batch=batch, regional=regional)
+        assert_same(cost, reference_price(table, model, usage, at_ms=at_ms, batch=batch, regional=regional))
+
+    @settings(max_examples=200, deadline=None)
+    @given(usage=usages(), batch=st.booleans(), data=st.data())
+    def test_overrides_finer_than_pico_dollars_stay_exact(self, usage: Usage, batch: bool, data: st.DataObject) -> None:
+        """Override rates with more than six decimals get a finer unit and still match, beside shipped rows."""
+        rate = st.decimals(min_value=0, max_value=100, places=data.draw(st.integers(0, 14)), allow_nan=False)
+        row = {
+            name: str(data.draw(rate)) for name in ("input", "cache_write_5m", "cache_write_1h", "cache_read", "output")
+        }
+        table = default_table().with_overrides({"house-model": row})
+        usage = attrs.evolve(
+            usage,
+            iterations=tuple(attrs.evolve(it, model="house-model") if it.model else it for it in usage.iterations),
+        )
+        for model in ("house-model", "claude-sonnet-4-6"):
+            cost = table.price(model, usage, batch=batch)
+            assert_same(cost, reference_price(table, model, usage, batch=batch))
+
+
+class TestCompiledRates:
+    def test_shipped_rates_are_integer_pico_dollars(self) -> None:
+        """Every shipped rate compiles to pico-dollars per token: USD per million tokens x 10**6, exactly."""
+        for row in default_table().rows():
+            plan = Plan.compile(row)
+            assert plan.unit == -12
+            if row.rates is not None:
+                assert plan.standard is not None
+                assert [Decimal(v) for v in plan.standard.values] == [r * 10**6 for r in row.rates.as_tuple()]
+
+    def test_finer_rates_get_a_finer_unit(self) -> None:
+        """A rate with nine decimals per million tokens compiles to 10**-15 USD per token."""
+        rates = dict.fromkeys(("input", "cache_write_5m", "cache_write_1h", "cache_read"), "0.000000001")
+        table = PriceTable.default().with_overrides({"fine": {**rates, "output": "1"}})
+        row = table.row("fine")
+        assert row is not None
+        plan = Plan.compile(row)
+        assert plan.unit == -15
+        assert plan.standard is not None
+        assert plan.standard.values[0] == 1
