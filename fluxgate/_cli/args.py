@@ -1,31 +1,28 @@
-"""Command-line plumbing shared by ``fluxgate report`` and ``fluxgate tail``.
+"""Command-line plumbing shared by the subcommands.
 
 The exit statuses; a parser that reports a usage error in one line and returns
-instead of exiting; the argument types (times, shares, counts, seconds); and
-the quiet exit when the reader of stdout goes away.
+instead of exiting; the argument types (times, shares, counts, seconds); the
+width to fit tables to; and the quiet exit when the reader of stdout goes away.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import re
+import shutil
 import sys
-from collections.abc import Sequence
-from datetime import datetime, timezone
+from collections.abc import Mapping, Sequence
 from decimal import Decimal, InvalidOperation
 from typing import IO, NoReturn
 
-__all__ = ["EXIT_INTERRUPTED", "EXIT_NO_DATA", "EXIT_USAGE", "parse_when"]
+from .._report import parse_when
+
+__all__ = ["EXIT_INTERRUPTED", "EXIT_NO_DATA", "EXIT_USAGE", "parse_when", "terminal_width"]
 
 #: Exit statuses: 1 when there is nothing to report, 2 for a bad command line, 130 on Ctrl-C.
 EXIT_NO_DATA = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
-
-_UNITS_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 class _ExitError(Exception):
@@ -47,36 +44,6 @@ class _Parser(argparse.ArgumentParser):
         if message:
             print(message, end="", file=sys.stderr)
         raise _ExitError(status)
-
-
-def parse_when(text: str, *, now_ms: int) -> int:
-    """Unix ms from ``7d``/``24h``/``30m``/``90s``/``2w`` ago, a UTC date ``2026-11-01`` or an ISO time.
-
-    Raises:
-        ValueError: ``text`` is none of these.
-
-    >>> parse_when("1d", now_ms=86_400_000)
-    0
-    >>> parse_when("1970-01-02", now_ms=0)
-    86400000
-    """
-    match = _DURATION.match(text)
-    if match:
-        return now_ms - int(Decimal(match.group(1)) * _UNITS_MS[match.group(2)])
-    raw = text.strip()
-    if raw == "now":
-        return now_ms
-    try:
-        if _DATE.match(raw):
-            moment = datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=timezone.utc)
-        else:
-            moment = datetime.fromisoformat(raw[:-1] + "+00:00" if raw.endswith(("Z", "z")) else raw)
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=timezone.utc)
-    except ValueError:
-        msg = f"expected a duration such as 7d, 24h or 30m, or a date such as 2026-11-01 (got {text!r})"
-        raise ValueError(msg) from None
-    return int(moment.timestamp() * 1000)
 
 
 def _split(values: Sequence[str] | None) -> list[str]:
@@ -130,3 +97,22 @@ def _silence(stream: IO[str]) -> None:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         os.close(devnull)
+
+
+def terminal_width(stream: IO[str], environ: Mapping[str, str] | None = None) -> int | None:
+    """The width to fit tables to: ``$COLUMNS`` when set, else the terminal's, else ``None`` (no limit).
+
+    A pipe or a file has no width unless ``COLUMNS`` gives one, so
+    ``fluxgate report > costs.txt`` keeps every column.
+    """
+    env = os.environ if environ is None else environ
+    raw = env.get("COLUMNS", "").strip()
+    if raw.isdigit() and int(raw) > 0:
+        return max(int(raw), 20)
+    try:
+        tty = stream.isatty()
+    except (AttributeError, ValueError):  # a closed or unusual stream
+        tty = False
+    if not tty:
+        return None
+    return max(shutil.get_terminal_size().columns, 20)

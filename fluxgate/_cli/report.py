@@ -1,11 +1,10 @@
 """``fluxgate report``: arguments in, tables, JSON, CSV or HTML out.
 
-The queries live in ``_report`` and the rendering in ``_report_output``; this
-module parses arguments, picks the output and turns every expected failure
-(no store, empty store, a bad flag) into one line on stderr and a non-zero
-exit status, never a traceback. ``fluxgate tail`` lives in ``_tail_cli``;
-``tail_main``, ``follow`` and ``parse_when`` are re-exported here for
-``_cli`` and the tests.
+The queries and the rendering live in ``_report``; this module parses
+arguments, picks the output and turns every expected failure (no store, empty
+store, a bad flag) into one line on stderr and a non-zero exit status, never a
+traceback. ``fluxgate tail`` lives in ``tail``; ``tail_main``, ``follow`` and
+``parse_when`` are re-exported here for the tests.
 """
 
 from __future__ import annotations
@@ -50,6 +49,7 @@ from .args import (
     _silence,
     _split,
     parse_when,
+    terminal_width,
 )
 from .tail import follow, tail_main
 
@@ -89,7 +89,12 @@ def _report_parser() -> _Parser:
         metavar="SHARE",
         help="flag users whose 30-day AI spend exceeds this share of their monthly revenue (0.2 or 20%%)",
     )
-    parser.add_argument("--html", type=Path, metavar="PATH", help="write the HTML report with charts to PATH")
+    parser.add_argument(
+        "--html",
+        type=Path,
+        metavar="PATH",
+        help="write the HTML report with charts to PATH (with tracked vs billed after `fluxgate reconcile --save`)",
+    )
     return parser
 
 
@@ -203,11 +208,16 @@ def _run(conn: sqlite3.Connection, opts: _Options, out: IO[str]) -> int:
     if not _has_events(view.report, opts):
         return EXIT_NO_DATA
     if opts.html is not None:
+        from .._reconcile import load_saved, render_html_section
         from .._report import render
 
-        opts.html.write_text(render(view), encoding="utf-8")
+        # A "Tracked vs billed" section when `fluxgate reconcile --save` left a result beside the store.
+        saved = load_saved(opts.store)
+        sections = () if saved is None else (render_html_section(saved),)
+        opts.html.write_text(render(view, sections=sections), encoding="utf-8")
         totals = view.report.totals
-        print(f"wrote {opts.html} ({totals.calls:,} calls, {format_usd(totals.cost_usd)})", file=out)
+        extra = "" if saved is None else ", with tracked vs billed"
+        print(f"wrote {opts.html} ({totals.calls:,} calls, {format_usd(totals.cost_usd)}{extra})", file=out)
         return 0
     if opts.fmt == "json":
         data = {
@@ -220,7 +230,8 @@ def _run(conn: sqlite3.Connection, opts: _Options, out: IO[str]) -> int:
         json.dump(data, out, indent=2)
         out.write("\n")
         return 0
-    Printer(out).report(view.report, view.waste, view.cache, view.economics, store=str(opts.store))
+    printer = Printer(out, width=terminal_width(out))
+    printer.report(view.report, view.waste, view.cache, view.economics, store=str(opts.store))
     return 0
 
 

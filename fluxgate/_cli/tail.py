@@ -1,21 +1,27 @@
-"""``fluxgate tail``: follow the store and print each new event as a table line or a JSON object.
+"""``fluxgate tail``: the last events, then each new one as it is written, as a table line or a JSON object.
 
+Like ``tail -f``, it first shows the last events already stored (10 unless
+``-n`` says otherwise), oldest first, then follows; and like ``tail -F`` it
+waits for a store that does not exist yet. Feature, user and model names are
+escaped before they reach the terminal, and the line fits its width.
 Like ``fluxgate report``, every expected failure ends in one line on stderr
 and a non-zero exit status; Ctrl-C and a closed pipe end it quietly.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import sqlite3
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import IO
+from typing import IO, Final
 
 from .._ids import now_ms as clock_ms
 from .._models import CostEvent
-from .._report import Follower, ReportError, connect, format_usd, label
+from .._report import Follower, NoStoreError, ReportError, clean, connect, fit, format_usd, label
 from .args import (
     EXIT_NO_DATA,
     _db_help,
@@ -25,49 +31,63 @@ from .args import (
     _seconds,
     _silence,
     parse_when,
+    terminal_width,
 )
 
-__all__ = ["event_line", "follow", "tail_main"]
+__all__ = ["Layout", "event_line", "follow", "tail_main"]
+
+#: The columns of a line and their widest: the time, status, model, feature, user, cost, tokens and latency.
+_HEAD: Final = ("time (UTC)", "status", "model", "feature", "user", "cost", "tokens in/out", "latency")
+_WIDEST: Final = (19, 17, 26, 16, 14, 10, 13, 10)
+_TEXT: Final = frozenset({2, 3, 4})
+_RIGHT: Final = frozenset({5})
+#: What a narrow terminal gives up first (see ``_report.layout``).
+_STEPS: Final = ("latency", "tokens in/out", 16, "user", 12, "feature", 8)
+_DEFAULT_LINES: Final = 10
 
 
-def _tail_parser() -> _Parser:
-    parser = _Parser(prog="fluxgate tail", description="Follow new events as they are written to the store.")
-    parser.add_argument("--db", type=Path, help=_db_help())
-    parser.add_argument("--since", help="also show stored events from this time on: 10m, 1h, 2026-11-01 ...")
-    parser.add_argument("--format", choices=("table", "json"), default="table", help="one line per event")
-    parser.add_argument("--interval", type=_seconds, default=1.0, metavar="S", help="seconds between polls")
-    parser.add_argument("--limit", type=_positive, metavar="N", help="stop after N events")
-    return parser
+class Layout:
+    """Which columns a ``tail`` line shows, and how wide each is, for a terminal ``width`` (``None``: all)."""
+
+    def __init__(self, width: int | None = None) -> None:
+        shape = fit(_HEAD, [tuple("x" * w for w in _WIDEST)], width=width, text_cols=_TEXT, steps=_STEPS)
+        self._keep = shape.keep
+        self._widths = dict(zip(shape.keep, shape.widths, strict=True))
+
+    def line(self, cells: tuple[str, ...]) -> str:
+        """The cells (one per column of the full line) padded, clipped and joined; left-out columns skipped."""
+        out = []
+        for i in self._keep:
+            size, text = self._widths[i], cells[i]
+            if len(text) > size:
+                text = text[: size - 1] + "\N{HORIZONTAL ELLIPSIS}"
+            out.append(text.rjust(size) if i in _RIGHT else text.ljust(size))
+        return "  ".join(out).rstrip()
+
+    def head(self) -> str:
+        """The header line."""
+        return self.line(_HEAD)
 
 
-_TAIL_HEAD = (
-    f"{'time (UTC)':<19}  {'status':<14}  {'model':<26}  {'feature':<16}  {'user':<14}  {'cost':>10}"
-    "  tokens in/out  latency"
-)
+_FULL: Final = Layout()
 
 
-def event_line(event: CostEvent) -> str:
-    """One event as a line of the ``tail`` table."""
+def event_line(event: CostEvent, layout: Layout = _FULL) -> str:
+    """One event as a line of the ``tail`` table; names from the application are escaped."""
     when = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(event.created_at / 1000))
     cost = "unknown" if event.cost_usd is None else format_usd(event.cost_usd)
-    tokens = f"{event.input_tokens:,}/{event.output_tokens:,}"
     latency = "" if event.latency_ms is None else f"{event.latency_ms:,.0f} ms"
     cells = (
-        f"{when:<19}",
-        f"{event.status.value:<14}",
-        f"{_clip(event.model, 26):<26}",
-        f"{_clip(event.feature, 16):<16}",
-        f"{_clip(event.user_id, 14):<14}",
-        f"{cost:>10}",
-        f"{tokens:<13}",
+        when,
+        event.status.value + (" (aborted)" if event.aborted else ""),
+        clean(label(event.model)),
+        clean(label(event.feature)),
+        clean(label(event.user_id)),
+        cost,
+        f"{event.input_tokens:,}/{event.output_tokens:,}",
         latency,
     )
-    return "  ".join(cells).rstrip()
-
-
-def _clip(value: str | None, size: int) -> str:
-    text = label(value)
-    return text if len(text) <= size else text[: size - 1] + "~"
+    return layout.line(cells)
 
 
 def follow(
@@ -79,6 +99,7 @@ def follow(
     limit: int | None = None,
     sleep: Callable[[float], None] = time.sleep,
     stop: Callable[[], bool] = lambda: False,
+    layout: Layout = _FULL,
 ) -> int:
     """Print events as they arrive until ``limit`` events were shown or ``stop()`` is true; returns the count.
 
@@ -89,7 +110,7 @@ def follow(
     while True:
         batch = follower.poll(limit=1000 if limit is None else min(1000, limit - shown))
         for event in batch:
-            print(json.dumps(event.to_dict()) if fmt == "json" else event_line(event), file=out)
+            print(json.dumps(event.to_dict()) if fmt == "json" else event_line(event, layout), file=out)
             shown += 1
         out.flush()
         if follower.skipped > skipped:
@@ -99,6 +120,62 @@ def follow(
             return shown
         if not batch:
             sleep(interval_s)
+
+
+def _lines(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        msg = f"expected a whole number >= 0 (got {text!r})"
+        raise argparse.ArgumentTypeError(msg)
+    return value
+
+
+def _tail_parser() -> _Parser:
+    parser = _Parser(
+        prog="fluxgate tail",
+        description="Show the last events in the store, then each new one as it is written.",
+    )
+    parser.add_argument("--db", type=Path, help=_db_help())
+    parser.add_argument(
+        "-n",
+        "--lines",
+        type=_lines,
+        metavar="N",
+        help=f"first show the last N stored events (default: {_DEFAULT_LINES}; 0 for new events only)",
+    )
+    parser.add_argument("--since", help="first show the stored events from this time on: 10m, 1h, 2026-11-01 ...")
+    parser.add_argument("--format", choices=("table", "json"), default="table", help="one line per event")
+    parser.add_argument("--interval", type=_seconds, default=1.0, metavar="S", help="seconds between polls")
+    parser.add_argument("--limit", type=_positive, metavar="N", help="stop after N events")
+    return parser
+
+
+def _wait_for_store(
+    store: Path, *, interval_s: float, sleep: Callable[[float], None], stop: Callable[[], bool]
+) -> sqlite3.Connection | None:
+    """Open the store, waiting (as ``tail -F`` does) while there is none yet; ``None`` if ``stop()`` came first.
+
+    Raises:
+        ReportError: The file is there but is not a store (corrupt, unreadable).
+    """
+    waiting = False
+    while True:
+        try:
+            return connect(store)
+        except NoStoreError:
+            if not waiting:
+                print(
+                    f"fluxgate tail: waiting for a store at {str(store)!r} "
+                    "(it is created when the first call is recorded; Ctrl-C to stop)",
+                    file=sys.stderr,
+                )
+                waiting = True
+        if stop():
+            return None
+        sleep(interval_s)
 
 
 def tail_main(
@@ -128,22 +205,24 @@ def tail_main(
     from .._store import default_db_path
 
     store = args.db if args.db is not None else default_db_path()
+    last = args.lines if args.lines is not None else (None if since is not None else _DEFAULT_LINES)
+    conn = None
     try:
-        conn = connect(store)
-    except ReportError as exc:
-        print(f"fluxgate tail: {exc}", file=sys.stderr)
-        return EXIT_NO_DATA
-    try:
+        conn = _wait_for_store(store, interval_s=args.interval, sleep=sleep, stop=stop)
+        if conn is None:
+            return 0
+        layout = Layout(terminal_width(stream))
         if args.format == "table":
-            print(_TAIL_HEAD, file=stream)
+            print(layout.head(), file=stream)
         follow(
-            Follower(conn, since_ms=since),
+            Follower(conn, since_ms=since, last=last),
             stream,
             fmt=args.format,
             interval_s=args.interval,
             limit=args.limit,
             sleep=sleep,
             stop=stop,
+            layout=layout,
         )
     except KeyboardInterrupt:
         return 0
@@ -154,5 +233,6 @@ def tail_main(
         print(f"fluxgate tail: {exc}", file=sys.stderr)
         return EXIT_NO_DATA
     finally:
-        conn.close()
+        if conn is not None:
+            conn.close()
     return 0

@@ -3,13 +3,15 @@
 The pieces, each in its own module: ``admin`` (the Admin API client),
 ``store`` (the tracked side, from SQLite), ``compare`` (rows, totals,
 caveats), ``records`` (the result and its JSON form), ``output`` (table, JSON,
-CSV, the HTML section), ``cli`` (arguments, exit statuses, ``--save``) and
-``fake_admin`` (the report endpoints, faked for tests and the demo).
+CSV, the HTML section), ``cli`` (arguments, exit statuses, ``--save``),
+``fake_admin`` (the report endpoints, faked for tests and the demo) and
+``answered`` (the calls a fake API answered, billed as those reports bill them).
 """
 
 from __future__ import annotations
 
 from .admin import AdminAPIError, AdminClient, AdminKeyRefusedError, AdminUnavailableError
+from .answered import AnsweredCalls
 from .cli import load_saved, main, saved_path
 from .compare import reconcile
 from .fake_admin import ADMIN_PATH_PREFIX, AnsweredCall, handle_admin_request, serve_admin_api
@@ -23,6 +25,7 @@ __all__ = [
     "AdminKeyRefusedError",
     "AdminUnavailableError",
     "AnsweredCall",
+    "AnsweredCalls",
     "Reconciliation",
     "Row",
     "Tokens",

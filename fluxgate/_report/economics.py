@@ -1,6 +1,6 @@
 """Waste, cache efficiency and unit economics: what the spend bought, saved and earned.
 
-Each is one aggregate query over the store (see ``_report_store``); the sums
+Each is one aggregate query over the store (see ``store``); the sums
 are priced and compared in ``Decimal`` afterwards.
 """
 
@@ -29,7 +29,7 @@ from .records import (
     UserEconomics,
     Waste,
 )
-from .store import _COST_SUMS, ReportError, _int, _query, _text, _usd
+from .store import _ABORTED, _COST_SUMS, ReportError, _int, _query, _text, _usd
 
 __all__ = ["cache_efficiency", "economics", "waste"]
 
@@ -41,31 +41,33 @@ _MTOK: Final = Decimal(1_000_000)
 
 
 def waste(conn: sqlite3.Connection, *, filters: Filters = Filters()) -> Waste:  # noqa: B008 -- Filters is frozen
-    """Spend on answers cut off at ``max_tokens``, on refusals and on failed calls.
+    """Spend on answers cut off at ``max_tokens``, on refusals, on aborted streams and on failed calls.
 
     A refusal is a ``CONTENT_FILTER`` or ``RECITATION`` status (``stop_reason
-    == "refusal"``); a failed call has one of :data:`FAILED_STATUSES`.
+    == "refusal"``); a failed call has one of :data:`FAILED_STATUSES`; an
+    aborted stream ended before the API finished it, and did not fail.
     """
     where, params = filters.sql()
     kinds: dict[str, list[Spend]] = {}
-    for status, calls, micro, rest, unpriced in _query(
-        conn, f"SELECT +status AS s, COUNT(*), {_COST_SUMS} FROM {TABLE} WHERE {where} GROUP BY s", params
-    ):
+    sql = f"SELECT +status AS s, {_ABORTED} AS a, COUNT(*), {_COST_SUMS} FROM {TABLE} WHERE {where} GROUP BY s, a"
+    for status, aborted, calls, micro, rest, unpriced in _query(conn, sql, params):
         spend = Spend(calls=_int(calls), cost_usd=_usd(_int(micro), _int(rest)), unpriced_calls=_int(unpriced))
         kinds.setdefault("total", []).append(spend)
-        if status == "MAX_TOKENS":
+        if status in FAILED_STATUSES:
+            kinds.setdefault("failed", []).append(spend)
+        elif aborted:
+            kinds.setdefault("aborted", []).append(spend)
+        elif status == "MAX_TOKENS":
             kinds.setdefault("max_tokens", []).append(spend)
         elif status in REFUSAL_STATUSES:
             kinds.setdefault("refusals", []).append(spend)
-        elif status in FAILED_STATUSES:
-            kinds.setdefault("failed", []).append(spend)
     spends = {
         kind: Spend(
             calls=sum(s.calls for s in kinds.get(kind, ())),
             cost_usd=sum((s.cost_usd for s in kinds.get(kind, ())), _ZERO),
             unpriced_calls=sum(s.unpriced_calls for s in kinds.get(kind, ())),
         )
-        for kind in ("max_tokens", "refusals", "failed", "total")
+        for kind in ("max_tokens", "refusals", "aborted", "failed", "total")
     }
     return Waste(**spends)
 

@@ -1,11 +1,35 @@
-"""Formatting shared by the terminal and HTML reports: dollars, shares, latencies, times and labels."""
+"""Formatting shared by the terminal, HTML, JSON and CSV reports: money, shares, times and untrusted text.
+
+Feature names, user ids, steps and model ids come from the application, so
+none of them is trusted. :func:`clean` escapes what a terminal would act on,
+:func:`csv_cell` what a spreadsheet would run, and the HTML report escapes
+markup itself. :func:`decimal_text` writes exact numbers without an exponent.
+"""
 
 from __future__ import annotations
 
 import time
+import unicodedata
 from decimal import Decimal
+from typing import Final
 
-__all__ = ["format_count", "format_ms", "format_share", "format_time", "format_usd", "label"]
+__all__ = [
+    "clean",
+    "clip",
+    "csv_cell",
+    "decimal_text",
+    "format_count",
+    "format_ms",
+    "format_share",
+    "format_time",
+    "format_usd",
+    "label",
+]
+
+#: What a spreadsheet treats as the start of a formula (OWASP, "CSV Injection").
+_FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
+#: Control, format (bidi overrides, zero-width) and line/paragraph separator characters.
+_UNSAFE: Final = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 
 def format_usd(value: Decimal) -> str:
@@ -56,3 +80,52 @@ def format_count(n: int, noun: str) -> str:
 def label(value: str | None) -> str:
     """A group value for display; events with no value show as ``(none)``."""
     return "(none)" if value is None else value
+
+
+def decimal_text(value: Decimal) -> str:
+    """``value`` written out in full: no exponent, no trailing zeros (JSON and CSV money and ratios).
+
+    >>> decimal_text(Decimal("0E+1")), decimal_text(Decimal("1E-7")), decimal_text(Decimal("2.50"))
+    ('0', '0.0000001', '2.5')
+    """
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return "0" if text in ("-0", "") else text
+
+
+def clean(value: object) -> str:
+    """Text safe to print on a terminal: control and format characters escaped.
+
+    Escape sequences (``ESC[2J``), OSC-8 links, newlines that would forge a
+    row, bidi overrides and the C1 controls some terminals obey are all shown
+    as Python escapes instead of acting.
+
+    >>> clean("a\\x1b[2Jb\\nc")
+    'a\\\\x1b[2Jb\\\\nc'
+    """
+    text = str(value)
+    if text.isprintable():  # the common case: nothing to escape
+        return text
+    return "".join(
+        ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) in _UNSAFE else ch for ch in text
+    )
+
+
+def clip(text: str, size: int) -> str:
+    """``text`` cut to ``size`` characters, the cut shown with an ellipsis."""
+    if len(text) <= size:
+        return text
+    return text[: max(size - 1, 0)] + "\N{HORIZONTAL ELLIPSIS}" if size > 0 else ""
+
+
+def csv_cell(value: object) -> str:
+    """A CSV text cell no spreadsheet will run: ``=HYPERLINK(...)`` becomes ``'=HYPERLINK(...)``.
+
+    Only text from the store goes through here; numbers are written as they are.
+
+    >>> csv_cell("=1+1"), csv_cell("-beta"), csv_cell(None), csv_cell("chat")
+    ("'=1+1", "'-beta", '', 'chat')
+    """
+    text = "" if value is None else str(value)
+    return f"'{text}" if text.startswith(_FORMULA_STARTS) else text

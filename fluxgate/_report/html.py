@@ -81,6 +81,8 @@ td.text { max-width: 280px; overflow: hidden; text-overflow: ellipsis; }
 th { color: var(--muted); font-weight: 600; }
 tr.total td { font-weight: 600; }
 tr.alert td { background: #fdecea; }
+tr.gap td { background: #fff4e5; }
+ul.note { margin: 4px 0 0; padding-left: 18px; }
 .scroll { overflow-x: auto; }
 .stats { display: flex; flex-wrap: wrap; gap: 4px 18px; margin: 0 0 10px; padding: 0; list-style: none; }
 """
@@ -299,11 +301,12 @@ def cache_chart(cache: CacheEfficiency) -> str:
 
 
 def waste_chart(waste: Waste) -> str:
-    """Spend on cut-off, refused and failed calls."""
+    """Spend on cut-off, refused, aborted and failed calls."""
     bars = []
     for name, spend, colour in (
         ("cut off at max_tokens", waste.max_tokens, WARN),
         ("refused", waste.refusals, PALETTE[6]),
+        ("aborted streams", waste.aborted, PALETTE[4]),
         ("failed", waste.failed, PALETTE[3]),
     ):
         text = f"{format_usd(spend.cost_usd)} \N{MIDDLE DOT} {format_count(spend.calls, 'call')}"
@@ -334,7 +337,7 @@ def _table(
     return f'<div class="scroll"><table><thead><tr>{cells(head, "th")}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
-def _stats_cells(s: Stats) -> list[str]:
+def _stats_cells(s: Stats, *, aborted: bool) -> list[str]:
     return [
         f"{s.calls:,}",
         format_usd(s.cost_usd),
@@ -343,6 +346,7 @@ def _stats_cells(s: Stats) -> list[str]:
         f"{s.output_tokens:,}",
         f"{s.cache_read_tokens:,}",
         f"{s.cache_write_tokens:,}",
+        *([f"{s.aborted_calls:,}"] if aborted else []),
         format_share(s.error_rate),
         format_ms(s.p50_latency_ms),
         format_ms(s.p95_latency_ms),
@@ -350,11 +354,12 @@ def _stats_cells(s: Stats) -> list[str]:
 
 
 def groups_table(rep: Report) -> str:
-    """The grouped report with its totals row."""
+    """The grouped report with its totals row; an "aborted" column when any stream was aborted."""
+    aborted = rep.totals.aborted_calls > 0
     head = [*rep.group_by, "calls", "cost", "unknown cost", "input", "output", "cache read", "cache write"]
-    head += ["errors", "p50 ms", "p95 ms"]
-    rows = [[label(k) for k in r.key] + _stats_cells(r) for r in rep.rows]
-    rows.append(["total", *[""] * (len(rep.group_by) - 1), *_stats_cells(rep.totals)])
+    head += [*(["aborted"] if aborted else []), "errors", "p50 ms", "p95 ms"]
+    rows = [[label(k) for k in r.key] + _stats_cells(r, aborted=aborted) for r in rep.rows]
+    rows.append(["total", *[""] * (len(rep.group_by) - 1), *_stats_cells(rep.totals, aborted=aborted)])
     classes = [""] * (len(rows) - 1) + ["total"]
     return _table(head, rows, text_cols=len(rep.group_by), classes=classes)
 
@@ -386,8 +391,13 @@ def _card(value: str, caption: str) -> str:
     return f'<div class="card"><b>{_e(value)}</b><span>{_e(caption)}</span></div>'
 
 
-def render(view: Overview) -> str:
-    """The whole report as one HTML document."""
+def render(view: Overview, *, sections: Sequence[str] = ()) -> str:
+    """The whole report as one HTML document.
+
+    ``sections`` are HTML fragments added at the end, already escaped by
+    whoever made them (``fluxgate report`` adds "Tracked vs billed" this way
+    when ``fluxgate reconcile --save`` left a result beside the store).
+    """
     rep, totals, econ, cache, waste = view.report, view.report.totals, view.economics, view.cache, view.waste
     daily_svg, daily_legend = daily_chart(view.daily)
     users_svg, users_legend = users_chart(econ)
@@ -426,6 +436,11 @@ def render(view: Overview) -> str:
         if totals.unpriced_calls
         else ""
     )
+    if totals.aborted_calls:
+        unpriced += (
+            f'<p class="note unpriced">{format_count(totals.aborted_calls, "stream")} aborted before the end '
+            "(closed, cancelled or abandoned): counted apart; their usage, and so their cost, is an estimate.</p>"
+        )
     ratio = "" if econ.ratio is None else f", {format_share(econ.ratio)} of their revenue"
     alerts = ""
     if econ.threshold is not None:
@@ -475,10 +490,12 @@ part above plain input. Standard rates; {cache.unpriced_read_tokens + cache.unpr
 of models with no price are left out.</p></section>
 <section class="panel" id="waste"><h2>Waste</h2>{waste_chart(waste)}
 <p class="note">{_e(format_usd(waste.wasted_usd))} of {_e(format_usd(waste.total.cost_usd))}
-({_e(format_share(waste.share))}) went to answers cut off at max_tokens, refusals and failed calls.</p></section>
+({_e(format_share(waste.share))}) went to answers cut off at max_tokens, refusals, aborted streams and failed
+calls.</p></section>
 </div>
 <section class="panel" id="groups"><h2>By {_e(", ".join(rep.group_by))}</h2>{groups_table(rep)}{more_note}</section>
 <section class="panel" id="economics"><h2>Unit economics, last {econ.days} days</h2>{economics_table(econ)}</section>
+{"".join(sections)}
 </main>
 </body>
 </html>

@@ -2,12 +2,13 @@
 
 Money is an exact ``Decimal`` in every record. Calls of a model fluxgate has no
 price for are counted apart (``unpriced_calls``), never folded in as $0.
-``_report`` and ``_report_economics`` fill these records; ``_report_output``
-and ``_html`` show them.
+``summary``, ``economics`` and ``query`` fill these records; ``output`` and
+``html`` show them.
 """
 
 from __future__ import annotations
 
+from datetime import date, datetime, timezone
 from decimal import Decimal
 from typing import Final
 
@@ -22,6 +23,7 @@ __all__ = [
     "ModelCache",
     "Overview",
     "Report",
+    "Row",
     "Spend",
     "Stats",
     "UserEconomics",
@@ -74,9 +76,13 @@ class Stats:
     """Calls, cost, tokens and latency of one group (``key``), or of every event (``key == ()``).
 
     ``cost_usd`` sums priced calls only; ``unpriced_calls`` were made to models
-    with no price and are not in it. ``reasoning_tokens`` are already inside
-    ``output_tokens``. Latency percentiles are nearest-rank over calls that
-    recorded a latency, ``None`` when none did or when not asked for.
+    with no price and are not in it. ``aborted_calls`` are streams that ended
+    before the API finished them (closed, cancelled, abandoned); their usage,
+    and so their cost, is an estimate. ``estimated_calls`` counts every priced
+    call whose cost is not exact (``cost_status`` other than ``priced``).
+    ``reasoning_tokens`` are already inside ``output_tokens``. Latency
+    percentiles are nearest-rank over calls that recorded a latency, ``None``
+    when none did or when not asked for.
     """
 
     key: tuple[str | None, ...]
@@ -89,6 +95,8 @@ class Stats:
     cache_read_tokens: int
     cache_write_tokens: int
     failed_calls: int
+    aborted_calls: int = 0
+    estimated_calls: int = 0
     first_ms: int | None = None
     last_ms: int | None = None
     p50_latency_ms: float | None = None
@@ -103,6 +111,11 @@ class Stats:
     def error_rate(self) -> float:
         """Failed calls (``FAILED_STATUSES``) over all calls; 0.0 for no calls."""
         return self.failed_calls / self.calls if self.calls else 0.0
+
+    @property
+    def exact_error_rate(self) -> Decimal:
+        """:attr:`error_rate` as an exact ``Decimal`` (to 28 digits), for JSON and CSV."""
+        return Decimal(self.failed_calls) / Decimal(self.calls) if self.calls else _ZERO
 
 
 @attrs.frozen(kw_only=True)
@@ -128,22 +141,33 @@ class Spend:
 
 @attrs.frozen(kw_only=True)
 class Waste:
-    """Spend that bought no usable answer, against the spend of every call in the slice."""
+    """Spend that bought no usable answer, against the spend of every call in the slice.
+
+    The kinds do not overlap: a failed call is ``failed`` even if it was a
+    stream that broke off; ``aborted`` holds the other streams that ended
+    before the API finished them (closed or abandoned by the application).
+    """
 
     max_tokens: Spend
     refusals: Spend
     failed: Spend
     total: Spend
+    aborted: Spend = attrs.field(factory=Spend)
 
     @property
     def wasted_usd(self) -> Decimal:
-        """Cut-off, refused and failed calls together."""
-        return self.max_tokens.cost_usd + self.refusals.cost_usd + self.failed.cost_usd
+        """Cut-off, refused, aborted and failed calls together."""
+        return self.max_tokens.cost_usd + self.refusals.cost_usd + self.aborted.cost_usd + self.failed.cost_usd
+
+    @property
+    def exact_share(self) -> Decimal:
+        """``wasted_usd`` over all spend, exactly (to 28 digits); 0 when nothing was spent."""
+        return self.wasted_usd / self.total.cost_usd if self.total.cost_usd else _ZERO
 
     @property
     def share(self) -> float:
         """``wasted_usd`` over all spend; 0.0 when nothing was spent."""
-        return float(self.wasted_usd / self.total.cost_usd) if self.total.cost_usd else 0.0
+        return float(self.exact_share)
 
 
 @attrs.frozen(kw_only=True)
@@ -186,8 +210,13 @@ class CacheEfficiency:
     @property
     def hit_rate(self) -> float:
         """Cache reads over all prompt tokens (input, reads and writes); 0.0 with none."""
+        return float(self.exact_hit_rate)
+
+    @property
+    def exact_hit_rate(self) -> Decimal:
+        """:attr:`hit_rate` as an exact ``Decimal`` (to 28 digits), for JSON."""
         prompt = self.input_tokens + self.read_tokens + self.write_tokens
-        return self.read_tokens / prompt if prompt else 0.0
+        return Decimal(self.read_tokens) / Decimal(prompt) if prompt else _ZERO
 
 
 @attrs.frozen(kw_only=True)
@@ -259,3 +288,68 @@ class Overview:
     waste: Waste
     cache: CacheEfficiency
     economics: Economics
+
+
+def _utc(ms: int | None) -> datetime | None:
+    return None if ms is None else datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+
+
+@attrs.frozen(kw_only=True)
+class Row:
+    """One group of :func:`fluxgate.report.query`, with the report's columns, or the totals of all groups.
+
+    Only the group fields named in ``by`` are set; the others stay ``None``
+    (as they do for events with no value for that group). ``day`` is a UTC
+    date; ``first`` and ``last`` are UTC datetimes. Money is an exact ``Decimal``.
+    """
+
+    feature: str | None = None
+    user: str | None = None
+    step: str | None = None
+    model: str | None = None
+    session: str | None = None
+    conversation: str | None = None
+    day: date | None = None
+    status: str | None = None
+    calls: int
+    cost_usd: Decimal
+    unpriced_calls: int
+    aborted_calls: int
+    estimated_calls: int
+    input_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    failed_calls: int
+    error_rate: float
+    p50_latency_ms: float | None
+    p95_latency_ms: float | None
+    first: datetime | None
+    last: datetime | None
+
+    @classmethod
+    def from_stats(cls, stats: Stats, group_by: tuple[str, ...]) -> Row:
+        """The row of one ``Stats`` whose key is grouped by ``group_by`` (``()`` for the totals)."""
+        groups: dict[str, object] = {}
+        for name, value in zip(group_by, stats.key, strict=False):
+            groups[name] = date.fromisoformat(value) if name == "day" and value is not None else value
+        return cls(
+            **groups,  # type: ignore[arg-type]
+            calls=stats.calls,
+            cost_usd=stats.cost_usd,
+            unpriced_calls=stats.unpriced_calls,
+            aborted_calls=stats.aborted_calls,
+            estimated_calls=stats.estimated_calls,
+            input_tokens=stats.input_tokens,
+            output_tokens=stats.output_tokens,
+            reasoning_tokens=stats.reasoning_tokens,
+            cache_read_tokens=stats.cache_read_tokens,
+            cache_write_tokens=stats.cache_write_tokens,
+            failed_calls=stats.failed_calls,
+            error_rate=stats.error_rate,
+            p50_latency_ms=stats.p50_latency_ms,
+            p95_latency_ms=stats.p95_latency_ms,
+            first=_utc(stats.first_ms),
+            last=_utc(stats.last_ms),
+        )

@@ -18,7 +18,7 @@ from .._errors import FluxgateError
 from .._models import CostEvent
 from .._store import TABLE, event_from_row
 
-__all__ = ["Follower", "ReportError", "connect"]
+__all__ = ["Follower", "NoStoreError", "ReportError", "connect"]
 
 #: Where a query sums money: two columns that ``_usd`` adds up exactly, then
 #: the count of unpriced calls. Plain ``SUM(cost_pusd)`` raises "integer
@@ -28,10 +28,18 @@ __all__ = ["Follower", "ReportError", "connect"]
 _COST_SUMS: Final = "{cost}"
 _PLAIN_SUMS: Final = "0, SUM(cost_pusd), SUM(cost_pusd IS NULL)"
 _SPLIT_SUMS: Final = "SUM(cost_pusd / 1000000), SUM(cost_pusd % 1000000), SUM(cost_pusd IS NULL)"
+#: Where a query reads the ``aborted`` flag. Stores written before fluxgate
+#: recorded it have no such column until a newer fluxgate writes to them, and a
+#: report opens the store read-only: ``_query`` reads such stores as "none aborted".
+_ABORTED: Final = "{aborted}"
 
 
 class ReportError(FluxgateError, ValueError):
     """A report cannot be made: no store, not a store, or a bad argument; the message says which."""
+
+
+class NoStoreError(ReportError):
+    """There is no store yet: no file, or a file that does not hold the events table yet (being created)."""
 
 
 def _usd(micro: int | None, rest: int | None) -> Decimal:
@@ -56,7 +64,7 @@ def connect(path: str | Path) -> sqlite3.Connection:
             f"no fluxgate store at {str(store)!r}: pass --db PATH or set FLUXGATE_DB "
             "(the store is created when the first call is recorded)."
         )
-        raise ReportError(msg)
+        raise NoStoreError(msg)
     try:
         conn = sqlite3.connect(f"{store.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False)
     except sqlite3.DatabaseError as exc:
@@ -71,13 +79,19 @@ def connect(path: str | Path) -> sqlite3.Connection:
     if found is None:
         conn.close()
         msg = f"{str(store)!r} is not a fluxgate store (it has no {TABLE!r} table)."
-        raise ReportError(msg)
+        raise NoStoreError(msg)
     return conn
 
 
+def _columns(conn: sqlite3.Connection) -> set[str]:
+    return {str(row[1]) for row in conn.execute(f"PRAGMA table_info({TABLE})")}
+
+
 def _query(conn: sqlite3.Connection, sql: str, params: Sequence[object]) -> list[tuple[object, ...]]:
-    """Run ``sql``, with ``{cost}`` standing for the money sums (see ``_COST_SUMS``)."""
+    """Run ``sql``, with ``{cost}`` standing for the money sums (see ``_COST_SUMS``) and ``{aborted}`` for the flag."""
     try:
+        if _ABORTED in sql:
+            sql = sql.replace(_ABORTED, "COALESCE(aborted, 0)" if "aborted" in _columns(conn) else "0")
         try:
             return conn.execute(sql.replace(_COST_SUMS, _PLAIN_SUMS), params).fetchall()
         except sqlite3.OperationalError as exc:
@@ -107,14 +121,26 @@ class Follower:
         conn: An open store (:func:`connect`).
         since_ms: Also return events already stored from this time on;
             by default only events written after the follower starts.
+        last: Also return the last ``last`` events already stored (of those
+            from ``since_ms`` on, with both), oldest first, as ``tail -n`` does.
     """
 
-    def __init__(self, conn: sqlite3.Connection, *, since_ms: int | None = None) -> None:
+    def __init__(self, conn: sqlite3.Connection, *, since_ms: int | None = None, last: int | None = None) -> None:
         self._conn = conn
         self._since_ms = since_ms
-        if since_ms is None:
-            last = _query(conn, f"SELECT MAX(rowid) FROM {TABLE}", ())[0][0]
-            self._last_rowid = _int(last)
+        if last is not None:
+            # The rowid just before the last ``last`` stored rows: polls read what comes after it.
+            since = -1 if since_ms is None else since_ms
+            found = _query(
+                conn,
+                f"SELECT rowid FROM {TABLE} WHERE created_at >= ? ORDER BY rowid DESC LIMIT 1 OFFSET ?",
+                (since, max(last, 0)),
+            )
+            self._last_rowid = _int(found[0][0]) if found else 0
+            if last == 0:  # nothing stored: start at the end, whatever since_ms says
+                self._last_rowid = _int(_query(conn, f"SELECT MAX(rowid) FROM {TABLE}", ())[0][0])
+        elif since_ms is None:
+            self._last_rowid = _int(_query(conn, f"SELECT MAX(rowid) FROM {TABLE}", ())[0][0])
         else:
             self._last_rowid = 0
         self.skipped = 0

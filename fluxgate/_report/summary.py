@@ -7,13 +7,14 @@ Calls of a model fluxgate has no price for (``cost_usd IS NULL``) are counted
 apart in every record, never folded in as $0.
 
 The functions take an open connection (see :func:`connect`) and never write to
-it. ``_report_cli`` prints these records and ``_html`` draws them.
+it. ``terminal`` prints these records, ``output`` writes them as JSON and CSV
+and ``html`` draws them.
 
 This module holds the grouped report and :func:`overview`, which runs every
-part at once. It re-exports the rest, so ``_report`` stays the one place to
-import from: the records (``_report_records``), opening and reading the store
-(``_report_store``), waste, cache and unit economics (``_report_economics``)
-and the formatting shared by the terminal and HTML reports (``_report_format``).
+part at once. It re-exports the rest for the package's other modules: the
+records (``records``), opening and reading the store (``store``), waste, cache
+and unit economics (``economics``) and the formatting shared by every output
+(``format``).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ from .records import (
     UserEconomics,
     Waste,
 )
-from .store import _COST_SUMS, Follower, ReportError, _int, _query, _text, _usd, connect
+from .store import _ABORTED, _COST_SUMS, Follower, NoStoreError, ReportError, _int, _query, _text, _usd, connect
 
 __all__ = [
     "FAILED_STATUSES",
@@ -61,6 +62,7 @@ __all__ = [
     "Filters",
     "Follower",
     "ModelCache",
+    "NoStoreError",
     "Overview",
     "Report",
     "ReportError",
@@ -146,14 +148,20 @@ def _stats(key: tuple[str | None, ...], row: Sequence[object]) -> Stats:
         cache_read_tokens=_int(row[7]),
         cache_write_tokens=_int(row[8]),
         failed_calls=_int(row[9]),
-        first_ms=None if row[10] is None else _int(row[10]),
-        last_ms=None if row[11] is None else _int(row[11]),
+        aborted_calls=_int(row[10]),
+        estimated_calls=_int(row[11]),
+        first_ms=None if row[12] is None else _int(row[12]),
+        last_ms=None if row[13] is None else _int(row[13]),
     )
 
 
+#: ``estimated``: priced calls whose cost is not exact (any ``cost_status`` but
+#: ``priced``, including the ``estimated`` that stores written before the
+#: statuses were split hold).
 _AGGREGATES: Final = (
     f"COUNT(*), {_COST_SUMS}, SUM(input_tokens), SUM(output_tokens), SUM(reasoning_tokens), "
     f"SUM(cache_read_input_tokens), SUM(cache_creation_input_tokens), SUM({_IN_FAILED}), "
+    f"SUM({_ABORTED}), SUM(cost_pusd IS NOT NULL AND COALESCE(cost_status, '') != 'priced'), "
     "MIN(created_at), MAX(created_at), COUNT(latency_ms)"
 )
 
@@ -173,6 +181,8 @@ def _total(groups: Sequence[Stats]) -> Stats:
         cache_read_tokens=sum(g.cache_read_tokens for g in groups),
         cache_write_tokens=sum(g.cache_write_tokens for g in groups),
         failed_calls=sum(g.failed_calls for g in groups),
+        aborted_calls=sum(g.aborted_calls for g in groups),
+        estimated_calls=sum(g.estimated_calls for g in groups),
         first_ms=min(firsts, default=None),
         last_ms=max(lasts, default=None),
     )

@@ -1,20 +1,26 @@
-"""The fake Anthropic API of ``fluxgate.testing``: Messages, Bedrock, Vertex and Message Batches.
+"""The fake Anthropic API of ``fluxgate.testing``: Messages, Bedrock, Vertex, Message Batches and Admin reports.
 
 :class:`FakeAnthropicAPI` is the Messages fake (``_fake_messages``) plus the
 routes of the other platforms, all served in process by an httpx(2)
-``MockTransport``; the wire formats are in ``_fake_wire``.
+``MockTransport``; the wire formats are in ``_fake_wire``. The Admin API's
+usage and cost reports (what ``fluxgate reconcile`` reads) are answered by
+``fluxgate._reconcile`` from the Messages calls this fake answered.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ._fake_messages import FakeMessagesAPI
-from ._fake_wire import AWSEventStreamDecoder, FakeRequest, achunks, event_stream_body, http_library
+from ._fake_wire import AWSEventStreamDecoder, FakeReply, FakeRequest, achunks, event_stream_body, http_library
+
+if TYPE_CHECKING:
+    from .._reconcile import AnsweredCall
 
 __all__ = ["FakeAnthropicAPI"]
 
@@ -29,10 +35,77 @@ class FakeAnthropicAPI(FakeMessagesAPI):
     ``.requests`` lists everything received, so tests can assert that a call
     was (or was not) sent.
 
+    The Admin API's usage and cost reports (``GET /v1/organizations/...``)
+    are served too, from :attr:`answered_calls` (every ``/v1/messages`` call
+    answered with a 200, billed at fluxgate's price) plus
+    :attr:`untracked_usage`; :meth:`serve_admin` puts them on a local port
+    for ``fluxgate reconcile``.
+
     Args:
         responder: Decides the reply for unscripted requests instead of the
             default; called with the parsed JSON body.
+        untracked_usage: Spend the reports should also count that no tracked
+            call made (the Console, another application), as
+            ``fluxgate._reconcile.AnsweredCall`` records.
     """
+
+    def __init__(
+        self,
+        *,
+        responder: Callable[[FakeRequest], FakeReply | None] | None = None,
+        untracked_usage: Sequence[AnsweredCall] = (),
+    ) -> None:
+        from .._reconcile import AnsweredCalls
+
+        super().__init__(responder=responder)
+        self._answered = AnsweredCalls()
+        #: Usage the reports count on top of :attr:`answered_calls`.
+        self.untracked_usage: list[AnsweredCall] = list(untracked_usage)
+
+    @property
+    def answered_calls(self) -> Sequence[AnsweredCall]:
+        """The Messages calls this fake answered with a 200, as Anthropic's usage and cost reports count them."""
+        return self._answered
+
+    # -- the Admin API's usage and cost reports (what ``fluxgate reconcile`` reads) --
+
+    def serve_admin(self, *, admin_key: str | None = None) -> contextlib.AbstractContextManager[str]:
+        """Serve this fake's usage and cost reports on 127.0.0.1 while the block runs; yields the base URL.
+
+        Point ``ANTHROPIC_BASE_URL`` at it (and ``ANTHROPIC_ADMIN_KEY`` at any
+        ``sk-ant-admin...`` key, or ``admin_key``) and run ``fluxgate reconcile``.
+        """
+        from .._reconcile import serve_admin_api
+
+        return serve_admin_api(self.answered_calls, self.untracked_usage, admin_key=admin_key)
+
+    def _handle(self, request: Any) -> Any:
+        from .._reconcile import ADMIN_PATH_PREFIX, handle_admin_request
+
+        path = request.url.path
+        if path.startswith(ADMIN_PATH_PREFIX):
+            with self._lock:
+                self.requests.append(
+                    FakeRequest(method=request.method, path=path, headers=dict(request.headers), body=None)
+                )
+            query = request.url.query
+            status, headers, body = handle_admin_request(
+                request.method,
+                path,
+                query.decode() if isinstance(query, bytes) else str(query),
+                dict(request.headers),
+                list(self.answered_calls),
+                self.untracked_usage,
+            )
+            return http_library().Response(status, headers=headers, content=body)
+        response = super()._handle(request)
+        if request.method == "POST" and path.rstrip("/") == "/v1/messages" and response.status_code == 200:
+            from .._fluxgate import active
+
+            tracker = active()  # bill at the prices of the tracker that recorded the call
+            content_type = response.headers.get("content-type", "")
+            self._answered.add_reply(content_type, response.content, prices=None if tracker is None else tracker.prices)
+        return response
 
     # -- Bedrock, Vertex and Message Batches (the Messages API is FakeMessagesAPI) --
 

@@ -832,10 +832,10 @@ class TestTail:
         assert "unknown" in lines[0]  # the unpriced call
 
     def test_tail_errors(self, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-        """A missing store or a bad flag is one line on stderr."""
-        assert tail_main(["--db", str(tmp_path / "none.db")], stop=lambda: True) == 1
+        """A missing store is waited for (one line says so), and a bad flag is one line on stderr."""
+        assert tail_main(["--db", str(tmp_path / "none.db")], stop=lambda: True) == 0
         assert tail_main(["--interval", "0"], stop=lambda: True) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 2
-        assert "no fluxgate store at" in err[0]
+        assert "waiting for a store at" in err[0]
         assert "expected a number of seconds > 0" in err[1]
