@@ -82,6 +82,12 @@ def _spill_path(value: object) -> Path | None:
     return _to_path("spill_path", value)
 
 
+def _check_store(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is not None and (not isinstance(value, (str, os.PathLike)) or isinstance(value, bytes)):
+        msg = f"'store' must be a postgresql:// URL or a SQLite file's path (got {_got(value)})."
+        raise ConfigurationError(msg)
+
+
 def _optional_str(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is not None and not isinstance(value, str):
         msg = f"'{attribute.name}' must be a str (got {_got(value)})."
@@ -171,6 +177,7 @@ class Config:
     """Every option of ``init()`` and ``FluxGate()``, checked; see :class:`fluxgate.FluxGate` for what each does."""
 
     sinks: Sequence[Sink] | None = attrs.field(default=None, validator=_check_sinks)
+    store: str | os.PathLike[str] | None = attrs.field(default=None, validator=_check_store)
     db_path: Path | None = attrs.field(default=None, converter=_db_path)
     prices: Mapping[str, Any] | str | os.PathLike[str] | None = attrs.field(default=None, validator=_check_prices)
     flush_interval_s: float = attrs.field(default=1.0, validator=_seconds)

@@ -12,15 +12,16 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
+from pathlib import Path
 from typing import Any
 
 from ._budget import Budget, BudgetGuard, SpendStore
 from ._config import Config, resolve_endpoint
 from ._delivery import DEFAULT_MAX_SPILL_BYTES, DropHook, Flusher, LazyEvent, RetryPolicy
-from ._guard import internal_error_count
+from ._guard import guarded, internal_error_count
 from ._models import CostEvent
 from ._pricing import PriceTable
-from ._store import SQLiteSink, SQLiteSpendStore, default_db_path
+from ._store import BatchStore, SQLiteSink, SQLiteSpendStore, resolve_store
 from .sinks._base import Sink
 from .sinks.http import HTTPSink
 
@@ -35,10 +36,16 @@ class FluxGate:
     pass to :func:`fluxgate.anthropic.create_anthropic_cost_tracker`.
 
     Args:
-        sinks: Where events go; default a :class:`~fluxgate.sinks.SQLiteSink`
-            at ``db_path``, or only the HTTP sink when ``endpoint`` is set.
-        db_path: The default SQLite store (default ``$FLUXGATE_DB`` or
-            ``~/.local/share/fluxgate/events.db``).
+        sinks: Where events go; default the store (a
+            :class:`~fluxgate.sinks.SQLiteSink` or a
+            :class:`~fluxgate.sinks.PostgresSink`), or only the HTTP sink when
+            ``endpoint`` is set.
+        store: Where events, budget spend and batch contexts live: a
+            ``postgresql://user:pass@host:5432/db`` URL (shared by every
+            process on every host; ``pip install 'fluxgate[postgres]'``) or a
+            SQLite file's path. Default ``$FLUXGATE_DB``, else
+            ``~/.local/share/fluxgate/events.db``.
+        db_path: The older name for a SQLite ``store``.
         prices: Extra or replacement price rows: a mapping of model id to row,
             or the path of a JSON file of that shape.
         flush_interval_s: The longest an event waits before its batch is sent.
@@ -81,6 +88,7 @@ class FluxGate:
         self,
         *,
         sinks: Sequence[Sink] | None = None,
+        store: str | os.PathLike[str] | None = None,
         db_path: str | os.PathLike[str] | None = None,
         prices: Mapping[str, Any] | str | os.PathLike[str] | None = None,
         flush_interval_s: float = 1.0,
@@ -104,6 +112,7 @@ class FluxGate:
         endpoint, api_key = resolve_endpoint(endpoint, api_key)
         self.config = config = Config(
             sinks=list(sinks) if isinstance(sinks, (list, tuple)) else sinks,
+            store=store,
             db_path=db_path,
             prices=prices,
             flush_interval_s=flush_interval_s,
@@ -124,7 +133,11 @@ class FluxGate:
             budget_lock_timeout_s=budget_lock_timeout_s,
             propagate_context=propagate_context,
         )
-        self.budget_guard = _budget_guard(config)
+        #: Where events, budget spend and batch contexts live: a SQLite file
+        #: (a Path) or a PostgreSQL URL (a str; show it with describe_store()).
+        self.store: str | Path = resolve_store(config.store, config.db_path)
+        self._batch_store: Any = None
+        self.budget_guard = _budget_guard(config, self.store)
         #: Ask the free count_tokens endpoint for a budgeted call's exact input
         #: (one more request before each such call) instead of estimating it.
         self.budget_count_tokens = config.budget_count_tokens
@@ -134,7 +147,7 @@ class FluxGate:
         if config.endpoint is not None:
             chosen.append(HTTPSink(config.endpoint, api_key=config.api_key, allow_insecure_http=allow_insecure_http))
         elif config.sinks is None:
-            chosen.append(SQLiteSink(config.db_path))
+            chosen.append(_store_sink(self.store))
         self._flusher = Flusher(
             chosen,
             max_queue_size=config.max_queue_size,
@@ -174,7 +187,32 @@ class FluxGate:
         Never hangs: what is still queued when the budget is spent is spilled,
         or dropped and counted (``shut_down``), and False is returned.
         """
-        return self._flusher.close(timeout_s)
+        ok = self._flusher.close(timeout_s)
+        for owned in (self._batch_store, None if self.config.budget_store else self._spend_store()):
+            close = getattr(owned, "close", None)
+            if close is not None:
+                with guarded():
+                    close()
+        return ok
+
+    @property
+    def batch_store(self) -> Any:
+        """Where batch creators' contexts are kept, made on first use.
+
+        The configured store when events go to it (the default sink, or an
+        explicit ``store=``/``db_path=``); otherwise a process-local one, so
+        nothing is written to disk that the configuration did not ask for.
+        """
+        found = self._batch_store
+        if found is None:
+            with _lock:
+                found = self._batch_store
+                if found is None:
+                    found = self._batch_store = _batch_store(self)
+        return found
+
+    def _spend_store(self) -> Any:
+        return None if self.budget_guard is None else self.budget_guard.store
 
     def stats(self) -> dict[str, Any]:
         """Delivery counters, as plain data::
@@ -198,14 +236,37 @@ class FluxGate:
         return out
 
 
-def _budget_guard(config: Config) -> BudgetGuard | None:
+def _store_sink(store: str | Path) -> Sink:
+    if isinstance(store, str):
+        from .sinks.postgres import PostgresSink
+
+        return PostgresSink(store)
+    return SQLiteSink(store)
+
+
+def _budget_guard(config: Config, store: str | Path) -> BudgetGuard | None:
     if config.budgets is None:
         return None
-    store = config.budget_store
-    if store is None:
-        path = config.db_path if config.db_path is not None else default_db_path()
-        store = SQLiteSpendStore(path, timeout_s=config.budget_lock_timeout_s)
-    return BudgetGuard(config.budgets, store, on_error=config.budget_on_error)
+    spend = config.budget_store
+    if spend is None:
+        if isinstance(store, str):
+            from ._store.pg_spend import PostgresSpendStore
+
+            spend = PostgresSpendStore(store, connect_timeout_s=max(2.0, config.budget_lock_timeout_s))
+        else:
+            spend = SQLiteSpendStore(store, timeout_s=config.budget_lock_timeout_s)
+    return BudgetGuard(config.budgets, spend, on_error=config.budget_on_error)
+
+
+def _batch_store(fg: FluxGate) -> Any:
+    config = fg.config
+    if config.sinks is not None and config.store is None and config.db_path is None:
+        return BatchStore(":memory:")  # explicit sinks only: keep batch contexts in the process
+    if isinstance(fg.store, str):
+        from ._store.pg_batches import PostgresBatchStore
+
+        return PostgresBatchStore(fg.store)
+    return BatchStore(fg.store)
 
 
 _lock = threading.Lock()

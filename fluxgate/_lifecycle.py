@@ -42,6 +42,7 @@ _atexit_registered = False
 def init(
     *,
     sinks: Sequence[Sink] | None = None,
+    store: str | os.PathLike[str] | None = None,
     db_path: str | os.PathLike[str] | None = None,
     prices: Mapping[str, Any] | str | os.PathLike[str] | None = None,
     flush_interval_s: float = 1.0,

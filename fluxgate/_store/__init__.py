@@ -1,14 +1,19 @@
-"""The local store: one SQLite opener, the events table, budget spend and batch contexts.
+"""The store: events, budget spend and batch contexts, in a SQLite file or in PostgreSQL.
 
-``sqlite`` opens the file the one safe way every writer uses; ``events`` is
-the events schema and :class:`SQLiteSink`; ``spend`` the budget ledger;
-``batches`` the batch-context tables.
+``location`` turns the one setting (``store=``, ``db_path=``, ``$FLUXGATE_DB``)
+into a file or a URL. SQLite: ``sqlite`` opens the file the one safe way
+every writer uses; ``events`` is the events schema and :class:`SQLiteSink`;
+``spend`` the budget ledger; ``batches`` the batch-context tables.
+PostgreSQL: ``postgres`` (URLs, connections, schema and migrations),
+``pg_spend`` and ``pg_batches``; the sink is ``fluxgate.sinks.PostgresSink``.
 """
 
 from __future__ import annotations
 
 from .batches import BatchStore, Claim
 from .events import COLUMNS, TABLE, SQLiteSink, default_db_path, ensure_schema, event_from_row
+from .location import describe_store, resolve_store
+from .postgres import StoreError, StoreUnavailableError, is_postgres_url, mask_url
 from .spend import SQLiteSpendStore
 from .sqlite import connect, immediate
 
@@ -19,9 +24,15 @@ __all__ = [
     "Claim",
     "SQLiteSink",
     "SQLiteSpendStore",
+    "StoreError",
+    "StoreUnavailableError",
     "connect",
     "default_db_path",
+    "describe_store",
     "ensure_schema",
     "event_from_row",
     "immediate",
+    "is_postgres_url",
+    "mask_url",
+    "resolve_store",
 ]

@@ -1,0 +1,232 @@
+"""PostgresSink: one row per event in a PostgreSQL database many hosts share.
+
+The table is ``fluxgate_events``: a column per ``CostEvent`` field (the cost
+as an exact ``numeric``) plus ``cost_pusd``, the cost in integer pico-dollars
+as in the SQLite store. It is created on first write, and newer fluxgates
+only ever add to it. A batch goes in one transaction (``executemany``, which
+psycopg pipelines into one round trip) with ``ON CONFLICT DO NOTHING``, so a
+batch retried after a failure, or sent twice by two processes, is stored
+once. Needs ``pip install 'fluxgate[postgres]'``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import attrs
+
+from .._errors import ConfigurationError, SinkError, TransientSinkError
+from .._guard import logger
+from .._models import AiEventUser, CostEvent, Status
+from .._store.postgres import (
+    EVENT_COLUMNS,
+    EVENTS_TABLE,
+    Connections,
+    StoreError,
+    StoreUnavailableError,
+    check_timeout,
+    ensure_events_schema,
+    parse_target,
+    quoted,
+)
+
+if TYPE_CHECKING:
+    from .._store.postgres import Conn
+
+__all__ = ["PostgresSink", "event_from_row", "to_pusd"]
+
+_INSERT = (
+    f"INSERT INTO {EVENTS_TABLE} ({', '.join(map(quoted, EVENT_COLUMNS))})"
+    f" VALUES ({', '.join(['%s'] * len(EVENT_COLUMNS))})"
+    # No conflict target: a table an operator partitioned by created_at (its
+    # key is then (tracking_id, created_at)) de-duplicates just the same.
+    " ON CONFLICT DO NOTHING"
+)
+# A table or column that vanished under us: create it again on the retry.
+_SCHEMA_GONE = frozenset({"42P01", "42703"})
+# Data exceptions and constraint violations belong to single events...
+_ROW_CLASSES = ("22", "23")
+# ...except "no partition of relation found for row": an operator who forgot
+# next month's partition fixes it, and meanwhile the batch is retried, then
+# spilled, instead of dropped event by event.
+_NO_PARTITION = "23514"
+_PICO = Decimal(10) ** 12
+_BIGINT = 2**63
+
+
+def to_pusd(cost: Decimal | None) -> int | None:
+    """USD as integer pico-dollars (rounded as the SQLite sink does); None when it does not fit a bigint."""
+    if cost is None or not cost.is_finite():
+        return None
+    value = int((cost * _PICO).to_integral_value())
+    return value if -_BIGINT <= value < _BIGINT else None
+
+
+def _clean(value: Any) -> Any:
+    """``value`` without NUL characters, which PostgreSQL text and jsonb cannot hold."""
+    if isinstance(value, str):
+        return value.replace("\x00", "\ufffd") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {_clean(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_clean(v) for v in value]
+    return value
+
+
+def _row(event: CostEvent) -> tuple[Any, ...]:
+    from psycopg.types.json import Jsonb
+
+    data = event.to_dict()
+    data["cost_usd"] = event.cost_usd  # a Decimal goes to numeric exactly
+    data["cost_pusd"] = to_pusd(event.cost_usd)
+    out: list[Any] = []
+    for name, kind in EVENT_COLUMNS.items():
+        value = data.get(name)
+        if value is None:
+            out.append(None)
+        elif kind == "jsonb":
+            out.append(Jsonb(_clean(value)))
+        elif kind == "text" and not isinstance(value, str):
+            out.append(_clean(json.dumps(value, default=str)))  # a field type this module does not know yet
+        else:
+            out.append(_clean(value))
+    return tuple(out)
+
+
+class PostgresSink:
+    """Store events in PostgreSQL, shared by every process on every host.
+
+    Args:
+        url: ``postgresql://user:password@host:5432/dbname``. The password is
+            never logged or put in an error; ``repr`` shows it as ``***``.
+        connect_timeout_s: Bound on opening a connection (at least 2 s).
+        statement_timeout_s: Bound on each statement, set on the server.
+        pool_size: Connections the sink keeps open.
+
+    Raises:
+        ConfigurationError: ``url`` is not a PostgreSQL URL, an option is out
+            of range, or psycopg is not installed.
+
+    ``write`` raises :class:`fluxgate.TransientSinkError` when the database is
+    unreachable, restarting or too slow (the flusher retries, then spills),
+    and :class:`fluxgate.SinkError` when it refuses the batch for good
+    (permissions, say).
+
+    >>> sink = PostgresSink("postgresql://app:secret@db.internal:5432/fluxgate")
+    >>> sink
+    PostgresSink('postgresql://app:***@db.internal:5432/fluxgate')
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        connect_timeout_s: float = 5.0,
+        statement_timeout_s: float = 10.0,
+        pool_size: int = 2,
+    ) -> None:
+        self._target = parse_target(url, owner="PostgresSink")
+        if isinstance(pool_size, bool) or not isinstance(pool_size, int) or pool_size < 1:
+            msg = f"PostgresSink 'pool_size' must be an int >= 1 (got {pool_size!r})."
+            raise ConfigurationError(msg)
+        self._conns = Connections(
+            self._target,
+            max_size=pool_size,
+            connect_timeout_s=check_timeout("PostgresSink", "connect_timeout_s", connect_timeout_s),
+            statement_timeout_s=check_timeout("PostgresSink", "statement_timeout_s", statement_timeout_s),
+        )
+        self._ready = False
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"PostgresSink({self._target.masked!r})"
+
+    @property
+    def url(self) -> str:
+        """The database URL with its password masked."""
+        return self._target.masked
+
+    def write(self, batch: Sequence[CostEvent]) -> None:
+        """Insert ``batch`` in one transaction; events already stored are skipped.
+
+        Raises:
+            TransientSinkError: Unreachable, restarting, timed out.
+            SinkError: Refused for good (permissions, say).
+        """
+        rows: list[tuple[str, tuple[Any, ...]]] = []
+        for event in batch:
+            try:
+                rows.append((event.tracking_id, _row(event)))
+            except (TypeError, ValueError) as exc:  # one bad event never costs the others
+                logger.error("fluxgate: PostgresSink skipped event %s it cannot store: %s", event.tracking_id, exc)
+        if not rows:
+            return
+        try:
+            self._ensure()
+            try:
+                self._conns.run(lambda conn: _insert_all(conn, rows), what="PostgresSink write")
+            except StoreError as exc:
+                if exc.sqlstate == _NO_PARTITION or not (exc.sqlstate or "").startswith(_ROW_CLASSES):
+                    raise
+                self._conns.run(lambda conn: _insert_each(conn, rows), what="PostgresSink write")
+        except StoreUnavailableError as exc:
+            raise TransientSinkError(str(exc)) from exc
+        except StoreError as exc:
+            if exc.sqlstate in _SCHEMA_GONE or exc.sqlstate == _NO_PARTITION:
+                self._ready = False
+                raise TransientSinkError(str(exc)) from exc
+            raise SinkError(str(exc)) from exc
+
+    def _ensure(self) -> None:
+        if self._ready:
+            return
+        with self._lock:
+            if not self._ready:
+                self._conns.run(ensure_events_schema, what="PostgresSink schema")
+                self._ready = True
+
+    def close(self) -> None:
+        """Close the pooled connections (a later write opens new ones)."""
+        self._conns.close()
+
+
+def _insert_all(conn: Conn, rows: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
+    with conn.cursor() as cur:
+        cur.executemany(_INSERT, [row for _, row in rows])
+
+
+def _insert_each(conn: Conn, rows: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
+    """Insert row by row, each under a savepoint; drop (and log) only the rows the server refuses."""
+    import psycopg
+
+    with conn.cursor() as cur:
+        for tracking_id, row in rows:
+            try:
+                with conn.transaction():
+                    cur.execute(_INSERT, row)
+            except (psycopg.DataError, psycopg.IntegrityError) as exc:
+                # The message may quote the value; log only its code.
+                logger.error(
+                    "fluxgate: PostgresSink dropped event %s the database refused: %s [%s]",
+                    tracking_id,
+                    type(exc).__name__,
+                    exc.sqlstate,
+                )
+
+
+def event_from_row(row: Mapping[str, Any]) -> CostEvent:
+    """Rebuild a :class:`CostEvent` from a ``fluxgate_events`` row read as a dict (readers, tests)."""
+    data = dict(row)
+    data.pop("cost_pusd", None)
+    user = data.get("user")
+    if isinstance(user, dict):
+        fields = dict(user)
+        data["user"] = AiEventUser(fields.pop("id"), **fields)
+    data["cost_breakdown"] = {k: Decimal(v) for k, v in (data.get("cost_breakdown") or {}).items()}
+    data["status"] = Status(data["status"])
+    known = {f.name for f in attrs.fields(CostEvent)}
+    return CostEvent(**{k: v for k, v in data.items() if k in known})

@@ -1,0 +1,331 @@
+"""PostgresSink against a real server: exact money, idempotence, schema, errors."""
+
+from __future__ import annotations
+
+import gc
+import logging
+import os
+import threading
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+import fluxgate
+from fluxgate import CostEvent, SinkError, TransientSinkError
+from fluxgate._store.postgres import EVENT_COLUMNS, quoted
+from fluxgate.sinks.postgres import PostgresSink, event_from_row
+
+from .conftest import LIMITED, REPO, PostgresServer, free_port, make_event, run_together, spawn
+
+
+def stored(server: PostgresServer, db: str, where: str = "TRUE") -> list[dict[str, Any]]:
+    """The rows of fluxgate_events as dicts, oldest first."""
+    with server.admin(db) as conn, conn.cursor() as cur:
+        cur.execute(f"SELECT * FROM fluxgate_events WHERE {where} ORDER BY created_at")
+        names = [col.name for col in cur.description or ()]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+class TestPostgresSink:
+    def test_round_trip(self, pg_server: PostgresServer, pg_db: str) -> None:
+        """An event written and read back is equal, its cost exact as numeric and as pico-dollars."""
+        sink = PostgresSink(pg_server.url(pg_db))
+        event = make_event(7)
+        sink.write([event])
+        sink.close()
+        [row] = stored(pg_server, pg_db)
+        assert event_from_row(row) == event
+        assert row["cost_usd"] == Decimal("0.000123456796")
+        assert row["cost_pusd"] == 123_456_796
+
+    def test_one_column_per_field(self, pg_server: PostgresServer, pg_db: str) -> None:
+        """The table has a column for every CostEvent field, plus cost_pusd."""
+        PostgresSink(pg_server.url(pg_db)).write([make_event()])
+        columns = {
+            name
+            for (name,) in pg_server.query(
+                pg_db, "SELECT column_name FROM information_schema.columns WHERE table_name = 'fluxgate_events'"
+            )
+        }
+        assert columns == set(EVENT_COLUMNS)
+        assert {a.name for a in CostEvent.__attrs_attrs__} | {"cost_pusd"} == columns
+
+    def test_schema_version_recorded(self, pg_server: PostgresServer, pg_db: str) -> None:
+        """First use records the events schema's version."""
+        PostgresSink(pg_server.url(pg_db)).write([make_event()])
+        assert pg_server.query(pg_db, "SELECT component, version FROM fluxgate_schema") == [("events", 1)]
+
+    def test_retried_batch_stored_once(self, pg_server: PostgresServer, pg_db: str) -> None:
+        """Writing a batch again (a retry, or another process) leaves one row per event."""
+        sink = PostgresSink(pg_server.url(pg_db))
+        batch = [make_event(i) for i in range(5)]
+        sink.write(batch)
+        sink.write(batch)
+        sink.write([*batch[2:], make_event(9)])
+        assert [r["tracking_id"] for r in stored(pg_server, pg_db)] == [f"evt-{i}" for i in (0, 1, 2, 3, 4, 9)]
+
+    def test_unpriced_event(self, pg_server: PostgresServer, pg_db: str) -> None:
+        """An unpriced event stores NULL cost, never 0."""
+        PostgresSink(pg_server.url(pg_db)).write(
+            [make_event(cost_usd=None, cost_status="unpriced_model", cost_breakdown={})]
+        )
+        [row] = stored(pg_server, pg_db)
+        assert (row["cost_usd"], row["cost_pusd"]) == (None, None)
+        assert event_from_row(row).cost_usd is None
+
+    def test_huge_cost_keeps_numeric_and_nulls_pusd(self, pg_server: PostgresServer, pg_db: str) -> None:
+        """A cost too large for bigint pico-dollars is stored exactly as numeric, with NULL pusd."""
+        cost = Decimal("12345678.123456789012")
+        PostgresSink(pg_server.url(pg_db)).write([make_event(cost_usd=cost), make_event(1)])
+        rows = stored(pg_server, pg_db)
+        assert (rows[0]["cost_usd"], rows[0]["cost_pusd"]) == (cost, None)
+        assert rows[1]["cost_pusd"] == 123_456_790
+
+    def test_nul_characters_do_not_lose_the_batch(self, pg_server: PostgresServer, pg_db: str) -> None:
+        """Text with NUL characters, which PostgreSQL cannot hold, is stored with them replaced."""
+        PostgresSink(pg_server.url(pg_db)).write([make_event(feature="a\x00b", metadata={"k\x00": "v\x00"})])
+        [row] = stored(pg_server, pg_db)
+        assert row["feature"] == "a\ufffdb"
+        assert row["metadata"] == {"k\ufffd": "v\ufffd"}
+
+    def test_refused_event_dropped_alone(
+        self, pg_server: PostgresServer, pg_db: str, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        """An event the server refuses (a count beyond bigint) is dropped and logged; its batch is stored."""
+        batch = [make_event(1), make_event(2, input_tokens=2**70), make_event(3)]
+        with caplog.at_level(logging.ERROR, logger="fluxgate"):
+            PostgresSink(pg_server.url(pg_db)).write(batch)
+        assert [r["tracking_id"] for r in stored(pg_server, pg_db)] == ["evt-1", "evt-3"]
+        assert "evt-2" in caplog.text
+
+    def test_adds_columns_of_newer_versions(self, pg_server: PostgresServer, pg_db: str) -> None:
+        """A table lacking columns (an older fluxgate's, or one made by hand) gets them on first write."""
+        with pg_server.admin(pg_db) as conn:
+            conn.execute("CREATE TABLE fluxgate_events (tracking_id text PRIMARY KEY, created_at bigint)")
+            conn.execute("ALTER TABLE fluxgate_events OWNER TO fluxgate_app")
+        PostgresSink(pg_server.url(pg_db)).write([make_event()])
+        [row] = stored(pg_server, pg_db)
+        assert event_from_row(row) == make_event()
+
+    def test_partitioned_table(self, pg_server: PostgresServer, pg_db: str) -> None:
+        """A table partitioned by created_at, made by an operator (docs/scaling.md), works and de-duplicates."""
+        columns = ", ".join(f"{quoted(name)} {kind}" for name, kind in EVENT_COLUMNS.items())
+        with pg_server.admin(pg_db) as conn:
+            conn.execute(
+                f"CREATE TABLE fluxgate_events ({columns}, PRIMARY KEY (tracking_id, created_at))"
+                " PARTITION BY RANGE (created_at)"
+            )
+            conn.execute("CREATE TABLE fluxgate_events_default PARTITION OF fluxgate_events DEFAULT")
+            conn.execute("ALTER TABLE fluxgate_events OWNER TO fluxgate_app")
+            conn.execute("ALTER TABLE fluxgate_events_default OWNER TO fluxgate_app")
+        sink = PostgresSink(pg_server.url(pg_db))
+        sink.write([make_event(1), make_event(2)])
+        sink.write([make_event(1), make_event(2)])
+        assert len(stored(pg_server, pg_db)) == 2
+
+    def test_missing_partition_is_transient(self, pg_server: PostgresServer, pg_db: str) -> None:
+        """A row no partition takes is retried (transient) until the operator adds one, never dropped."""
+        columns = ", ".join(f"{quoted(name)} {kind}" for name, kind in EVENT_COLUMNS.items())
+        pg_server.execute(
+            pg_db,
+            f"CREATE TABLE fluxgate_events ({columns}, PRIMARY KEY (tracking_id, created_at))"
+            " PARTITION BY RANGE (created_at)",
+            "CREATE TABLE fluxgate_events_old PARTITION OF fluxgate_events FOR VALUES FROM (0) TO (1)",
+            "ALTER TABLE fluxgate_events OWNER TO fluxgate_app",
+        )
+        sink = PostgresSink(pg_server.url(pg_db))
+        with pytest.raises(TransientSinkError, match="23514"):
+            sink.write([make_event(1)])
+        pg_server.execute(pg_db, "CREATE TABLE fluxgate_events_default PARTITION OF fluxgate_events DEFAULT")
+        sink.write([make_event(1)])
+        assert len(stored(pg_server, pg_db)) == 1
+
+    def test_url_options_are_kept(self, pg_server: PostgresServer, pg_db: str) -> None:
+        """A search_path set in the URL's options puts the tables in that schema; our timeouts still apply."""
+        pg_server.execute(pg_db, "CREATE SCHEMA fluxgate AUTHORIZATION fluxgate_app")
+        url = pg_server.url(pg_db) + "?options=-csearch_path%3Dfluxgate&application_name=billing"
+        sink = PostgresSink(url, statement_timeout_s=7)
+        sink.write([make_event(1)])
+        assert pg_server.query(pg_db, "SELECT count(*) FROM fluxgate.fluxgate_events") == [(1,)]
+        seen = sink._conns.run(
+            lambda conn: conn.execute(
+                "SELECT current_setting('statement_timeout'), current_setting('application_name')"
+            ).fetchall(),
+            what="probe",
+        )
+        assert seen == [("7s", "billing")]
+
+    def test_table_dropped_under_the_sink(self, pg_server: PostgresServer, pg_db: str) -> None:
+        """A table dropped while the sink runs is a transient error; the retry creates it again."""
+        sink = PostgresSink(pg_server.url(pg_db))
+        sink.write([make_event(1)])
+        pg_server.execute(pg_db, "DROP TABLE fluxgate_events", "DELETE FROM fluxgate_schema")
+        with pytest.raises(TransientSinkError, match="UndefinedTable"):
+            sink.write([make_event(2)])
+        sink.write([make_event(2)])
+        assert [r["tracking_id"] for r in stored(pg_server, pg_db)] == ["evt-2"]
+
+    def test_permission_denied_is_permanent(self, pg_server: PostgresServer, pg_db: str) -> None:
+        """A table the role may not write is a permanent SinkError, not a retry."""
+        sink = PostgresSink(pg_server.url(pg_db))
+        sink.write([make_event(1)])
+        pg_server.execute(pg_db, "ALTER TABLE fluxgate_events OWNER TO postgres")
+        with pytest.raises(SinkError) as info:
+            sink.write([make_event(2)])
+        assert not isinstance(info.value, TransientSinkError)
+        assert "InsufficientPrivilege" in str(info.value)
+
+    def test_unreachable_is_transient(self, pg_server: PostgresServer) -> None:
+        """Nobody listening on the port is a TransientSinkError."""
+        sink = PostgresSink(pg_server.url("postgres", port=free_port()), connect_timeout_s=2)
+        with pytest.raises(TransientSinkError, match="connection"):
+            sink.write([make_event()])
+
+    def test_statement_timeout_is_transient(self, pg_server: PostgresServer, pg_db: str) -> None:
+        """A write stuck behind a lock ends at the statement timeout, as a transient error."""
+        sink = PostgresSink(pg_server.url(pg_db), statement_timeout_s=0.3)
+        sink.write([make_event(1)])
+        with pg_server.admin(pg_db) as conn, conn.transaction():
+            conn.execute("LOCK TABLE fluxgate_events IN ACCESS EXCLUSIVE MODE")
+            with pytest.raises(TransientSinkError, match="QueryCanceled"):
+                sink.write([make_event(2)])
+        sink.write([make_event(2)])
+        assert len(stored(pg_server, pg_db)) == 2
+
+    def test_concurrent_threads(self, pg_server: PostgresServer, pg_db: str) -> None:
+        """Several threads writing through one sink, and through sinks of their own, lose nothing."""
+        shared = PostgresSink(pg_server.url(pg_db))
+        own = [PostgresSink(pg_server.url(pg_db)) for _ in range(3)]
+
+        def work(k: int) -> None:
+            for i in range(20):
+                (shared if i % 2 else own[k]).write([make_event(k * 1000 + i)])
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(3)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert len(stored(pg_server, pg_db)) == 60
+
+    @pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork")
+    def test_forked_child_opens_its_own_connection(self, pg_server: PostgresServer, pg_db: str) -> None:
+        """A child forked after the parent wrote uses a connection of its own; the parent's pooled one still works."""
+        sink = PostgresSink(pg_server.url(pg_db))
+        sink.write([make_event(1)])
+        backend = sink._conns.run(lambda conn: conn.info.backend_pid, what="probe")
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            code = 0
+            try:
+                sink.write([make_event(2)])  # drops the parent's connections from the child's pool
+                gc.collect()  # and their finalizers must not close the parent's sockets
+            except BaseException:
+                code = 1
+            os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        sink.write([make_event(3)])
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert sink._conns.run(lambda conn: conn.info.backend_pid, what="probe") == backend  # same connection
+        assert [r["tracking_id"] for r in stored(pg_server, pg_db)] == ["evt-1", "evt-2", "evt-3"]
+
+    def test_through_init(self, pg_server: PostgresServer, pg_db: str) -> None:
+        """Tracked calls reach the table through the flusher, with the costs the pipeline computed."""
+        from fluxgate.testing import FakeAnthropicAPI, MemorySink
+
+        memory = MemorySink()
+        fluxgate.init(sinks=[PostgresSink(pg_server.url(pg_db)), memory])
+        client = FakeAnthropicAPI().client()
+        with fluxgate.track_context(feature="pg"):
+            for _ in range(3):
+                client.messages.create(
+                    model="claude-sonnet-4-6", max_tokens=10, messages=[{"role": "user", "content": "hi"}]
+                )
+        assert fluxgate.flush(timeout_s=30)
+        assert [event_from_row(r) for r in stored(pg_server, pg_db)] == memory.events
+
+
+class TestPrivileges:
+    def test_documented_grants_suffice(self, pg_server: PostgresServer, pg_db: str) -> None:
+        """Once the tables exist, a role with only the GRANTs of docs/scaling.md can use the sink and both stores."""
+        from fluxgate._models import ContextFrame
+        from fluxgate._store.pg_batches import PostgresBatchStore
+        from fluxgate._store.pg_spend import PostgresSpendStore
+
+        owner = pg_server.url(pg_db)
+        PostgresSink(owner).write([make_event(1)])
+        PostgresSpendStore(owner).spent("k", 0, 1)
+        PostgresBatchStore(owner).claim("b", ["r0"])
+        docs = (REPO / "docs" / "scaling.md").read_text()
+        grants = [line.replace("fluxgate_app", LIMITED) for line in docs.splitlines() if line.startswith("GRANT ")]
+        assert len(grants) >= 4
+        pg_server.execute(pg_db, *grants)
+        limited = pg_server.url(pg_db, user=LIMITED)
+        sink, store, batches = PostgresSink(limited), PostgresSpendStore(limited), PostgresBatchStore(limited)
+        sink.write([make_event(1), make_event(2)])
+        rid = store.reserve([("k", 0, 2**62, 100)], 60, 1)
+        assert rid is not None
+        store.settle(rid, 50)
+        assert store.spent("k", 0, 2**62) == 50
+        batches.remember("b2", api="a", platform="p", created_at=1, context=ContextFrame(), requests=[("r0", None)])
+        assert batches.claim("b2", ["r0", "r1"]).keys() == {"r0", "r1"}
+        assert len(stored(pg_server, pg_db)) == 2
+
+
+class TestOptions:
+    def test_bad_options_rejected(self) -> None:
+        """Non-URLs, bad ports, bad timeouts and pool sizes are configuration errors."""
+        good = "postgresql://u:pw@localhost/db"
+        for kwargs in (
+            {"url": "/tmp/events.db"},
+            {"url": "postgresql://u:pw@localhost:notaport/db"},
+            {"url": good, "connect_timeout_s": 0},
+            {"url": good, "statement_timeout_s": float("inf")},
+            {"url": good, "pool_size": 0},
+        ):
+            with pytest.raises(fluxgate.ConfigurationError):
+                PostgresSink(**kwargs)
+
+    def test_repr_masks_password(self) -> None:
+        """The sink shows its URL with the password masked."""
+        sink = PostgresSink("postgresql://app:hunter2@db.internal:5432/fg")
+        assert repr(sink) == "PostgresSink('postgresql://app:***@db.internal:5432/fg')"
+        assert sink.url == "postgresql://app:***@db.internal:5432/fg"
+
+
+WRITER = """
+import sys
+from fluxgate.sinks.postgres import PostgresSink
+from tests.postgres.conftest import make_event
+
+url, k = sys.argv[1], int(sys.argv[2])
+sink = PostgresSink(url)
+own = [make_event(k * 1000 + i) for i in range(60)]
+shared = [make_event(900_000 + i) for i in range(20)]  # every process writes these too
+print("ready", flush=True)
+sys.stdin.readline()
+for start in range(0, 60, 10):
+    batch = own[start:start + 10] + shared[start // 3:start // 3 + 4]
+    sink.write(batch)
+    sink.write(batch[:5])  # a retry of part of it
+sink.close()
+print("done")
+"""
+
+
+@pytest.mark.slow
+class TestProcesses:
+    def test_events_from_several_processes_land_once(self, pg_server: PostgresServer, pg_db: str) -> None:
+        """Four processes writing at once, with overlaps and retries, store each event once, costs exact."""
+        procs = [spawn(WRITER, pg_server.url(pg_db), str(k)) for k in range(4)]
+        run_together(procs)
+        expected = {e.tracking_id: e for k in range(4) for e in (make_event(k * 1000 + i) for i in range(60))}
+        expected.update({e.tracking_id: e for e in (make_event(900_000 + i) for i in range(20))})
+        rows = stored(pg_server, pg_db)
+        assert len(rows) == len(expected) == 260
+        assert {r["tracking_id"]: event_from_row(r) for r in rows} == expected
+        [(total_usd, total_pusd)] = pg_server.query(pg_db, "SELECT SUM(cost_usd), SUM(cost_pusd) FROM fluxgate_events")
+        exact = sum((e.cost_usd or Decimal(0) for e in expected.values()), Decimal(0))
+        assert total_usd == exact
+        assert total_pusd == exact * 10**12
