@@ -6,17 +6,61 @@
 
 from __future__ import annotations
 
-from ._budget import Budget
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from ._context import current_context
-from ._delivery import RetryPolicy
 from ._errors import BudgetExceeded, ConfigurationError, FluxgateError, SinkError, TransientSinkError
-from ._fluxgate import FluxGate
-from ._instrument import instrument
-from ._lifecycle import flush, flush_after, init, shutdown, uninstrument
-from ._models import AiEventUser, ContextFrame, Cost, CostEvent, CostTrackingResponse, Status, Usage
-from ._pricing import PriceTable
+from ._models import (
+    AiEventUser,
+    ContextFrame,
+    Cost,
+    CostEvent,
+    CostTrackingResponse,
+    Status,
+    Usage,
+    tracking_response,
+)
 from ._track import bind_context, track, track_context
 from ._version import __version__
+
+if TYPE_CHECKING:
+    from ._budget import Budget
+    from ._delivery import RetryPolicy
+    from ._fluxgate import FluxGate
+    from ._instrument import instrument
+    from ._lifecycle import flush, flush_after, init, shutdown, uninstrument
+    from ._pricing import PriceTable
+
+# Loaded on first use, so `import fluxgate` stays cheap (no wrapt, tenacity,
+# sinks, budgets or price data until a program asks for them).
+_LAZY = {
+    "Budget": "._budget",
+    "FluxGate": "._fluxgate",
+    "PriceTable": "._pricing",
+    "RetryPolicy": "._delivery",
+    "flush": "._lifecycle",
+    "flush_after": "._lifecycle",
+    "init": "._lifecycle",
+    "instrument": "._instrument",
+    "shutdown": "._lifecycle",
+    "uninstrument": "._lifecycle",
+}
+
+
+def __getattr__(name: str) -> Any:
+    where = _LAZY.get(name)
+    if where is None:
+        msg = f"module {__name__!r} has no attribute {name!r}"
+        raise AttributeError(msg)
+    value = getattr(importlib.import_module(where, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
+
 
 __all__ = [
     "AiEventUser",
@@ -45,5 +89,6 @@ __all__ = [
     "shutdown",
     "track",
     "track_context",
+    "tracking_response",
     "uninstrument",
 ]

@@ -12,11 +12,14 @@ tracked call reads the merged view with one ``ContextVar.get()``.
 from __future__ import annotations
 
 from contextvars import ContextVar, Token
+from typing import TYPE_CHECKING
 
 import attrs
 
-from ._budget import ScopeBudget
 from ._models import ContextFrame
+
+if TYPE_CHECKING:
+    from ._budget import ScopeBudget
 
 __all__ = ["Scope", "activate", "current_budgets", "current_context", "current_scopes", "extend", "push", "reset"]
 

@@ -30,6 +30,7 @@ __all__ = [
     "SessionFields",
     "Status",
     "Usage",
+    "tracking_response",
 ]
 
 #: The service tiers a scope may name (the npm package's ``serviceTier``).
@@ -428,6 +429,24 @@ class CostTrackingResponse:
             f"CostTrackingResponse(status={self.status!r}, cost={self.cost!r}, tracking_id={self.tracking_id!r}, "
             f"created_at={self.created_at!r}, error_message={self.error_message!r})"
         )
+
+
+#: The attribute fluxgate sets on returned messages, streams, responses and exceptions.
+TRACKING_ATTRIBUTE = "fluxgate_cost_tracking_response"
+
+
+def tracking_response(obj: object) -> CostTrackingResponse | None:
+    """The :class:`CostTrackingResponse` fluxgate attached to ``obj``, or None.
+
+    The typed way to read ``message.fluxgate_cost_tracking_response``: works
+    on messages, streams, raw responses and the SDK's exceptions, and type
+    checks without stubs for anthropic's classes.
+
+    >>> tracking_response(object()) is None
+    True
+    """
+    found = getattr(obj, TRACKING_ATTRIBUTE, None)
+    return found if isinstance(found, CostTrackingResponse) else None
 
 
 def _tracking_response(

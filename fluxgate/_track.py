@@ -16,12 +16,14 @@ from collections.abc import AsyncGenerator, Callable, Coroutine, Generator, Mapp
 from contextvars import Token
 from decimal import Decimal
 from types import TracebackType
-from typing import Any, ParamSpec, TypeVar, overload
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar, overload
 
-from ._budget import ScopeBudget, parse_usd
 from ._context import Scope, activate, current_scopes, extend, push, reset
 from ._guard import guarded
 from ._models import AiEventUser, ContextFrame
+
+if TYPE_CHECKING:
+    from ._budget import ScopeBudget
 
 __all__ = ["bind_context", "track", "track_context"]
 
@@ -30,11 +32,19 @@ R = TypeVar("R")
 
 
 def _budget_limit(value: object) -> Decimal | None:
-    return None if value is None else parse_usd("budget_usd", value)
+    if value is None:
+        return None
+    from ._budget import parse_usd  # budgets load on first use: `import fluxgate` stays cheap
+
+    return parse_usd("budget_usd", value)
 
 
 def _new_budget(limit: Decimal | None) -> ScopeBudget | None:
-    return None if limit is None else ScopeBudget(limit)
+    if limit is None:
+        return None
+    from ._budget import ScopeBudget
+
+    return ScopeBudget(limit)
 
 
 def _reset(token: Token[tuple[Scope, ...]]) -> None:

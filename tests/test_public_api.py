@@ -16,8 +16,10 @@ class TestPublicAPI:
         """__all__ lists exactly the public names of the package, sorted."""
         public = {
             name
-            for name, value in vars(fluxgate).items()
-            if not name.startswith("_") and type(value).__name__ != "module" and name != "annotations"
+            for name in dir(fluxgate)
+            if not name.startswith("_")
+            and type(getattr(fluxgate, name)).__name__ != "module"
+            and name not in ("annotations", "importlib", "TYPE_CHECKING", "Any")
         } | {"__version__"}
         assert set(fluxgate.__all__) == public
         assert fluxgate.__all__ == sorted(fluxgate.__all__)
@@ -34,6 +36,35 @@ class TestPublicAPI:
             "assert type(m.Messages.__dict__['create']).__name__ == 'function'\n"
         )
         subprocess.run([sys.executable, "-c", code], check=True)
+
+
+    def test_import_loads_only_the_core(self) -> None:
+        """`import fluxgate` loads no wrapt, tenacity, sinks, budgets, report or price data; init() loads them."""
+        code = (
+            "import sys\n"
+            "import fluxgate\n"
+            "from fluxgate import track, track_context, AiEventUser\n"
+            "heavy = ['wrapt', 'tenacity', 'sqlite3', 'fluxgate._delivery', 'fluxgate._budget', 'fluxgate._pricing',\n"
+            "         'fluxgate._report', 'fluxgate.sinks', 'fluxgate._instrument', 'fluxgate._store']\n"
+            "loaded = [m for m in heavy if m in sys.modules]\n"
+            "assert not loaded, loaded\n"
+            "assert callable(fluxgate.init) and 'fluxgate._lifecycle' in sys.modules\n"
+        )
+        subprocess.run([sys.executable, "-c", code], check=True)
+
+    def test_tracking_response_reads_the_attachment(self) -> None:
+        """tracking_response() returns what fluxgate attached, and None for anything else."""
+        from fluxgate.testing import FakeAnthropicAPI, MemorySink
+
+        fluxgate.init(sinks=[MemorySink()])
+        message = FakeAnthropicAPI().client().messages.create(
+            model="claude-haiku-4-5", max_tokens=256, messages=[{"role": "user", "content": "hi"}]
+        )
+        found = fluxgate.tracking_response(message)
+        assert found is message.fluxgate_cost_tracking_response  # type: ignore[attr-defined]
+        assert found is not None
+        assert found.status is fluxgate.Status.SUCCESS
+        assert fluxgate.tracking_response("not a message") is None
 
 
 class TestConfigurationErrors:
