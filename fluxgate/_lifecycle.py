@@ -33,7 +33,7 @@ from ._instrument import instrument
 from ._instrument import uninstrument as _uninstrument_sdk
 from .sinks import Sink
 
-__all__ = ["flush", "flush_after", "init", "shutdown", "uninstrument"]
+__all__ = ["flush", "flush_after", "init", "shutdown", "start", "uninstrument"]
 
 _lock = threading.Lock()
 _atexit_registered = False
@@ -83,15 +83,23 @@ def init(
     >>> fluxgate.shutdown()
     True
     """
-    global _atexit_registered  # noqa: PLW0603
     options = dict(locals())  # exactly this function's keywords, as FluxGate takes them
     fg = FluxGate(**options)
     if env_flag("FLUXGATE_DISABLED"):
         logger.info("fluxgate: FLUXGATE_DISABLED is set; anthropic calls are not tracked")
         return fg
+    return start(fg)
+
+
+def start(fg: FluxGate, *, force: bool = False) -> FluxGate:
+    """Make ``fg`` the active FluxGate and install the patches (``init()`` without its checks).
+
+    ``force`` patches even while ``FLUXGATE_DISABLED`` is set.
+    """
+    global _atexit_registered  # noqa: PLW0603
     with _lock:
         previous = set_active(fg)
-        instrument()
+        instrument(force=force)
         if fg.config.propagate_context:
             _threads.propagate()
         else:

@@ -34,7 +34,6 @@ from __future__ import annotations
 import importlib
 import inspect
 import json
-import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -43,7 +42,7 @@ import wrapt
 
 from .._context import current_context, current_scopes
 from .._fluxgate import FluxGate, active
-from .._guard import guarded, logger
+from .._guard import env_flag, guarded, logger
 from .._models import ContextFrame
 from .._recording import ATTRIBUTE, PENDING, STEP, BodyRecorder, Call, attach, get, read_content
 from .batches import ResultsRecorder, remember_batch
@@ -482,12 +481,14 @@ def _wrapped_by_us(owner: type, method: str) -> bool:
     return isinstance(current, wrapt.FunctionWrapper) and getattr(current._self_wrapper, _MARK, False)
 
 
-def instrument() -> bool:
+def instrument(*, force: bool = False) -> bool:
     """Patch anthropic's classes. Safe to call again: never double-wraps.
 
+    Does nothing while ``FLUXGATE_DISABLED`` is set, unless ``force`` (what
+    ``capture_events()`` asks: a test that captures events needs them).
     Returns True if anything was patched by this call.
     """
-    if os.environ.get("FLUXGATE_DISABLED", "").strip().lower() in ("1", "true", "yes", "on"):
+    if not force and env_flag("FLUXGATE_DISABLED"):
         return False
     patched = False
     # Import every module first: a platform module imported after the

@@ -1,7 +1,9 @@
 """Helpers for testing code that uses fluxgate, and fluxgate itself.
 
 - :class:`MemorySink` keeps events in a list.
-- :func:`capture_events` records every event made inside a ``with`` block.
+- :func:`capture_events` records every event made inside a ``with`` block;
+  the ``fluxgate_events`` pytest fixture (this package's plugin) does the
+  same for a test, with a store of its own.
 - :class:`FakeAnthropicAPI` is an in-process fake of the Messages API that
   speaks the real wire format (JSON bodies and server-sent event streams). It
   plugs into a real anthropic client as its HTTP transport, so everything
@@ -19,17 +21,27 @@
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, overload
 
-from .._fluxgate import active
-from .._lifecycle import init, shutdown
+from .._fluxgate import FluxGate, active
+from .._guard import env_flag
+from .._lifecycle import shutdown, start
 from .._models import CostEvent
 from ._fake_api import FakeAnthropicAPI
 from ._fake_wire import FakeReply, FakeRequest, sse_body
 
-__all__ = ["FakeAnthropicAPI", "FakeReply", "FakeRequest", "MemorySink", "capture_events", "sse_body"]
+__all__ = [
+    "CapturedEvents",
+    "FakeAnthropicAPI",
+    "FakeReply",
+    "FakeRequest",
+    "MemorySink",
+    "capture_events",
+    "sse_body",
+]
 
 
 class MemorySink:
@@ -57,13 +69,66 @@ class MemorySink:
         self.closed = True
 
 
+class CapturedEvents(Sequence[CostEvent]):
+    """The events recorded so far, delivered before every read.
+
+    Reading it (``len``, indexing, iterating, comparing) first flushes the
+    FluxGate that records them, so an event is there right after its call
+    returns, not only when the block ends. Compares equal to a list of the
+    same events.
+    """
+
+    def __init__(self, sink: MemorySink, fg: FluxGate, api: FakeAnthropicAPI | None = None) -> None:
+        self._sink = sink
+        self._fg = fg
+        self._api = api
+
+    @property
+    def api(self) -> FakeAnthropicAPI:
+        """A :class:`FakeAnthropicAPI` to make calls with (``events.api.client()``)."""
+        if self._api is None:
+            self._api = FakeAnthropicAPI()
+        return self._api
+
+    def _events(self) -> list[CostEvent]:
+        if not self._sink.closed:
+            self._fg.flush(timeout_s=10)
+        return self._sink.events
+
+    def __len__(self) -> int:
+        return len(self._events())
+
+    @overload
+    def __getitem__(self, index: int) -> CostEvent: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[CostEvent]: ...
+    def __getitem__(self, index: int | slice) -> CostEvent | list[CostEvent]:
+        return self._events()[index]
+
+    def __iter__(self) -> Iterator[CostEvent]:
+        return iter(list(self._events()))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, CapturedEvents):
+            other = list(other)
+        return isinstance(other, (list, tuple)) and list(self._events()) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return repr(self._events())
+
+
 @contextmanager
-def capture_events(**options: Any) -> Iterator[list[CostEvent]]:
+def capture_events(**options: Any) -> Iterator[CapturedEvents]:
     """Record the events of every tracked call made inside the block.
 
-    Starts fluxgate with a :class:`MemorySink` (``options`` go to ``init``),
-    yields the sink's list, and on exit flushes, so the list is complete,
-    then shuts down. A FluxGate that was active before is restored.
+    Starts fluxgate with a :class:`MemorySink` (``options`` go to ``init``)
+    and yields the events, which are delivered before every read, so each is
+    visible right after its call. On exit it flushes and shuts down; a
+    FluxGate that was active before is restored. It records even when
+    ``FLUXGATE_DISABLED`` is set (with a warning): a test that asks for events
+    means it.
 
     >>> with capture_events() as events:
     ...     pass
@@ -72,15 +137,19 @@ def capture_events(**options: Any) -> Iterator[list[CostEvent]]:
     """
     previous = active()
     sink = MemorySink()
-    fg = init(sinks=[sink], **options)
+    fg = FluxGate(sinks=[sink], **options)
+    disabled = env_flag("FLUXGATE_DISABLED")
+    if disabled:
+        warnings.warn(
+            "FLUXGATE_DISABLED is set, but capture_events() records anyway: tests that capture events need them.",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+    start(fg, force=disabled)
     try:
-        yield sink.events
+        yield CapturedEvents(sink, fg)
     finally:
         fg.flush(timeout_s=10)
         shutdown(timeout_s=10)
         if previous is not None:
-            from .._fluxgate import set_active
-            from .._instrument import instrument
-
-            set_active(previous)
-            instrument()
+            start(previous)
