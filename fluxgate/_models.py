@@ -9,6 +9,7 @@ from __future__ import annotations
 import enum
 import json
 import math
+import numbers
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from types import MappingProxyType
@@ -78,14 +79,43 @@ def _validate_text(_: object, attribute: attrs.Attribute[Any], value: object) ->
     _check_text(attribute.name, value)
 
 
+#: A month's revenue from one user above this is a mistake (a unit or a field mixed up).
+MAX_MONTHLY_REVENUE = 1e12
+
+
+def _storable(value: object) -> object:
+    """Text every sink can encode: a lone surrogate (``json.loads('"\\ud800"')``) becomes ``?``."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return value.encode("utf-8", "replace").decode("utf-8")
+    return value
+
+
+def _storable_text(value: str | None) -> str | None:
+    text = _storable(value)
+    return text if isinstance(text, str) else None
+
+
+def _revenue(value: object) -> object:
+    """Any real number (int, float, Decimal, Fraction) as a float; anything else is left for the check."""
+    if isinstance(value, (numbers.Real, Decimal)) and not isinstance(value, (bool, float)):
+        try:
+            return float(value)
+        except (OverflowError, ValueError):
+            return value
+    return value
+
+
 def _validate_revenue(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is None:
         return
-    if isinstance(value, bool) or not isinstance(value, (int, float, Decimal)):
+    if isinstance(value, bool) or not isinstance(value, float):
         msg = f"'{attribute.name}' must be a number (got {value!r} that is a {type(value).__name__})."
         raise TypeError(msg)
-    if not math.isfinite(float(value)) or value < 0:
-        msg = f"'{attribute.name}' must be a finite number >= 0 (got {value!r})."
+    if not math.isfinite(value) or not 0 <= value <= MAX_MONTHLY_REVENUE:
+        msg = f"'{attribute.name}' must be a finite number of USD from 0 to {MAX_MONTHLY_REVENUE:.0f} (got {value!r})."
         raise ValueError(msg)
 
 
@@ -104,10 +134,14 @@ class AiEventUser:
     'u1'
     """
 
-    id: str = attrs.field(validator=attrs.validators.and_(_validate_text, attrs.validators.instance_of(str)))
-    name: str | None = attrs.field(default=None, kw_only=True, validator=_validate_text)
-    email: str | None = attrs.field(default=None, kw_only=True, validator=_validate_text)
-    monthly_revenue: float | None = attrs.field(default=None, kw_only=True, validator=_validate_revenue)
+    id: str = attrs.field(
+        converter=_storable, validator=attrs.validators.and_(_validate_text, attrs.validators.instance_of(str))
+    )
+    name: str | None = attrs.field(default=None, kw_only=True, converter=_storable, validator=_validate_text)
+    email: str | None = attrs.field(default=None, kw_only=True, converter=_storable, validator=_validate_text)
+    monthly_revenue: float | None = attrs.field(
+        default=None, kw_only=True, converter=_revenue, validator=_validate_revenue
+    )
 
     def to_dict(self) -> dict[str, Any]:
         """The user as a JSON-ready dict (the shape sinks store)."""
@@ -200,6 +234,9 @@ class ContextFrame:
             ("conversation_id", conversation_id),
         ):
             _check_text(name, value)
+        feature, step, session_id, conversation_id = (
+            _storable_text(v) for v in (feature, step, session_id, conversation_id)
+        )
         if isinstance(user, int) and not isinstance(user, bool):
             user = str(user)  # a numeric user id is stored as its decimal string
         if isinstance(user, str):
