@@ -3,23 +3,22 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install demo test test-fast lint examples bench check clean
+.PHONY: install demo test test-fast lint examples bench sdk-compat check clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,report,otel]'
+	$(PY) -m pip install -q -e '.[dev,report,otel,postgres,asgi,django]'
 	touch $@
 
 install: $(VENV)/.installed
 
+# The demo app on the fake API into out/demo.db, its report, a reconcile against the fake
+# Admin API, and the HTML page (out/report.html).
 demo: install
-	rm -f out/demo.db out/demo.db-wal out/demo.db-shm
+	rm -f out/demo.db out/demo.db-wal out/demo.db-shm out/demo.db.reconcile.json
 	mkdir -p out
-	FLUXGATE_DB=out/demo.db $(PY) examples/demo.py
-	FLUXGATE_DB=out/demo.db $(VENV)/bin/fluxgate report --by feature,step
-	FLUXGATE_DB=out/demo.db $(VENV)/bin/fluxgate report --html out/report.html
-	@echo "HTML report: out/report.html"
+	$(VENV)/bin/fluxgate demo --db out/demo.db --html out/report.html
 
 # The whole suite on every supported anthropic line: 0.50.0, 0.125.0, newest 1.x, newest 2.x.
 test:
@@ -34,6 +33,10 @@ lint: install
 	$(VENV)/bin/ruff format --check fluxgate tests examples benchmarks
 	$(VENV)/bin/mypy --strict
 	$(VENV)/bin/lint-imports
+
+# anthropic's own offline test suite, plain and with fluxgate initialised: no outcome may differ.
+sdk-compat:
+	PYTHON=$(PYTHON) scripts/sdk-compat
 
 examples: install
 	PY=$(PY) scripts/run-examples

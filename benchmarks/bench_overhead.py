@@ -1,28 +1,43 @@
-"""The time fluxgate adds to a tracked call, against the same call untracked.
+"""What tracking costs, measured honestly: default settings, the default SQLite store, delivery included.
 
-Both run on the in-process fake transport (so the network does not drown the
-difference), interleaved round by round in one process; the median of the
-per-round differences is reported, for non-streaming and streaming calls, as
-wall time and as CPU time of the calling thread (which a virtual machine's
-stolen time disturbs less, and which leaves out the flusher's own thread).
+Tracked and untracked rounds are interleaved in one process on the in-process fake transport (so
+the network does not drown the difference); each figure is the median of the per-round differences.
 
-    make bench            # or: python benchmarks/bench_overhead.py --rounds 15 --calls 400
+  (a) caller   CPU of the calling thread per call: what the application's own thread pays.
+  (b) process  CPU of the whole process per call, flush() inside the timed region: the flusher's
+               pricing, row building and SQLite writes count, since in CPython they hold the GIL.
+  (c) stream   per stream event: the added cost of 200 more deltas, divided by 200.
+  (d) flusher  events per second from the queue into SQLite (default batching).
+  (e) memory   RSS growth over N tracked calls, after flush and gc.
+  (f) import   `import fluxgate`, wall time, against `import anthropic`.
+
+    make bench                                   # the whole table; compares with benchmarks/RESULTS.md
+    python benchmarks/bench_overhead.py --quick  # fewer rounds, 20k calls for memory
+    python benchmarks/bench_overhead.py --save   # also record this run in benchmarks/RESULTS.md
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import datetime as dt
 import gc
+import os
+import platform
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import fluxgate
-from fluxgate import CostEvent, track_context
+from fluxgate import track_context
 from fluxgate.testing import FakeAnthropicAPI, FakeReply, FakeRequest, sse_body
 
+RESULTS = Path(__file__).with_name("RESULTS.md")
 MESSAGES = [{"role": "user", "content": "Summarize the attached ticket."}]
 USAGE = {"input_tokens": 1200, "output_tokens": 300, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 800}
 MESSAGE = {
@@ -35,99 +50,249 @@ MESSAGE = {
     "stop_sequence": None,
     "usage": USAGE,
 }
-STREAM = sse_body(
-    [
-        {"type": "message_start", "message": {**MESSAGE, "content": [], "stop_reason": None}},
-        {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
-        *[
-            {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "word "}}
-            for _ in range(20)
-        ],
-        {"type": "content_block_stop", "index": 0},
-        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 300}},
-        {"type": "message_stop"},
-    ]
-)
 
 
-class CountingSink:
-    """Delivery without I/O, so the number is fluxgate's own work."""
+def stream_body(deltas: int) -> bytes:
+    return sse_body(
+        [
+            {"type": "message_start", "message": {**MESSAGE, "content": [], "stop_reason": None}},
+            {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+            *[
+                {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "word "}}
+                for _ in range(deltas)
+            ],
+            {"type": "content_block_stop", "index": 0},
+            {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 300}},
+            {"type": "message_stop"},
+        ]
+    )
 
-    def __init__(self) -> None:
-        self.count = 0
 
-    def write(self, batch: Sequence[CostEvent]) -> None:
-        self.count += len(batch)
-
-    def close(self) -> None:
-        pass
+SHORT, LONG = stream_body(20), stream_body(220)
 
 
 def canned(request: FakeRequest) -> FakeReply:
     body = request.body if isinstance(request.body, dict) else {}
-    return FakeReply(sse=STREAM) if body.get("stream") else FakeReply(json_body=MESSAGE)
+    if body.get("stream"):
+        return FakeReply(sse=LONG if body.get("max_tokens") == 513 else SHORT)
+    return FakeReply(json_body=MESSAGE)
 
 
-def per_call_us(call: Callable[[], Any], calls: int) -> tuple[float, float]:
-    """(wall, CPU of this thread) per call, in µs. The flusher's work runs on its own thread."""
+class Bench:
+    """One FluxGate with default settings on a fresh SQLite store, switched on and off between rounds."""
+
+    def __init__(self, store: Path) -> None:
+        from fluxgate._lifecycle import start
+
+        self.fg = fluxgate.FluxGate(store=str(store))
+        self._start = start
+        api = FakeAnthropicAPI(responder=canned)
+        self.client = api.client()
+        self.async_client = api.async_client()
+        self.loop = asyncio.new_event_loop()
+
+    def tracked(self, on: bool) -> None:
+        if on:
+            self._start(self.fg)
+        else:
+            fluxgate.uninstrument()
+            from fluxgate._fluxgate import set_active
+
+            set_active(None)
+
+    def create(self) -> Any:
+        return self.client.messages.create(model="claude-sonnet-4-6", max_tokens=512, messages=MESSAGES)
+
+    def async_create(self) -> Any:
+        return self.loop.run_until_complete(
+            self.async_client.messages.create(model="claude-sonnet-4-6", max_tokens=512, messages=MESSAGES)
+        )
+
+    def stream(self, long: bool = False) -> None:
+        for _ in self.client.messages.create(
+            model="claude-sonnet-4-6", max_tokens=513 if long else 512, messages=MESSAGES, stream=True
+        ):
+            pass
+
+
+def _round(bench: Bench, call: Callable[[], Any], calls: int, *, tracked: bool) -> tuple[float, float, float]:
+    """(wall, caller-thread CPU, process CPU) per call in µs; a tracked round's flush is inside the timing."""
+    bench.tracked(tracked)
     gc.collect()
-    wall, cpu = time.perf_counter(), time.thread_time()
-    for _ in range(calls):
-        call()
-    return (time.perf_counter() - wall) / calls * 1e6, (time.thread_time() - cpu) / calls * 1e6
-
-
-def measure(name: str, call: Callable[[], Any], rounds: int, calls: int) -> tuple[float, float]:
-    """Interleave untracked and tracked rounds; report the median of the paired differences."""
-    sink = CountingSink()
-    wall_base, wall_diff, cpu_base, cpu_diff = [], [], [], []
-    for _ in range(5):  # warm up both paths
-        call()
-    for _ in range(rounds):
-        fluxgate.shutdown()
-        untracked = per_call_us(call, calls)
-        fluxgate.init(sinks=[sink], flush_interval_s=0.5, max_batch_size=500)
+    wall, thread, proc = time.perf_counter(), time.thread_time(), time.process_time()
+    if tracked:
         with track_context(feature="bench", user="u1", step="s"):
-            tracked = per_call_us(call, calls)
-        fluxgate.flush(timeout_s=30)
-        wall_base.append(untracked[0])
-        wall_diff.append(tracked[0] - untracked[0])
-        cpu_base.append(untracked[1])
-        cpu_diff.append(tracked[1] - untracked[1])
-    fluxgate.shutdown()
-    base, added = statistics.median(wall_base), statistics.median(wall_diff)
-    cpu, cpu_added = statistics.median(cpu_base), statistics.median(cpu_diff)
-    print(
-        f"{name:<16} untracked {base:7.1f} µs   added {added:6.1f} µs (ratio {(base + added) / base:5.3f})   "
-        f"caller-thread CPU: untracked {cpu:7.1f} µs, added {cpu_added:6.1f} µs (ratio {(cpu + cpu_added) / cpu:5.3f})"
-        f"   [{sink.count} events]"
+            for _ in range(calls):
+                call()
+        thread_cpu = time.thread_time() - thread
+        assert bench.fg.flush(timeout_s=60)
+    else:
+        for _ in range(calls):
+            call()
+        thread_cpu = time.thread_time() - thread
+    return (
+        (time.perf_counter() - wall) / calls * 1e6,
+        thread_cpu / calls * 1e6,
+        (time.process_time() - proc) / calls * 1e6,
     )
-    return added, (base + added) / base
+
+
+def paired(bench: Bench, call: Callable[[], Any], rounds: int, calls: int) -> dict[str, float]:
+    """Medians of untracked figures and of the per-round tracked-minus-untracked differences."""
+    for _ in range(3):
+        call()
+    base: list[tuple[float, ...]] = []
+    diff: list[tuple[float, ...]] = []
+    for _ in range(rounds):
+        untracked = _round(bench, call, calls, tracked=False)
+        tracked = _round(bench, call, calls, tracked=True)
+        base.append(untracked)
+        diff.append(tuple(t - u for t, u in zip(tracked, untracked, strict=True)))
+    names = ("wall", "caller", "process")
+    out = {f"base_{n}": statistics.median(b[i] for b in base) for i, n in enumerate(names)}
+    out |= {f"added_{n}": statistics.median(d[i] for d in diff) for i, n in enumerate(names)}
+    return out
+
+
+def flusher_rate(store: Path, events: int) -> float:
+    """Events per second from the intake queue into SQLite: record with the flusher idle, then time flush()."""
+    fg = fluxgate.FluxGate(store=str(store), flush_interval_s=3600, max_queue_size=events + 10)
+    from fluxgate._lifecycle import start
+
+    start(fg)
+    client = FakeAnthropicAPI(responder=canned).client()
+    with track_context(feature="bench"):
+        for _ in range(events):
+            client.messages.create(model="claude-sonnet-4-6", max_tokens=512, messages=MESSAGES)
+    began = time.perf_counter()
+    assert fg.flush(timeout_s=300)
+    took = time.perf_counter() - began
+    fluxgate.shutdown()
+    return events / took
+
+
+def rss_mib() -> float:
+    with open("/proc/self/status") as status:  # noqa: PTH123 - Linux only, as the VM is
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def memory_growth(store: Path, calls: int) -> float:
+    """RSS growth in MiB over ``calls`` tracked calls, measured after flush and gc."""
+    bench = Bench(store)
+    bench.tracked(True)
+    with track_context(feature="bench", user="u1"):
+        for _ in range(2000):
+            bench.create()
+        assert bench.fg.flush(timeout_s=60)
+        gc.collect()
+        before = rss_mib()
+        for i in range(calls):
+            bench.create()
+            if i % 20_000 == 19_999:
+                assert bench.fg.flush(timeout_s=120)
+        assert bench.fg.flush(timeout_s=120)
+    gc.collect()
+    after = rss_mib()
+    fluxgate.shutdown()
+    return after - before
+
+
+def import_ms(module: str, runs: int = 7) -> float:
+    """Median wall time of a fresh interpreter importing ``module``, minus an empty interpreter."""
+
+    def run(code: str) -> float:
+        began = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code], check=True)
+        return time.perf_counter() - began
+
+    empty = statistics.median(run("pass") for _ in range(runs))
+    return (statistics.median(run(f"import {module}") for _ in range(runs)) - empty) * 1000
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    return (
+        f"{os.cpu_count()} cores, {cpu}, Python {platform.python_version()}, {platform.system()} {platform.release()}"
+    )
+
+
+def table(rows: list[tuple[str, str, str, str]]) -> str:
+    head = ("measure", "untracked", "added by fluxgate", "ratio / target")
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
+    line = "| " + " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)) + " |"
+    rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
+    body = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows]
+    return "\n".join([line, rule, *body])
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--rounds", type=int, default=31)
-    parser.add_argument("--calls", type=int, default=200)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--calls", type=int, default=200, help="calls per round")
+    parser.add_argument("--memory-calls", type=int, default=200_000)
+    parser.add_argument("--flusher-events", type=int, default=50_000)
+    parser.add_argument("--quick", action="store_true", help="7 rounds, 20k calls for memory, 20k events")
+    parser.add_argument("--save", action="store_true", help="record this run in benchmarks/RESULTS.md")
     args = parser.parse_args(argv)
+    if args.quick:
+        args.rounds, args.memory_calls, args.flusher_events = 7, 20_000, 20_000
 
-    client = FakeAnthropicAPI(responder=canned).client()
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        bench = Bench(root / "bench.db")
+        create = paired(bench, bench.create, args.rounds, args.calls)
+        acreate = paired(bench, bench.async_create, args.rounds, args.calls)
+        short = paired(bench, bench.stream, args.rounds, args.calls)
+        long = paired(bench, lambda: bench.stream(long=True), args.rounds, args.calls // 2)
+        bench.tracked(False)
+        bench.fg.shutdown()
+        rate = flusher_rate(root / "rate.db", args.flusher_events)
+        grown = memory_growth(root / "memory.db", args.memory_calls)
+    per_event = (long["added_caller"] - short["added_caller"]) / 200
 
-    def create() -> Any:
-        return client.messages.create(model="claude-sonnet-4-6", max_tokens=512, messages=MESSAGES)
+    def ratio(d: dict[str, float], kind: str) -> str:
+        return f"{(d[f'base_{kind}'] + d[f'added_{kind}']) / d[f'base_{kind}']:.3f}"
 
-    def stream() -> None:
-        for _ in client.messages.create(model="claude-sonnet-4-6", max_tokens=512, messages=MESSAGES, stream=True):
-            pass
-
-    print(
-        f"python {sys.version.split()[0]}, {args.rounds} interleaved rounds x {args.calls} calls; "
-        "medians of per-round differences\n"
-    )
-    measure("messages.create", create, args.rounds, args.calls)
-    measure("stream=True", stream, args.rounds, args.calls)
-    print("\nThe untracked time is the anthropic SDK over an in-process transport; a real call adds network time.")
+    fluxgate_ms, anthropic_ms = import_ms("fluxgate"), import_ms("anthropic")
+    rows = [
+        ("(a) create, caller's thread CPU", f"{create['base_caller']:.1f} µs", f"{create['added_caller']:+.1f} µs",
+         f"{ratio(create, 'caller')} (target ≤ 1.015, ≤ +5 µs)"),
+        ("(a) create, wall", f"{create['base_wall']:.1f} µs", f"{create['added_wall']:+.1f} µs", ratio(create, "wall")),
+        ("(a) async create, caller's thread CPU", f"{acreate['base_caller']:.1f} µs",
+         f"{acreate['added_caller']:+.1f} µs", f"{ratio(acreate, 'caller')} (target ≤ 1.015, ≤ +5 µs)"),
+        ("(b) create, process CPU incl. delivery to SQLite", f"{create['base_process']:.1f} µs",
+         f"{create['added_process']:+.1f} µs", f"{ratio(create, 'process')} (target ≤ +15 µs)"),
+        ("(b) async create, process CPU incl. delivery", f"{acreate['base_process']:.1f} µs",
+         f"{acreate['added_process']:+.1f} µs", f"{ratio(acreate, 'process')} (target ≤ +15 µs)"),
+        ("(b) stream=True 20 deltas, process CPU", f"{short['base_process']:.1f} µs",
+         f"{short['added_process']:+.1f} µs", ratio(short, "process")),
+        ("(c) per stream event, caller's thread", "", f"{per_event:+.2f} µs", "target ≤ +0.3 µs"),
+        ("(d) flusher → SQLite", "", f"{rate:,.0f} events/s", "target ≥ 100,000"),
+        (f"(e) RSS growth over {args.memory_calls:,} calls", "", f"{grown:+.1f} MiB", "target < 2 MiB"),
+        ("(f) import fluxgate (vs import anthropic)", f"{anthropic_ms:.0f} ms", f"{fluxgate_ms:.0f} ms",
+         "target < 40 ms"),
+    ]  # fmt: skip
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    head = f"{now}, {machine()}, {args.rounds} rounds x {args.calls} calls, default settings"
+    out = f"{head}\n\n{table(rows)}\n"
+    print(out)
+    if RESULTS.exists():
+        print(f"Previous runs: {RESULTS}")
+    if args.save:
+        _save(out)
     return 0
+
+
+def _save(run: str) -> None:
+    text = RESULTS.read_text() if RESULTS.exists() else ""
+    marker = "## Runs (newest first)\n"
+    if marker not in text:
+        text = "# Benchmark results\n\nWritten by `python benchmarks/bench_overhead.py --save`.\n\n" + marker
+    head, _, rest = text.partition(marker)
+    RESULTS.write_text(f"{head}{marker}\n### {run}\n{rest}")
 
 
 if __name__ == "__main__":
