@@ -5,13 +5,20 @@ When the queue holds ``max_queue_size`` events the *new* event is dropped and
 counted: the queued ones are older and closer to delivery, and dropping the
 newest needs no lock on the caller's path. A dispatcher thread wakes when a
 batch is full, every ``flush_interval_s``, or on ``flush()``; it cuts the queue
-into batches and offers each to every sink's worker (``_worker.py``), which has
+into batches and offers each to every sink's worker (``worker.py``), which has
 its own thread, bounded queue, retries, circuit breaker and spill file.
+Events are built (priced) by the workers, once, and only for sinks that need
+a ``CostEvent``: the SQLite store reads a call's facts directly.
+
+Every event recorded is either queued here, dropped here (``queue_full``,
+``shut_down``), or handed to every sink, where it is queued, delivered,
+dropped (by reason) or spilled: ``snapshot()`` shows each count.
 
 ``flush()`` sends a marker through every queue and waits, with one deadline,
-until every worker has passed it. ``close()`` spends one budget on flushing,
-stopping and joining; what is still queued when it runs out is spilled or
-counted as dropped, and a sink stuck in ``write`` is left to its daemon thread.
+until every worker has passed it; it returns True only if nothing recorded
+before it was dropped either. ``close()`` spends one budget on flushing, stopping and
+joining; what is still queued when it runs out is spilled or counted as
+dropped, and a sink stuck in ``write`` is left to its daemon thread.
 
 After ``os.fork()`` the child starts with empty queues and threads of its own
 (``os.register_at_fork``, with a pid check in ``submit`` as a fallback); events
@@ -27,13 +34,15 @@ import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
-from .._guard import guarded, logger, warn_once
+from .._guard import guarded, logger, start_quiet_thread, warn_once
 from .._models import CostEvent
 from ..sinks._base import Sink
+from .items import DropHook, Item, LazyEvent, Marker, SinkStats, event_of
+from .policy import RetryPolicy
 from .spill import Spill
-from .worker import DropHook, Marker, RetryPolicy, SinkStats, SinkWorker
+from .worker import SinkWorker
 
 __all__ = [
     "DEFAULT_MAX_SPILL_BYTES",
@@ -47,14 +56,14 @@ __all__ = [
 ]
 
 #: Why an event was dropped. The first two happen before any sink saw the
-#: event; the others are per sink (the hook is called once per sink).
+#: event; the others are per sink (the hook is called once per sink). A sink
+#: that fails is not a reason: its events wait in its queue and are retried.
 DROP_REASONS = (
     "queue_full",  # the intake queue was at max_queue_size
     "shut_down",  # recorded after close(), or still queued when close() ran out of time
-    "sink_queue_full",  # this sink's own queue was full (it is slow) and there is no spill
-    "circuit_open",  # this sink's breaker is open and there is no spill
-    "sink_failed",  # retries ran out and there is no spill
+    "sink_queue_full",  # this sink's own queue was full (it is slow or down) and there is no spill
     "rejected",  # the sink refused the batch for good (SinkError, e.g. HTTP 400)
+    "unserializable",  # this one event cannot be written (or built); the rest of its batch was
     "spill_full",  # the spill file is at max_spill_bytes
     "spill_failed",  # the spill file could not be written
 )
@@ -91,20 +100,6 @@ def _install_fork_hook(flusher: Flusher) -> None:
         if not _fork_hook_installed and hasattr(os, "register_at_fork"):
             os.register_at_fork(after_in_child=_reset_in_child)
             _fork_hook_installed = True
-
-
-class LazyEvent(Protocol):
-    """An event still to be built (priced), on the dispatcher's thread."""
-
-    def materialize(self) -> CostEvent:
-        """Build the event."""
-
-
-def _materialize(item: LazyEvent) -> CostEvent | None:
-    event = None
-    with guarded():
-        event = item.materialize()
-    return event
 
 
 class Flusher:
@@ -160,11 +155,11 @@ class Flusher:
         self._start_fresh()
         _install_fork_hook(self)
         for worker in self._workers:  # replay what an earlier run spilled
-            if worker._spill is not None and worker._spill.pending():
+            if worker.spill is not None and worker.spill.pending():
                 worker.start()
 
     def _start_fresh(self) -> None:
-        self._queue: deque[CostEvent | LazyEvent | Marker] = deque()
+        self._queue: deque[Item | Marker] = deque()
         self._wake = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -172,6 +167,8 @@ class Flusher:
         self._start_lock = threading.Lock()
         self._drop_lock = threading.Lock()
         self._dropped: dict[str, int] = {"queue_full": 0, "shut_down": 0}
+        self._dispatched = 0  # events the dispatcher handed to the workers
+        self._drops_seen = 0  # every drop counted when the latest flush() returned
 
     def _after_fork(self) -> None:
         # The parent still owns (and will deliver) what it had queued; the
@@ -185,8 +182,8 @@ class Flusher:
     def submit(self, event: CostEvent | LazyEvent) -> bool:
         """Queue ``event``. Returns True if queued, False if dropped; never blocks.
 
-        A :class:`LazyEvent` is turned into its ``CostEvent`` on the dispatcher's
-        thread, so the caller's thread never pays for it.
+        A :class:`LazyEvent` is turned into its ``CostEvent`` off the caller's
+        thread, and only for sinks that need one.
         """
         if self._pid != os.getpid():
             self._after_fork()
@@ -205,16 +202,21 @@ class Flusher:
         return True
 
     def flush(self, timeout_s: float | None = 5.0) -> bool:
-        """Wait until everything queued before this call was handled by every sink.
+        """Wait until every sink has handled everything queued before this call.
 
-        Handled means delivered, spilled or dropped (see :meth:`snapshot`).
-        Returns False (and logs how much is still queued) if ``timeout_s``
-        passes first; never raises.
+        Returns True only if every event recorded before it (since the
+        previous ``flush()`` began) was delivered to every sink or spilled.
+        Returns False, and logs why, if ``timeout_s`` passed first or an
+        event was dropped (``snapshot()`` says why); never raises.
         """
         if self._pid != os.getpid():
             self._after_fork()
+        # Every drop since the previous flush returned counts against this one
+        # (an event dropped as it was recorded was dropped before now); flushes
+        # that overlap may both report one.
+        before = self._drops_seen
         if self._closed or (self._thread is None and not self._queue and not any(w.started for w in self._workers)):
-            return True
+            return self._no_drops_since(before)
         marker = Marker()
         self._queue.append(marker)
         if self._ensure_thread():
@@ -222,17 +224,29 @@ class Flusher:
         else:  # no new threads while the interpreter exits (Python 3.12): deliver here
             with guarded():
                 self._drain()
-        if marker.done.wait(timeout_s):
-            return True
-        logger.warning("fluxgate: flush timed out after %ss; %d events still queued", timeout_s, self._backlog())
-        return False
+        if not marker.done.wait(timeout_s):
+            logger.warning("fluxgate: flush timed out after %ss; %d events still queued", timeout_s, self._backlog())
+            return False
+        return self._no_drops_since(before)
+
+    def _drops(self) -> int:
+        return sum(self._dropped.values()) + sum(worker.dropped() for worker in self._workers)
+
+    def _no_drops_since(self, before: int) -> bool:
+        now = self._drops()
+        self._drops_seen = max(self._drops_seen, now)
+        dropped = now - before
+        if dropped:
+            logger.warning("fluxgate: %d events were dropped since the last flush; see stats()", dropped)
+        return not dropped
 
     def close(self, timeout_s: float | None = 5.0) -> bool:
         """Flush, stop the threads and close the sinks, all within ``timeout_s``.
 
         What is still queued when time runs out is spilled, or dropped and
         counted (reason ``shut_down``); a sink stuck in ``write`` is left to
-        its daemon thread and not closed. Returns False in that case.
+        its daemon thread and not closed. Returns False in that case, or when
+        the flush did.
         """
         if self._closed:
             return True
@@ -270,13 +284,21 @@ class Flusher:
         return sum(1 for item in list(self._queue) if not isinstance(item, Marker))
 
     def snapshot(self) -> dict[str, Any]:
-        """Counters as plain data (the shape ``FluxGate.stats()`` documents)."""
+        """Counters as plain data (the shape ``FluxGate.stats()`` documents).
+
+        For every sink: ``recorded == queued + dropped + (its queued +
+        delivered + dropped + spilled)``, the first two being the intake's.
+        """
+        queued = self.queued()
         with self._drop_lock:
             dropped = dict(self._dropped)
+            dispatched = self._dispatched
         return {
-            "queued": self.queued(),
+            "recorded": dispatched + queued + sum(dropped.values()),
+            "queued": queued,
             "dropped": sum(dropped.values()),
             "dropped_queue_full": dropped["queue_full"],
+            "dropped_by_reason": {reason: count for reason, count in dropped.items() if count},
             "sinks": {worker.name: worker.snapshot() for worker in self._workers},
         }
 
@@ -294,7 +316,7 @@ class Flusher:
                 return False
             thread = threading.Thread(target=self._run, name="fluxgate-flusher", daemon=True)
             try:
-                thread.start()
+                start_quiet_thread(thread)
             except RuntimeError:  # the interpreter is exiting (Python 3.12, cpython#113964)
                 return False
             self._thread = thread
@@ -311,7 +333,8 @@ class Flusher:
 
     def _drain(self) -> None:
         queue = self._queue
-        batch: list[CostEvent] = []
+        size = self._max_batch_size
+        batch: list[Item] = []
         while queue:
             item = queue.popleft()
             if isinstance(item, Marker):
@@ -322,33 +345,30 @@ class Flusher:
                 for worker in self._workers:
                     worker.offer_marker(item)
                 continue
-            if not isinstance(item, CostEvent):
-                event = _materialize(item)
-                if event is None:
-                    continue
-                item = event
             batch.append(item)
-            if len(batch) >= self._max_batch_size:
+            if len(batch) >= size:
                 self._dispatch(batch)
                 batch = []
         if batch:
             self._dispatch(batch)
 
-    def _dispatch(self, batch: list[CostEvent]) -> None:
+    def _dispatch(self, batch: list[Item]) -> None:
+        with self._drop_lock:
+            self._dispatched += len(batch)
         for worker in self._workers:
             worker.offer(list(batch))  # a copy each: a sink may not share a list with another
 
-    def _count_drop(self, event: CostEvent | LazyEvent, reason: str) -> None:
+    def _count_drop(self, event: Item, reason: str) -> None:
         with self._drop_lock:
             self._dropped[reason] += 1
         if self._on_drop is None:
             return
-        if not isinstance(event, CostEvent):
-            materialized = _materialize(event)
-            if materialized is None:
-                return
-            event = materialized
-        self._call_hook(event, reason)
+        try:
+            built = event_of(event)
+        except Exception as exc:  # noqa: BLE001 - counted already; the hook just cannot see it
+            warn_once(f"unbuilt:{type(exc).__name__}", "fluxgate: a dropped event could not be built: %s", exc)
+            return
+        self._call_hook(built, reason)
 
     def _call_hook(self, event: CostEvent, reason: str) -> None:
         hook = self._on_drop

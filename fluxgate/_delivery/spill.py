@@ -1,7 +1,8 @@
 """Spill files: batches a sink could not take, kept on local disk until it can.
 
 Each sink spills to its own file, ``<directory>/<sink name>.jsonl``, one
-``CostEvent.to_dict()`` per line. A replay first *claims* the file by renaming
+``CostEvent.to_dict()`` per line (``sinks._lines``: made storable, so a line
+always parses back). A replay first *claims* the file by renaming
 it to ``<sink name>.<pid>.replaying``, so new spills start a fresh file and two
 processes sharing the directory never replay the same lines; the claimed file
 is deleted once every line in it was delivered, and what could not be
@@ -57,6 +58,8 @@ class Spill:
         self._name = name
         self._max_bytes = max_bytes
         self._lock = threading.Lock()
+        #: Lines replays found unreadable (torn by a crash, or foreign), and skipped.
+        self.skipped = 0
 
     def __repr__(self) -> str:
         return f"Spill({str(self.path)!r})"
@@ -74,8 +77,17 @@ class Spill:
 
         Raises:
             OSError: The file could not be written.
+            TypeError, ValueError: An event cannot be encoded (nothing written).
         """
-        data = b"".join(event_line(event) for event in batch)
+        return self.append_lines([event_line(event) for event in batch])
+
+    def append_lines(self, lines: Sequence[bytes]) -> bool:
+        """Add encoded events (``event_line``); False (nothing written) if they would pass ``max_bytes``.
+
+        Raises:
+            OSError: The file could not be written.
+        """
+        data = b"".join(lines)
         return self._append([data], size=len(data))
 
     def _append(self, chunks: Iterable[bytes], *, size: int | None) -> bool:
@@ -173,7 +185,7 @@ class Spill:
                 try:
                     events.append(event_from_dict(json.loads(line)))
                     lines.append(line if line.endswith(b"\n") else line + b"\n")
-                except (ValueError, TypeError, KeyError):
+                except Exception:  # noqa: BLE001 - a torn or foreign line is skipped, never fatal
                     bad += 1
                 if len(events) < batch_size:
                     continue
@@ -185,5 +197,6 @@ class Spill:
                 return False
             lines, events = [], []
         if bad:
+            self.skipped += bad
             logger.error("fluxgate: skipped %d unreadable lines in spill file %s", bad, claimed.name)
         return True

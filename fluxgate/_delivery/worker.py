@@ -1,167 +1,56 @@
-"""One sink's worker: its thread, bounded queue, retries, circuit breaker and spill.
+"""One sink's worker: its thread, bounded queue, circuit breaker, spill and counters.
 
-The flusher (``_flusher.py``) gives every sink a worker, so a slow or dead sink
-never delays another. A worker retries transient failures with tenacity
-(exponential backoff with full jitter; a ``Retry-After`` the sink asked for is
-honoured, and one that does not fit in the batch's budget ends the attempts).
-After ``breaker_failures`` failed batches in a row its circuit opens: the sink
-is left alone for a cool-down, then probed with one batch; each failed probe
-doubles the cool-down, up to a cap. What the worker cannot deliver (circuit
-open, retries spent, its queue full) goes to its spill file when there is one,
-and is otherwise dropped and counted: nothing waits in memory beyond the bounds.
-Spilled events are replayed when the worker starts and when the circuit closes.
+The flusher (``flusher.py``) gives every sink a worker, so a slow or dead sink
+never delays another. The worker writes each batch with its ``BatchWriter``
+(``writer.py``: retries, and the search for events the sink cannot write). A
+batch whose round of retries failed is not dropped: it stays at the head of
+the queue, and after ``breaker_failures`` failed rounds the circuit opens and
+the sink is left alone for a cool-down, then probed with that batch. So a
+burst of errors costs time, not events; what the queue cannot hold goes to the
+spill file, or is dropped and counted (``sink_queue_full``). A flush() that
+waits behind a failing sink has its batches spilled, when there is a file.
 
-This module and ``_flusher.py`` are one unit split for size; tenacity is
-imported here and nowhere else.
+Counting: every event handed to a worker is in exactly one of ``queued``,
+``delivered``, ``dropped`` and ``spilled`` (between two of them for the
+moment it takes to move it). Events replayed from a
+spill file were counted when they were spilled; what happens to them is
+counted apart (``replayed``, ``replay_dropped``).
 """
 
 from __future__ import annotations
 
+import enum
 import threading
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    stop_after_delay,
-    stop_any,
-    wait_random_exponential,
-)
 
-from .._errors import ConfigurationError, SinkError, TransientSinkError
-from .._guard import guarded, logger, warn_once
+from .._guard import guarded, logger, start_quiet_thread, swallow, warn_once
 from .._models import CostEvent
 from ..sinks._base import Sink
+from ..sinks._lines import event_line
+from .items import DropHook, Item, Marker, SinkStats, event_of
+from .policy import Breaker, Failure, RetryPolicy
 from .spill import Spill
+from .writer import BatchWriter
 
-__all__ = ["DropHook", "Marker", "RetryPolicy", "SinkStats", "SinkWorker"]
-
-#: Called with the dropped event and the reason, one of :data:`DROP_REASONS`.
-DropHook = Callable[[CostEvent, str], None]
+__all__ = ["SinkWorker"]
 
 
-def _at_least(minimum: float) -> Callable[[object, attrs.Attribute[Any], object], None]:
-    def check(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= minimum:
-            msg = f"RetryPolicy '{attribute.name}' must be a number >= {minimum} (got {value!r})."
-            raise ConfigurationError(msg)
-
-    return check
-
-
-@attrs.frozen(kw_only=True)
-class RetryPolicy:
-    """How hard the flusher tries one batch on one sink, and when it pauses a sink.
-
-    Args:
-        max_attempts: Attempts per batch, the first included.
-        max_delay_s: Time budget per batch; a ``Retry-After`` that does not
-            fit in it ends the attempts and pauses the sink for that long.
-        backoff_multiplier_s: Scale of the exponential backoff (full jitter).
-        backoff_max_s: Cap of one backoff pause.
-        breaker_failures: Failed batches in a row that open the circuit.
-        breaker_cooldown_s: How long the first opening lasts; each failed
-            probe doubles it.
-        breaker_max_cooldown_s: Cap of the cool-down.
-
-    >>> RetryPolicy(max_attempts=3, backoff_max_s=1.0).max_attempts
-    3
-    """
-
-    max_attempts: int = attrs.field(default=5, validator=_at_least(1))
-    max_delay_s: float = attrs.field(default=30.0, validator=_at_least(0))
-    backoff_multiplier_s: float = attrs.field(default=0.5, validator=_at_least(0))
-    backoff_max_s: float = attrs.field(default=10.0, validator=_at_least(0))
-    breaker_failures: int = attrs.field(default=3, validator=_at_least(1))
-    breaker_cooldown_s: float = attrs.field(default=5.0, validator=_at_least(0))
-    breaker_max_cooldown_s: float = attrs.field(default=300.0, validator=_at_least(0))
+class _Step(enum.Enum):
+    BATCH = 1  # deliver the batch now in flight
+    MARKER = 2  # pass a flush marker
+    SET_ASIDE = 3  # spill (or drop) batches a failing sink holds
+    REPLAY = 4  # replay the spill file
+    WAIT = 5  # nothing to do without waiting (inline delivery only)
+    EXIT = 6  # stopped: close the sink
+    ABANDONED = 7  # close() gave up on this thread
 
 
-@attrs.define
-class SinkStats:
-    """Counters for one sink; events unless the name says batches."""
-
-    delivered: int = 0
-    retried: int = 0  # batch re-sends after a transient failure
-    dropped: int = 0
-    failed_batches: int = 0
-    spilled: int = 0
-    replayed: int = 0  # events delivered from the spill file
-
-
-class Marker:
-    """A flush request; done once every worker has passed it."""
-
-    __slots__ = ("_left", "_lock", "done")
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self._lock = threading.Lock()
-        self._left = 0
-
-    def expect(self, count: int) -> None:
-        self._left = count
-        if count == 0:
-            self.done.set()
-
-    def arrive(self) -> None:
-        with self._lock:
-            self._left -= 1
-            if self._left <= 0:
-                self.done.set()
-
-
-def _is_transient(exc: BaseException) -> bool:
-    return isinstance(exc, Exception) and (isinstance(exc, TransientSinkError) or not isinstance(exc, SinkError))
-
-
-def _asked_s(state: RetryCallState) -> float | None:
-    exc = state.outcome.exception() if state.outcome is not None else None
-    asked = getattr(exc, "retry_after_s", None)
-    if isinstance(asked, (int, float)) and asked > 0:
-        return float(asked)
-    return None
-
-
-class _Breaker:
-    """Closed, open until ``open_until``, then one probe (half open)."""
-
-    def __init__(self, policy: RetryPolicy) -> None:
-        self._policy = policy
-        self._failures = 0
-        self._cooldown_s = policy.breaker_cooldown_s
-        self.open_until: float | None = None
-
-    def mode(self, now: float) -> str:
-        if self.open_until is None:
-            return "closed"
-        return "half_open" if now >= self.open_until else "open"
-
-    def succeeded(self) -> bool:
-        """Close; True if the circuit was open."""
-        was_open = self.open_until is not None
-        self._failures = 0
-        self._cooldown_s = self._policy.breaker_cooldown_s
-        self.open_until = None
-        return was_open
-
-    def failed(self, now: float, asked_s: float | None) -> float | None:
-        """Count a failed batch; the cool-down if the circuit (re)opens."""
-        self._failures += 1
-        if self.open_until is not None:  # the probe failed
-            self._cooldown_s = min(self._cooldown_s * 2, self._policy.breaker_max_cooldown_s)
-        elif self._failures < self._policy.breaker_failures and not asked_s:
-            return None  # a sink that named a pause gets it at once
-        cap = max(self._policy.breaker_max_cooldown_s, self._cooldown_s)
-        cooldown = min(max(self._cooldown_s, asked_s or 0.0), cap)
-        self.open_until = now + cooldown
-        return cooldown
+_Next = tuple[_Step, Any]
 
 
 class SinkWorker:
@@ -185,35 +74,50 @@ class SinkWorker:
         self._max_events = max_events
         self._batch_size = batch_size
         self._spill = spill
-        self._drop = drop
+        self._drop_hook = drop
         self._sleep = sleep
-        self._backoff = wait_random_exponential(multiplier=policy.backoff_multiplier_s, max=policy.backoff_max_s)
+        # Sinks that read a call's facts themselves (SQLite, OTel) skip building its CostEvent.
+        self._raw = getattr(sink, "accepts_pending_events", False) is True
+        # Sinks whose cost is per write (a SQLite transaction) take the batches
+        # waiting in their queue in one write, up to this many events: no
+        # batch waits longer for it, and a backlog drains several times faster.
+        merge = getattr(sink, "max_events_per_write", 0)
+        self._merge_up_to = merge if isinstance(merge, int) and merge > batch_size else 0
         self._reset()
 
     def _reset(self) -> None:
         self.stats = SinkStats()
-        self._breaker = _Breaker(self._policy)
+        self._breaker = Breaker(self._policy)
         self._cond = threading.Condition()
-        self._queue: deque[list[CostEvent] | Marker] = deque()
+        self._queue: deque[list[Item] | Marker] = deque()
         self._pending = 0
-        self._inflight: list[CostEvent] | None = None
+        self._inflight: list[Item] | None = None
+        self._held: list[Item] | None = None  # the batch that failed its last round, back at the head
         self._thread: threading.Thread | None = None
         self._inline = False
         self._busy = False
         self._stopping = False
         self._abandoned = threading.Event()
+        self._writer = BatchWriter(
+            self.sink, self._policy, sleep=self._sleep, stopped=self._abandoned, retried=self._count_retry
+        )
 
     def after_fork(self) -> None:
         self._reset()
         if self._spill is not None:
             self._spill.after_fork()
 
+    @property
+    def spill(self) -> Spill | None:
+        return self._spill
+
     # -- called by the dispatcher and by close() ---------------------------
 
-    def offer(self, batch: list[CostEvent]) -> None:
+    def offer(self, batch: list[Item]) -> None:
         """Queue ``batch``; spill or drop it if this sink is too far behind."""
         with self._cond:
-            taken = not self._abandoned.is_set() and self._pending + len(batch) <= self._max_events
+            held = self._pending + len(self._inflight or ()) + len(batch)
+            taken = not self._abandoned.is_set() and held <= self._max_events
             if taken:
                 self._queue.append(batch)
                 self._pending += len(batch)
@@ -238,7 +142,7 @@ class SinkWorker:
                 return
             thread = threading.Thread(target=self._run, name=f"fluxgate-{self.name}", daemon=True)
             try:
-                thread.start()
+                start_quiet_thread(thread)
             except RuntimeError:
                 # Python 3.12 refuses new threads once the interpreter is exiting
                 # (cpython#113964), which is when atexit flushes: deliver on the
@@ -256,6 +160,8 @@ class SinkWorker:
         with self._cond:
             self._stopping = True
             self._cond.notify()
+        if self._inline:
+            self._drain_inline()
 
     def join(self, timeout_s: float | None) -> bool:
         """Wait for the thread; True once it has ended (or never started)."""
@@ -277,10 +183,11 @@ class SinkWorker:
             leftovers = [item for item in self._queue if not isinstance(item, Marker)]
             markers = [item for item in self._queue if isinstance(item, Marker)]
             if self._inflight is not None:
-                leftovers.append(self._inflight)
+                leftovers.insert(0, self._inflight)
                 self._inflight = None
             self._queue.clear()
             self._pending = 0
+            self._cond.notify()
         for marker in markers:
             marker.arrive()
         for batch in leftovers:
@@ -293,6 +200,10 @@ class SinkWorker:
             out["circuit"] = self._breaker.mode(time.monotonic())
         return out
 
+    def dropped(self) -> int:
+        """Events this sink dropped so far."""
+        return self.stats.dropped
+
     # -- the worker's thread -------------------------------------------------
 
     def _run(self) -> None:
@@ -300,49 +211,106 @@ class SinkWorker:
             self._replay()
         while True:
             with self._cond:
-                while not self._queue and not self._stopping:
-                    wait_s = self._idle_wait_s()
-                    if not self._cond.wait(wait_s) and wait_s is not None:
-                        break
-                if self._abandoned.is_set():
-                    return
-                item: list[CostEvent] | Marker | None = None
-                if self._queue:
-                    item = self._take()
-                elif self._stopping:
-                    break
-            if item is None:
-                with guarded():
-                    self._replay()
-            else:
-                self._process(item)
+                step, what = self._next(block=True)
+            if step is _Step.ABANDONED:
+                return
+            if step is _Step.EXIT:
+                break
+            self._do(step, what)
         with guarded():
             self.sink.close()
 
     def _drain_inline(self) -> None:
         while True:
             with self._cond:
-                if self._abandoned.is_set() or not self._queue:
-                    self._busy = False
-                    return
-                self._busy = True
-                item = self._take()
-            self._process(item)
+                step, what = self._next(block=False)
+                self._busy = step not in (_Step.WAIT, _Step.EXIT, _Step.ABANDONED)
+            if not self._busy:
+                return
+            self._do(step, what)
 
-    def _take(self) -> list[CostEvent] | Marker:
-        """The next item; a batch becomes the one in flight. Call with the lock held."""
-        item = self._queue.popleft()
-        if not isinstance(item, Marker):
-            self._pending -= len(item)
-            self._inflight = item
-        return item
+    def _do(self, step: _Step, what: Any) -> None:
+        if step is _Step.MARKER:
+            what.arrive()
+            return
+        with guarded():
+            if step is _Step.BATCH:
+                self._handle(what)
+            elif step is _Step.SET_ASIDE:
+                batches, reason = what
+                for batch in batches:
+                    self._give_up(batch, reason)
+            elif step is _Step.REPLAY:
+                self._replay()
 
-    def _process(self, item: list[CostEvent] | Marker) -> None:
-        if isinstance(item, Marker):
-            item.arrive()
-        else:
-            with guarded():
-                self._handle(item)
+    def _next(self, *, block: bool) -> _Next:
+        """The next thing to do, waiting for it if ``block``. Call with the lock held."""
+        while True:
+            if self._abandoned.is_set():
+                return _Step.ABANDONED, None
+            queue = self._queue
+            if not queue:
+                if self._stopping:
+                    return _Step.EXIT, None
+                if not block:
+                    return _Step.WAIT, None
+                wait_s = self._idle_wait_s()
+                if not self._cond.wait(wait_s) and wait_s is not None:
+                    return _Step.REPLAY, None
+                continue
+            head = queue[0]
+            if isinstance(head, Marker):
+                queue.popleft()
+                return _Step.MARKER, head
+            wait_s = self._breaker.wait_s(time.monotonic())
+            held = head is self._held or wait_s > 0  # the sink is failing: this batch would wait
+            if held and self._stopping:  # close() spends no more time on a failing sink
+                return _Step.SET_ASIDE, (self._take_batches(len(queue)), "shut_down")
+            # A flush() waiting behind a failing sink has the batches ahead of it
+            # spilled, when there is a spill file: durable now, replayed later.
+            if held and self._spill is not None and any(isinstance(i, Marker) for i in queue):
+                last = max(i for i, item in enumerate(queue) if isinstance(item, Marker))
+                return _Step.SET_ASIDE, (self._take_batches(last), "shut_down")
+            if wait_s <= 0:
+                return _Step.BATCH, self._take()
+            if not block:
+                return _Step.WAIT, None
+            self._cond.wait(wait_s)  # the circuit is open: batches wait for the probe
+
+    def _take(self) -> list[Item]:
+        """The batch at the head (with those right behind it, if the sink merges), now in flight.
+
+        Call with the lock held.
+        """
+        queue = self._queue
+        batch = queue.popleft()
+        assert not isinstance(batch, Marker)
+        limit = self._merge_up_to
+        while limit and queue:
+            following = queue[0]
+            if isinstance(following, Marker) or len(batch) + len(following) > limit:
+                break
+            queue.popleft()
+            batch.extend(following)
+        self._pending -= len(batch)
+        self._inflight = batch
+        self._held = None
+        return batch
+
+    def _take_batches(self, before: int) -> list[list[Item]]:
+        """Take the batches among the first ``before`` items, leaving markers. Call with the lock held."""
+        self._held = None
+        kept: list[list[Item] | Marker] = []
+        taken: list[list[Item]] = []
+        for _ in range(before):
+            item = self._queue.popleft()
+            if isinstance(item, Marker):
+                kept.append(item)
+            else:
+                taken.append(item)
+                self._pending -= len(item)
+        self._queue.extendleft(reversed(kept))
+        return taken
 
     def _idle_wait_s(self) -> float | None:
         """How long to sleep when idle: until the breaker allows a replay of spilled events."""
@@ -351,134 +319,211 @@ class SinkWorker:
         until = self._breaker.open_until
         return 1.0 if until is None else max(0.05, until - time.monotonic())
 
-    def _handle(self, batch: list[CostEvent]) -> None:
-        mode = self._breaker.mode(time.monotonic())
-        if mode == "open":
-            with self._cond:
-                mine = self._inflight is batch
-                self._inflight = None
-            if mine:
-                self._give_up(batch, "circuit_open")
+    def _handle(self, batch: list[Item]) -> None:
+        items = batch if self._raw else self._built(batch)
+        if items is None:
+            return  # close() took it over
+        if not items:
+            self._own(items, None)
             return
-        error = self._attempt(batch, probe=mode == "half_open")
-        with self._cond:
-            if self._inflight is not batch:
-                return  # close() took it over
-            self._inflight = None
-        if self._settle(batch, error, replayed=False) and self._spill is not None and self._spill.pending():
+        probe = self._breaker.mode(time.monotonic()) == "half_open"
+        delivered = self._deliver(items, probe=probe, owned=True)
+        if delivered and self._spill is not None and self._spill.pending():
             self._replay()
+
+    def _own(self, current: list[Item], successor: list[Item] | None) -> bool:
+        """Make ``successor`` the batch in flight, if ``current`` still is (else close() took it over)."""
+        with self._cond:
+            if self._inflight is not current:
+                return False
+            self._inflight = successor
+            return True
+
+    def _built(self, batch: list[Item]) -> list[Item] | None:
+        """``batch`` with every event built, for sinks that take ``CostEvent`` only."""
+        events: list[Item] = []
+        broken: list[Item] = []
+        for item in batch:
+            try:
+                events.append(event_of(item))
+            except Exception as exc:  # noqa: BLE001 - one event that cannot be built costs only itself
+                swallow(exc)
+                broken.append(item)
+        if not self._own(batch, events):
+            return None
+        if broken:
+            self._count_drop(broken, "unserializable")
+        return events
+
+    # -- writing -----------------------------------------------------------------
+
+    def _deliver(self, events: list[Item], *, probe: bool, owned: bool, replayed: bool = False) -> bool:
+        """Write ``events``; count each part as it settles. True if the sink took (or refused) them all.
+
+        After a transient failure what is left goes back to the head of the
+        queue (``owned``: the batch in flight), or is left to the caller (a
+        replay puts it back in the spill file).
+        """
+        current = events
+        done = 0
+        for outcome in self._writer.write(events, probe=probe):
+            if outcome.failure is Failure.TRANSIENT:
+                assert outcome.error is not None
+                self._failed(outcome.part, outcome.error, owned=owned, current=current, replayed=replayed)
+                return False
+            done += len(outcome.part)
+            with self._cond:
+                if owned and self._inflight is not current:
+                    return False  # close() took it over and counted it
+                if owned:
+                    current = events[done:]
+                    self._inflight = current or None
+                recovered = self._count(outcome.part, outcome.failure, replayed=replayed)
+            if outcome.failure is not None:
+                assert outcome.error is not None
+                self._set_aside(outcome.part, outcome.failure, outcome.error, replayed=replayed)
+            elif recovered:
+                logger.warning("fluxgate: sink %s recovered; its circuit is closed", self.name)
+        return True
+
+    def _count(self, part: list[Item], kind: Failure | None, *, replayed: bool) -> bool:
+        """Count a settled part. Call with the lock held; True if the circuit just closed."""
+        stats = self.stats
+        if kind is None:
+            if replayed:
+                stats.replayed += len(part)
+            else:
+                stats.delivered += len(part)
+            return self._breaker.succeeded()
+        if kind is Failure.REFUSED:
+            stats.failed_batches += 1
+            self._breaker.succeeded()  # it answered: it is alive
+        if replayed:
+            stats.replay_dropped += len(part)
+        else:
+            self._add_drops(len(part), "rejected" if kind is Failure.REFUSED else "unserializable")
+        return False
+
+    def _set_aside(self, part: list[Item], kind: Failure, error: Exception, *, replayed: bool) -> None:
+        """Log a part the sink refused or could not write (already counted), and report its drops."""
+        if kind is Failure.REFUSED:
+            logger.error("fluxgate: sink %s refused a batch of %d events; dropped: %s", self.name, len(part), error)
+            reason = "rejected"
+        else:
+            reason = "unserializable"
+            warn_once(
+                f"unwritable:{self.name}:{type(error).__name__}",
+                "fluxgate: sink %s cannot write an event (%s: %s); it is dropped alone, the rest of its batch is not",
+                self.name,
+                type(error).__name__,
+                error,
+            )
+        self._report(part, reason)
+
+    def _failed(
+        self, remaining: list[Item], error: Exception, *, owned: bool, current: list[Item], replayed: bool
+    ) -> None:
+        """A round of retries failed: count it, maybe open the circuit, and hold what is left."""
+        with self._cond:
+            if owned and self._inflight is not current:
+                return  # close() took it over
+            self.stats.failed_batches += 1
+            probing = self._breaker.open_until is not None
+            cooldown = self._breaker.failed(time.monotonic(), getattr(error, "retry_after_s", None))
+            if owned:
+                self._inflight = None
+                self._held = remaining
+                self._queue.appendleft(remaining)
+                self._pending += len(remaining)
+        # One warning per failed round while the circuit is closed, and one when
+        # it opens; failed probes of an open circuit are only worth a debug line.
+        log = logger.debug if probing else logger.warning
+        what = "replayed batch" if replayed else "batch"
+        kind = type(error).__name__
+        log("fluxgate: sink %s failed a %s of %d events (%s: %s)", self.name, what, len(remaining), kind, error)
+        if cooldown is not None:
+            log("fluxgate: sink %s keeps failing; circuit open for %.1fs; its events wait", self.name, cooldown)
 
     def _replay(self) -> None:
         """Deliver spilled events while the sink takes them."""
         spill = self._spill
-        if spill is None or self._breaker.mode(time.monotonic()) == "open":
+        if spill is None or self._breaker.wait_s(time.monotonic()) > 0:
             return
 
         def deliver(batch: list[CostEvent]) -> bool:
-            if self._stopping or self._abandoned.is_set() or self._breaker.mode(time.monotonic()) == "open":
+            if self._stopping or self._abandoned.is_set() or self._breaker.wait_s(time.monotonic()) > 0:
                 return False
-            error = self._attempt(batch, probe=self._breaker.mode(time.monotonic()) == "half_open")
-            if self._abandoned.is_set():
-                return False
-            return self._settle(batch, error, replayed=True)
+            probe = self._breaker.mode(time.monotonic()) == "half_open"
+            done = self._deliver(list(batch), probe=probe, owned=False, replayed=True)
+            return done and not self._abandoned.is_set()
 
-        while (claimed := spill.claim()) is not None:
-            if not spill.replay(claimed, self._batch_size, deliver):
-                return
-
-    def _attempt(self, batch: list[CostEvent], *, probe: bool) -> Exception | None:
-        """Write ``batch`` with retries (one attempt for a probe); the final error, if any."""
-        policy = self._policy
-        limits = stop_any(stop_after_attempt(1 if probe else policy.max_attempts), stop_after_delay(policy.max_delay_s))
-        retrying = Retrying(
-            stop=lambda state: limits(state) or self._stop_early(state),
-            wait=self._wait_s,
-            retry=retry_if_exception(_is_transient),
-            before_sleep=self._count_retry,
-            sleep=self._pause,
-            reraise=True,
-        )
         try:
-            retrying(self.sink.write, batch)
-        except Exception as exc:  # noqa: BLE001 - a failing sink must not stop the thread
-            return exc
-        return None
-
-    def _settle(self, batch: list[CostEvent], error: Exception | None, *, replayed: bool) -> bool:
-        """Count the outcome of one batch; True if the sink took it (or refused it for good)."""
-        count = len(batch)
-        if error is None:
-            with self._cond:
-                if replayed:
-                    self.stats.replayed += count
-                else:
-                    self.stats.delivered += count
-                reopened = self._breaker.succeeded()
-            if reopened:
-                logger.warning("fluxgate: sink %s recovered; its circuit is closed", self.name)
-            return True
-        if not _is_transient(error):
-            with self._cond:
-                self.stats.failed_batches += 1
-                self.stats.dropped += count
-                self._breaker.succeeded()  # it answered: it is alive
-            logger.error("fluxgate: sink %s refused a batch of %d events; dropped: %s", self.name, count, error)
-            for event in batch:
-                self._drop(event, "rejected")
-            return True
-        with self._cond:
-            self.stats.failed_batches += 1
-            probing = self._breaker.open_until is not None
-            cooldown = self._breaker.failed(time.monotonic(), getattr(error, "retry_after_s", None))
-        # One warning per failed batch while the circuit is closed, and one when
-        # it opens; failed probes of an open circuit are only worth a debug line.
-        log = logger.debug if probing else logger.warning
-        log("fluxgate: sink %s failed a batch of %d events (%s: %s)", self.name, count, type(error).__name__, error)
-        if cooldown is not None:
-            log("fluxgate: sink %s keeps failing; circuit open for %.1fs", self.name, cooldown)
-        if not replayed:
-            self._give_up(batch, "sink_failed")
-        return False
-
-    def _give_up(self, batch: list[CostEvent], reason: str) -> None:
-        """Spill ``batch``, or drop it and count why."""
-        if self._spill is not None:
-            try:
-                spilled = self._spill.append(batch)
-            except OSError as exc:
-                warn_once(f"spill:{self.name}", "fluxgate: cannot write spill file of %s: %s", self.name, exc)
-                reason = "spill_failed"
-            else:
-                if spilled:
-                    with self._cond:
-                        self.stats.spilled += len(batch)
+            while (claimed := spill.claim()) is not None:
+                if not spill.replay(claimed, self._batch_size, deliver):
                     return
-                reason = "spill_full"
+        finally:
+            with self._cond:
+                self.stats.replay_dropped += spill.skipped
+                spill.skipped = 0
+
+    # -- giving up ---------------------------------------------------------------
+
+    def _give_up(self, batch: list[Item], reason: str) -> None:
+        """Spill ``batch``, or drop it and count why."""
+        spill = self._spill
+        if spill is None:
+            self._count_drop(batch, reason)
+            return
+        lines: list[bytes] = []
+        kept: list[Item] = []
+        unwritable: list[Item] = []
+        for item in batch:
+            try:
+                lines.append(event_line(event_of(item)))
+            except Exception:  # noqa: BLE001 - one event that cannot be encoded costs only itself
+                unwritable.append(item)
+            else:
+                kept.append(item)
+        if unwritable:
+            self._count_drop(unwritable, "unserializable")
+        if not lines:
+            return
+        try:
+            spilled = spill.append_lines(lines)
+        except Exception as exc:  # noqa: BLE001 - a failed spill is counted, never lost
+            warn_once(f"spill:{self.name}", "fluxgate: cannot write spill file of %s: %s", self.name, exc)
+            spilled, reason = False, "spill_failed"
+        else:
+            reason = reason if spilled else "spill_full"
+        if spilled:
+            with self._cond:
+                self.stats.spilled += len(kept)
+        else:
+            self._count_drop(kept, reason)
+
+    def _add_drops(self, count: int, reason: str) -> None:
+        """Count ``count`` drops. Call with the lock held."""
+        stats = self.stats
+        stats.dropped += count
+        stats.dropped_by_reason[reason] = stats.dropped_by_reason.get(reason, 0) + count
+
+    def _count_drop(self, items: Sequence[Item], reason: str) -> None:
+        if not items:
+            return
         with self._cond:
-            self.stats.dropped += len(batch)
-        for event in batch:
-            self._drop(event, reason)
+            self._add_drops(len(items), reason)
+        self._report(items, reason)
 
-    # -- tenacity hooks --------------------------------------------------------
+    def _report(self, items: Sequence[Item], reason: str) -> None:
+        """Tell the on_drop hook about each dropped event that can be built."""
+        for item in items:
+            try:
+                event = event_of(item)
+            except Exception as exc:  # noqa: BLE001 - counted already; the hook just cannot see it
+                warn_once(f"unbuilt:{type(exc).__name__}", "fluxgate: a dropped event could not be built: %s", exc)
+                continue
+            self._drop_hook(event, reason)
 
-    def _stop_early(self, state: RetryCallState) -> bool:
-        if self._abandoned.is_set():
-            return True
-        asked = _asked_s(state)
-        # A Retry-After beyond the budget ends the attempts; the breaker then waits it out.
-        return asked is not None and (state.seconds_since_start or 0.0) + asked > self._policy.max_delay_s
-
-    def _wait_s(self, state: RetryCallState) -> float:
-        backoff = float(self._backoff(state))
-        asked = _asked_s(state)
-        return backoff if asked is None else max(backoff, asked)
-
-    def _count_retry(self, state: RetryCallState) -> None:
+    def _count_retry(self) -> None:
         with self._cond:
             self.stats.retried += 1
-
-    def _pause(self, seconds: float) -> None:
-        if self._sleep is not None:
-            self._sleep(seconds)
-        else:
-            self._abandoned.wait(seconds)

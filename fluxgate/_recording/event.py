@@ -4,13 +4,16 @@
 :class:`PendingEvent` to the flusher; pricing it and building the event
 happen there, unless someone needs the cost sooner. The pending event holds
 values only (and the price table), never the live :class:`Call`.
+
+Sinks that can read the facts directly (the SQLite store builds its rows from
+them) never need the :class:`CostEvent`; the others share one, built once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._guard import swallow
 from .._models import ContextFrame, CostEvent, Status, Usage
@@ -35,6 +38,7 @@ class PendingEvent:
     """
 
     __slots__ = (
+        "_event",
         "_priced",
         "aborted",
         "api",
@@ -56,9 +60,16 @@ class PendingEvent:
         "stop_reason",
         "stream_ms",
         "streamed",
+        "trace_parent",
         "tracking_id",
         "usage",
     )
+
+    #: Returns the OpenTelemetry context current on the caller's thread.
+    #: ``OTelSink`` sets it when it is built, so that a call made while no
+    #: such sink exists never touches OpenTelemetry; ``Call`` reads it when a
+    #: call is made and keeps the result in :attr:`trace_parent`.
+    current_trace: ClassVar[Callable[[], Any] | None] = None
 
     def __init__(  # noqa: PLR0917 - built in one place, from Call.event's keywords
         self,
@@ -108,6 +119,10 @@ class PendingEvent:
         self.stream_ms = stream_ms
         self.aborted = aborted
         self._priced: _Priced | None = None
+        self._event: CostEvent | None = None
+        #: The OpenTelemetry context that was current when the call was made
+        #: (see :attr:`current_trace`): the parent of the sink's span.
+        self.trace_parent: Any = None
 
     def cost(self) -> _Priced:
         """(cost_usd, cost_status, breakdown, price_version), computed once."""
@@ -144,7 +159,13 @@ class PendingEvent:
         return cost.total_usd, status_of_cost, cost.breakdown, cost.price_version
 
     def materialize(self) -> CostEvent:
-        """The event, priced."""
+        """The event, priced; built once, however many sinks ask."""
+        event = self._event
+        if event is None:
+            event = self._event = self._build()
+        return event
+
+    def _build(self) -> CostEvent:
         cost_usd, cost_status, breakdown, version = self.cost()
         ctx = self.context
         usage = self.usage if self.usage is not None else _NO_USAGE

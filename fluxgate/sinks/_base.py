@@ -16,8 +16,12 @@ class Sink(Protocol):
 
     ``write`` is called on the flusher's thread, never on the user's, with
     batches of events in the order they were recorded. It may raise
-    :class:`fluxgate.TransientSinkError` to have the batch retried with backoff,
-    or :class:`fluxgate.SinkError` to drop it (logged and counted). Any other
+    :class:`fluxgate.TransientSinkError` to have the batch retried with backoff
+    (it waits in the sink's queue meanwhile), or :class:`fluxgate.SinkError` to
+    drop it (logged and counted). ``TypeError``, ``ValueError``,
+    ``OverflowError`` and ``RecursionError`` mean an event's data cannot be
+    written: the flusher writes the batch in parts to find that event and drops
+    it alone (``unserializable``), so raise them only for data. Any other
     exception is treated as transient. A retried batch may be written twice:
     sinks de-duplicate on ``tracking_id``.
     """

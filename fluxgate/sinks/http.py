@@ -31,6 +31,7 @@ from typing import Any
 from .._errors import ConfigurationError, SinkError, TransientSinkError
 from .._models import CostEvent
 from .._version import __version__
+from ._lines import encode, event_dict
 
 __all__ = ["INGEST_PATH", "SCHEMA_VERSION", "HTTPSink"]
 
@@ -162,6 +163,7 @@ class HTTPSink:
             path += INGEST_PATH
         self.url = urllib.parse.urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
         self._public = _public_url(self.url)
+        self._sdk = json.dumps({"name": "fluxgate-python", "version": __version__}, separators=(",", ":"))
         self._api_key = api_key
         self._compress = compress
         self._httpx = _client_module()
@@ -193,19 +195,15 @@ class HTTPSink:
         Raises:
             TransientSinkError: Network error, timeout, 408, 425, 429 or 5xx.
             SinkError: Any other non-2xx answer; the batch should be dropped.
+            TypeError, ValueError: An event holds a value JSON has no form for.
         """
         if not batch:
             return
-        body = json.dumps(
-            {
-                "schema_version": SCHEMA_VERSION,
-                "sdk": {"name": "fluxgate-python", "version": __version__},
-                "sent_at": int(time.time() * 1000),
-                "events": [event.to_dict() for event in batch],
-            },
-            separators=(",", ":"),
-            ensure_ascii=False,
-        ).encode()
+        # Each event is encoded alone (see ``_lines``): one that cannot be raises
+        # TypeError or ValueError, and the flusher sets it aside.
+        events = b",".join([encode(event_dict(event)) for event in batch])
+        head = f'{{"schema_version":{SCHEMA_VERSION},"sdk":{self._sdk},"sent_at":{int(time.time() * 1000)},'
+        body = head.encode() + b'"events":[' + events + b"]}"
         headers = {
             "Content-Type": "application/json",
             "Fluxgate-Schema-Version": str(SCHEMA_VERSION),

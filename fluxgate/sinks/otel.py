@@ -11,6 +11,12 @@ The sink uses providers of its own, or the ones you pass, and never installs
 a global one: as soon as a global tracer provider exists, anthropic 2.x emits
 a span of its own for every call (about +160 µs per call, measured).
 
+Traces are joined: once an ``OTelSink`` exists, each call keeps the
+OpenTelemetry context that was current when it was made
+(``PendingEvent.trace_parent``), and its span becomes a child of the span
+current then, in the application's trace. An event built without a call (a
+``CostEvent`` recorded directly) starts a trace of its own.
+
 opentelemetry is imported when the sink is built; install it with
 ``pip install 'fluxgate[otel]'``.
 """
@@ -18,12 +24,15 @@ opentelemetry is imported when the sink is built; install it with
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
-from typing import Any
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
 
 from .._errors import ConfigurationError, TransientSinkError
 from .._models import CostEvent, Status
+from .._recording import PendingEvent
 from .._version import __version__
+from ._lines import clean_text
 
 __all__ = ["OTelSink", "metric_attributes", "span_attributes"]
 
@@ -115,8 +124,9 @@ def span_attributes(event: CostEvent) -> dict[str, AttributeValue]:
     out.update({key: value for key, value in optional.items() if value is not None})
     for key, value in (event.metadata or {}).items():
         ok = isinstance(value, (str, bool, int, float))
-        out[f"fluxgate.metadata.{key}"] = value if ok else json.dumps(value, default=str)
-    return out
+        out[f"fluxgate.metadata.{clean_text(key)}"] = value if ok else json.dumps(value, default=str)
+    # An exporter encodes text as UTF-8, which has no form for a lone surrogate.
+    return {key: clean_text(value) if isinstance(value, str) else value for key, value in out.items()}
 
 
 def metric_attributes(event: CostEvent) -> dict[str, str]:
@@ -158,6 +168,16 @@ class OTelSink:
     >>> sink = OTelSink(span_exporter=InMemorySpanExporter())
     """
 
+    #: The flusher hands this sink a call's facts (``PendingEvent``), which
+    #: carry the caller's trace context; a subclass that overrides ``write``
+    #: gets ``CostEvent`` objects only.
+    accepts_pending_events: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "write" in vars(cls):
+            cls.accepts_pending_events = False
+
     def __init__(
         self,
         *,
@@ -169,6 +189,8 @@ class OTelSink:
     ) -> None:
         sdk = _import_sdk()
         self._empty_context = sdk["context"].Context()
+        _keep_trace_contexts(sdk["context"].get_current, +1)
+        self._open = True
         self._span_kind = sdk["trace"].SpanKind.CLIENT
         self._error_status = sdk["trace"].Status(sdk["trace"].StatusCode.ERROR)
         self._success = sdk["SpanExportResult"].SUCCESS
@@ -213,31 +235,35 @@ class OTelSink:
     def __repr__(self) -> str:
         return f"OTelSink(own_providers={self._own_tracer})"
 
-    def write(self, batch: Sequence[CostEvent]) -> None:
+    def write(self, batch: Sequence[CostEvent | PendingEvent]) -> None:
         """Emit one span per event, export them, then record the metrics.
 
         Raises:
             TransientSinkError: The sink's own exporter did not succeed.
         """
         self._collected.clear()
-        for event in batch:
-            self._emit_span(event)
+        events: list[CostEvent] = []
+        for item in batch:
+            event = item if isinstance(item, CostEvent) else item.materialize()
+            parent = getattr(item, "trace_parent", None)
+            self._emit_span(event, self._empty_context if parent is None else parent)
+            events.append(event)
         if self._exporter is not None:
             spans = list(self._collected)
             self._collected.clear()
             result = self._exporter.export(spans)
             if result != self._success:
                 raise TransientSinkError(f"the span exporter returned {result!r}")
-        for event in batch:  # only after the spans went out, so a retry never counts twice
+        for event in events:  # only after the spans went out, so a retry never counts twice
             self._record_metrics(event)
 
-    def _emit_span(self, event: CostEvent) -> None:
+    def _emit_span(self, event: CostEvent, parent: Any) -> None:
         start_ns = event.created_at * 1_000_000
         end_ns = start_ns + int((event.latency_ms or 0.0) * 1_000_000)
         name = f"chat {event.model}" if event.model else "chat"
         span = self._tracer.start_span(
             name,
-            context=self._empty_context,
+            context=parent,
             kind=self._span_kind,
             attributes=span_attributes(event),
             start_time=start_ns,
@@ -259,6 +285,9 @@ class OTelSink:
 
     def close(self) -> None:
         """Shut down the sink's own providers; only flush ones that were passed in."""
+        if self._open:
+            self._open = False
+            _keep_trace_contexts(None, -1)
         for provider, own in ((self._tracer_provider, self._own_tracer), (self._meter_provider, self._own_meter)):
             if own:
                 provider.shutdown()
@@ -266,6 +295,21 @@ class OTelSink:
                 provider.force_flush()
         if self._exporter is not None:
             self._exporter.shutdown()
+
+
+_open_sinks = 0
+_open_lock = threading.Lock()
+
+
+def _keep_trace_contexts(getter: Callable[[], Any] | None, change: int) -> None:
+    """While an OTelSink is open, every call keeps the trace context current when it is made."""
+    global _open_sinks  # noqa: PLW0603 - one switch for the process, as PendingEvent's is
+    with _open_lock:
+        _open_sinks += change
+        if getter is not None:
+            PendingEvent.current_trace = getter
+        elif _open_sinks <= 0:
+            PendingEvent.current_trace = None
 
 
 def _collector(base: type[Any], into: list[Any]) -> Any:

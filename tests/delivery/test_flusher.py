@@ -24,8 +24,8 @@ from hypothesis import strategies as st
 import fluxgate
 from fluxgate import AiEventUser, ConfigurationError, CostEvent, RetryPolicy, SinkError, Status, TransientSinkError
 from fluxgate._delivery.flusher import Flusher, sink_names
+from fluxgate._delivery.policy import Breaker as _Breaker
 from fluxgate._delivery.spill import Spill
-from fluxgate._delivery.worker import _Breaker
 from fluxgate._lifecycle import flush_after
 from fluxgate.sinks._lines import event_from_dict
 from fluxgate.testing import MemorySink
@@ -148,8 +148,9 @@ class TestSubmit:
         assert [f.submit(event) for event in events] == [True] * 5 + [False] * 2
         assert drops.seen == [(events[5].tracking_id, "queue_full"), (events[6].tracking_id, "queue_full")]
         assert f.snapshot()["dropped_queue_full"] == 2
-        assert f.flush(5)
+        assert not f.flush(5)  # two events recorded before it were dropped
         assert sink.events == events[:5]
+        assert f.flush(5)  # and nothing since
 
     def test_after_close_events_are_dropped(self) -> None:
         """An event submitted after close() is dropped with reason shut_down."""
@@ -172,7 +173,7 @@ class TestSubmit:
         with caplog.at_level(logging.WARNING, logger="fluxgate"):
             for event in make_events(4):
                 f.submit(event)
-        assert f.flush(5)
+        assert not f.flush(5)
         assert len(sink.events) == 1
         assert caplog.text.count("hook bug") == 1
 
@@ -344,19 +345,21 @@ class TestRetry:
         f = make_flusher([sink], on_drop=drops)
         f.submit(make_event())
         f.submit(make_event())
-        assert f.flush(5)
+        assert not f.flush(5)
         assert sink.calls == 1
         assert drops.reasons() == {"rejected"}
         assert f.snapshot()["sinks"]["ScriptedSink"]["dropped"] == 2
 
-    def test_retries_run_out(self) -> None:
-        """After max_attempts the batch is dropped with reason sink_failed."""
-        sink, drops = ScriptedSink(forever=TransientSinkError("down")), Drops()
+    def test_a_failed_round_keeps_the_batch(self) -> None:
+        """When a round of max_attempts fails, the batch stays queued and the next round delivers it."""
+        sink, drops = ScriptedSink(*[TransientSinkError("down")] * 3), Drops()
         f = make_flusher([sink], on_drop=drops, retry=attrs.evolve(FAST, max_attempts=3))
-        f.submit(make_event())
+        event = make_event()
+        f.submit(event)
         assert f.flush(5)
-        assert sink.calls == 3
-        assert drops.reasons() == {"sink_failed"}
+        assert (sink.calls, sink.events, drops.seen) == (4, [event], [])
+        stats = f.snapshot()["sinks"]["ScriptedSink"]
+        assert (stats["delivered"], stats["failed_batches"], stats["dropped"]) == (1, 1, 0)
 
     def test_retry_after_is_honoured(self) -> None:
         """The pause before a retry is at least the Retry-After the sink asked for."""
@@ -380,18 +383,19 @@ class TestRetry:
         assert all(0 <= p <= 0.5 for p in pauses)
 
     def test_retry_after_beyond_the_budget(self) -> None:
-        """A Retry-After longer than max_delay_s ends the attempts and pauses the sink that long."""
+        """A Retry-After longer than max_delay_s ends the round at once and pauses the sink that long."""
         pauses: list[float] = []
         sink, drops = ScriptedSink(TransientSinkError("later", retry_after_s=120)), Drops()
-        policy = attrs.evolve(FAST, max_delay_s=5, breaker_failures=5)
+        policy = attrs.evolve(FAST, max_delay_s=5, breaker_failures=5, breaker_max_cooldown_s=600)
         f = make_flusher([sink], sleep=pauses.append, retry=policy, on_drop=drops)
         f.submit(make_event())
-        assert f.flush(5)
         f.submit(make_event())
-        assert f.flush(5)
+        assert not f.flush(0.2)
         assert (sink.calls, pauses) == (1, [])
-        assert f.snapshot()["sinks"]["ScriptedSink"]["circuit"] == "open"
-        assert [reason for _, reason in drops.seen] == ["sink_failed", "circuit_open"]
+        stats = f.snapshot()["sinks"]["ScriptedSink"]
+        assert (stats["circuit"], stats["queued"], stats["dropped"]) == ("open", 2, 0)
+        assert not f.close(0.2)  # the sink asked for two minutes
+        assert [reason for _, reason in drops.seen] == ["shut_down", "shut_down"]
 
     def test_policy_is_validated(self) -> None:
         """A RetryPolicy with a nonsensical value is a ConfigurationError."""
@@ -402,20 +406,23 @@ class TestRetry:
 
 
 class TestBreaker:
-    def test_opens_after_failed_batches(self) -> None:
-        """After breaker_failures failed batches the sink is left alone and batches are counted as dropped."""
+    def test_open_circuit_holds_the_batches(self) -> None:
+        """After breaker_failures failed rounds the sink is left alone and its batches wait, none dropped."""
         sink, drops = ScriptedSink(forever=TransientSinkError("down")), Drops()
         policy = attrs.evolve(FAST, max_attempts=2, breaker_failures=2, breaker_cooldown_s=60)
         f = make_flusher([sink], retry=policy, on_drop=drops)
         for _ in range(5):
             f.submit(make_event())
-            assert f.flush(5)
-        assert sink.calls == 4
-        assert [reason for _, reason in drops.seen] == ["sink_failed"] * 2 + ["circuit_open"] * 3
-        assert f.snapshot()["sinks"]["ScriptedSink"]["circuit"] == "open"
+            assert not f.flush(0.1)
+        assert sink.calls == 4  # two rounds of two attempts, then nothing while the circuit is open
+        stats = f.snapshot()["sinks"]["ScriptedSink"]
+        assert (stats["circuit"], stats["queued"], stats["dropped"], drops.seen) == ("open", 5, 0, [])
+        assert not f.close(0.2)
+        assert drops.reasons() == {"shut_down"}
+        assert f.snapshot()["sinks"]["ScriptedSink"]["dropped"] == 5
 
     def test_probe_closes_the_circuit(self) -> None:
-        """After the cool-down one batch probes the sink; success closes the circuit."""
+        """After the cool-down the held batch probes the sink; success closes the circuit and delivers everything."""
         sink = ScriptedSink(*[TransientSinkError("down")] * 4)
         policy = attrs.evolve(FAST, max_attempts=2, breaker_failures=2, breaker_cooldown_s=0)
         f = make_flusher([sink], retry=policy)
@@ -423,9 +430,19 @@ class TestBreaker:
         for event in events:
             f.submit(event)
             assert f.flush(5)
-        assert sink.events == events[2:]
-        assert sink.calls == 2 + 2 + 1 + 1  # two failed batches, then one probe each
+        assert sink.events == events
+        assert sink.calls == 2 + 2 + 1 + 3  # two failed rounds, the probe, then one write per batch
         assert f.snapshot()["sinks"]["ScriptedSink"]["circuit"] == "closed"
+
+    def test_probe_failure_doubles_the_cooldown(self) -> None:
+        """A failed probe keeps the batch and opens the circuit for twice as long."""
+        sink = ScriptedSink(*[TransientSinkError("down")] * 3)
+        policy = attrs.evolve(FAST, max_attempts=1, breaker_failures=2, breaker_cooldown_s=0.05)
+        f = make_flusher([sink], retry=policy)
+        event = make_event()
+        f.submit(event)
+        assert f.flush(5)
+        assert (sink.calls, sink.events) == (4, [event])  # two rounds, a failed probe, a good one
 
     def test_cooldown_doubles_up_to_the_cap(self) -> None:
         """Each failed probe doubles the cool-down, up to breaker_max_cooldown_s."""
@@ -497,10 +514,13 @@ class TestSpill:
         drops = Drops()
         dead = ScriptedSink(forever=TransientSinkError("down"))
         f = make_flusher([dead], spill_path=tmp_path, max_spill_bytes=15_000, on_drop=drops)
+        results = []
         for _ in range(10):
             for event in make_events(10):
                 f.submit(event)
-            assert f.flush(5)
+            results.append(f.flush(5))
+        assert results[0]
+        assert not results[-1]
         stats = f.snapshot()["sinks"]["ScriptedSink"]
         assert stats["spilled"] + stats["dropped"] == 100
         assert 0 < stats["spilled"] < 100
@@ -548,6 +568,7 @@ class TestSpill:
             assert f.flush(5)
         assert sink.events == events
         assert "skipped 1 unreadable" in caplog.text
+        assert f.snapshot()["sinks"]["ScriptedSink"]["replay_dropped"] == 1
 
     def test_each_sink_spills_to_its_own_file(self, tmp_path: Path) -> None:
         """Only the failing sink spills, into a file named after it."""
@@ -573,21 +594,24 @@ class TestStats:
         fg = fluxgate.init(sinks=[MemorySink(), MemorySink(), ScriptedSink(SinkError("no"))])
         for event in make_events(3):
             fg.record(event)
-        assert fg.flush(timeout_s=5)
+        assert not fg.flush(timeout_s=5)  # the third sink dropped them
         stats = fg.stats()
-        assert set(stats) == {"queued", "dropped", "dropped_queue_full", "sinks", "internal_errors"}
+        assert set(stats) >= {"recorded", "queued", "dropped", "dropped_by_reason", "sinks", "internal_errors"}
+        assert (stats["recorded"], stats["queued"], stats["dropped"], stats["dropped_by_reason"]) == (3, 0, 0, {})
         assert list(stats["sinks"]) == ["MemorySink", "MemorySink-2", "ScriptedSink"]
         assert stats["sinks"]["MemorySink-2"] == {
             "queued": 0,
             "delivered": 3,
-            "retried": 0,
             "dropped": 0,
-            "failed_batches": 0,
+            "dropped_by_reason": {},
             "spilled": 0,
+            "retried": 0,
+            "failed_batches": 0,
             "replayed": 0,
+            "replay_dropped": 0,
             "circuit": "closed",
         }
-        assert stats["sinks"]["ScriptedSink"]["dropped"] == 3
+        assert stats["sinks"]["ScriptedSink"]["dropped_by_reason"] == {"rejected": 3}
 
     def test_sink_names(self) -> None:
         """Names are class names, numbered from the second of a kind."""

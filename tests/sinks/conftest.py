@@ -21,6 +21,10 @@ import attrs
 import pytest
 
 from fluxgate import CostEvent, RetryPolicy, Status
+from fluxgate._delivery import flusher
+from fluxgate._models import ContextFrame, Usage
+from fluxgate._pricing import PriceTable
+from fluxgate._recording import PendingEvent
 
 _counter = itertools.count()
 
@@ -49,6 +53,38 @@ def make_event(**overrides: Any) -> CostEvent:
 def make_events(count: int, **overrides: Any) -> list[CostEvent]:
     """``count`` events from :func:`make_event`."""
     return [make_event(**overrides) for _ in range(count)]
+
+
+def make_pending(*, context: ContextFrame | None = None, usage: Usage | None = None, **facts: Any) -> PendingEvent:
+    """What a finished tracked call hands the flusher: its facts, priced with the default table."""
+    values: dict[str, Any] = {
+        "api": "messages.create",
+        "platform": "anthropic",
+        "streamed": False,
+        "created_at": 1_750_000_000_000 + next(_counter),
+        "regional": None,
+        "batch_id": None,
+        "custom_id": None,
+        "tracking_id": uuid.uuid4().hex,
+        "status": Status.SUCCESS,
+        "model": "claude-sonnet-4-6",
+        "stop_reason": "end_turn",
+        "request_id": "req_1",
+        "error_type": None,
+        "error_message": None,
+        "estimated": False,
+        "latency_ms": 812.5,
+        "first_token_ms": None,
+        "stream_ms": None,
+        "aborted": False,
+    }
+    values.update(facts)
+    return PendingEvent(
+        PriceTable.default(),
+        context=context or ContextFrame.build(feature="summarize"),
+        usage=Usage(input_tokens=120, output_tokens=30) if usage is None else usage,
+        **values,
+    )
 
 
 #: Quick retries and a quick breaker, so fault tests take milliseconds.
@@ -227,6 +263,14 @@ def ingest() -> Iterator[IngestServer]:
     """A healthy ingest server, stopped after the test."""
     with IngestServer() as server:
         yield server
+
+
+@pytest.fixture(autouse=True)
+def _close_flushers() -> Iterator[None]:
+    """Sure every flusher a test made is closed when it ends, so no worker keeps retrying into the next test."""
+    yield
+    for left in list(flusher._live):
+        left.close(0.1)
 
 
 @pytest.fixture(autouse=True)

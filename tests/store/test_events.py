@@ -1,0 +1,173 @@
+"""The events table: rows read straight from an event's fields, and values made storable."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Sequence
+from decimal import Decimal
+from fractions import Fraction
+from pathlib import Path
+
+import attrs
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fluxgate import AiEventUser, CostEvent, Status
+from fluxgate._models import ContextFrame, Usage
+from fluxgate._recording import PendingEvent
+from fluxgate._store import event_from_row
+from fluxgate._store import events as store_events
+from fluxgate.sinks import SQLiteSink
+
+from ..sinks.conftest import make_event, make_pending
+
+SURROGATE = json.loads('"eve\\ud800"')
+
+
+def rows(path: Path) -> list[sqlite3.Row]:
+    conn = sqlite3.connect(path)
+    conn.row_factory = sqlite3.Row
+    try:
+        return conn.execute("SELECT * FROM events ORDER BY created_at").fetchall()
+    finally:
+        conn.close()
+
+
+def stored(path: Path, batch: Sequence[CostEvent | PendingEvent]) -> list[sqlite3.Row]:
+    sink = SQLiteSink(path)
+    sink.write(batch)
+    sink.close()
+    return rows(path)
+
+
+class TestRows:
+    def test_the_fast_path_names_every_column(self) -> None:
+        """The facts-to-row path covers every column of the table, in order (else it would be switched off)."""
+        assert store_events._FAST_PENDING
+
+    def test_pending_event_stores_what_its_event_would(self, tmp_path: Path) -> None:
+        """A call's facts stored directly read back as the event materialize() builds."""
+        context = ContextFrame.build(
+            feature="f", user=AiEventUser("u1", name="Ada", monthly_revenue=49.5), step="s", metadata={"k": [1]}
+        )
+        usage = Usage(input_tokens=1200, output_tokens=300, cache_read_input_tokens=800, service_tier="standard")
+        pending = make_pending(context=context, usage=usage, first_token_ms=40.0, stream_ms=700.0, streamed=True)
+        [row] = stored(tmp_path / "a.db", [pending])
+        assert event_from_row(row) == pending.materialize()
+        assert row["cost_pusd"] == int(pending.materialize().cost_usd.scaleb(12))  # type: ignore[union-attr]
+
+    def test_unpriced_pending_event(self, tmp_path: Path) -> None:
+        """A call to an unknown model stores NULL cost and pico-dollars, never 0."""
+        pending = make_pending(model="claude-unknown-9")
+        [row] = stored(tmp_path / "a.db", [pending])
+        assert (row["cost_usd"], row["cost_pusd"], row["cost_status"]) == (None, None, "unpriced_model")
+
+    @settings(max_examples=40, deadline=None)
+    @given(
+        tokens=st.integers(min_value=0, max_value=10**12),
+        cost=st.none() | st.decimals(min_value=0, max_value=10**6, allow_nan=False, places=12),
+        feature=st.none() | st.text(min_size=1).filter(str.strip),
+        metadata=st.none() | st.dictionaries(st.text(max_size=5), st.integers() | st.text(max_size=5), max_size=3),
+    )
+    def test_row_matches_to_dict(
+        self, tokens: int, cost: Decimal | None, feature: str | None, metadata: dict[str, object] | None
+    ) -> None:
+        """The row built from attribute reads holds what CostEvent.to_dict() says, column by column."""
+        event = make_event(input_tokens=tokens, cost_usd=cost, feature=feature, metadata=metadata)
+        sink = SQLiteSink(":memory:")
+        row = dict(zip(store_events._INSERT_ORDER, sink._row(event), strict=True))
+        expected = event.to_dict()
+        for name, value in expected.items():
+            got = row[name]
+            if name in ("cost_breakdown", "user", "metadata"):
+                got = None if got is None else json.loads(got)
+            assert got == value, name
+
+
+class TestStorable:
+    def test_lone_surrogate_is_replaced_and_the_batch_stored(self, tmp_path: Path) -> None:
+        """Text with a lone surrogate that got past the edge is stored with U+FFFD, beside the rest of its batch."""
+        context = ContextFrame(feature=SURROGATE, step="s", metadata={SURROGATE: SURROGATE})
+        event = make_event(user_id=SURROGATE, error_message=SURROGATE)
+        batch = [make_pending(), make_pending(context=context), event, make_pending()]
+        stored_rows = stored(tmp_path / "a.db", batch)
+        assert len(stored_rows) == 4
+        by_id = {row["tracking_id"]: row for row in stored_rows}
+        from_context = by_id[batch[1].tracking_id]
+        assert from_context["feature"] == "eve\ufffd"
+        assert json.loads(from_context["metadata"]) == {"eve\ufffd": "eve\ufffd"}
+        assert by_id[event.tracking_id]["user_id"] == by_id[event.tracking_id]["error_message"] == "eve\ufffd"
+
+    def test_a_scope_with_a_lone_surrogate_is_stored(self, tmp_path: Path) -> None:
+        """A user id with a lone surrogate, given to a scope, is stored (made storable where it entered)."""
+        context = ContextFrame.build(feature="f", user=SURROGATE)
+        [row] = stored(tmp_path / "a.db", [make_pending(context=context)])
+        assert row["user_id"].startswith("eve")
+        assert row["user_id"].encode("utf-8")
+
+    @pytest.mark.parametrize("revenue", [Decimal("49"), Decimal("49.5"), Fraction(99, 2), 49, 49.5])
+    def test_revenue_of_any_real_type(self, tmp_path: Path, revenue: object) -> None:
+        """A user's revenue given as a Decimal, a Fraction, an int or a float is stored as its number."""
+        with attrs.validators.disabled():  # whatever AiEventUser accepts today, the store takes any real
+            user = AiEventUser("u1", monthly_revenue=revenue)  # type: ignore[arg-type]
+        context = ContextFrame(feature="f", user=user)
+        [row] = stored(tmp_path / "a.db", [make_pending(context=context)])
+        assert json.loads(row["user"])["monthly_revenue"] == float(revenue)  # type: ignore[arg-type]
+
+    def test_cost_too_large_for_pico_dollars(self, tmp_path: Path) -> None:
+        """A cost past 64-bit pico-dollars keeps its exact text and stores NULL pico-dollars."""
+        pending = make_pending(usage=Usage(input_tokens=10**16, output_tokens=10**16))
+        event = make_event(cost_usd=Decimal("12345678901234567890.123456789012"))
+        first, second = stored(tmp_path / "a.db", [pending, event])
+        assert first["cost_pusd"] is None
+        assert Decimal(first["cost_usd"]) == pending.materialize().cost_usd
+        assert (second["cost_usd"], second["cost_pusd"]) == ("12345678901234567890.123456789012", None)
+
+    def test_tokens_past_64_bits(self, tmp_path: Path) -> None:
+        """A token count past 64 bits is stored approximately rather than costing the batch."""
+        batch = [make_pending(), make_pending(usage=Usage(input_tokens=2**70, output_tokens=1))]
+        first, second = stored(tmp_path / "a.db", batch)
+        assert first["input_tokens"] == 120
+        assert second["input_tokens"] == pytest.approx(2**70)
+        assert event_from_row(second).input_tokens == 2**70
+
+    def test_unserialisable_metadata_raises_a_data_error(self, tmp_path: Path) -> None:
+        """An event whose metadata JSON cannot hold raises TypeError (the flusher then sets it aside)."""
+        sink = SQLiteSink(tmp_path / "a.db")
+        with pytest.raises(TypeError):
+            sink.write([make_event(), make_event(metadata={"when": object()})])
+        sink.close()
+        assert not (tmp_path / "a.db").exists() or rows(tmp_path / "a.db") == []
+
+    def test_shared_user_json_is_made_once(self) -> None:
+        """The JSON of a scope's user is computed once for all the scope's calls."""
+        user = AiEventUser("u1", name="Ada")
+        context = ContextFrame(feature="f", user=user)
+        sink = SQLiteSink(":memory:")
+        first = sink._row(make_pending(context=context))
+        second = sink._row(make_pending(context=context))
+        user_at = store_events._INSERT_ORDER.index("user")
+        assert first[user_at] is second[user_at]
+
+
+class TestSubclass:
+    def test_a_subclass_that_overrides_write_gets_cost_events(self) -> None:
+        """Only SQLiteSink's own write takes a call's facts; a subclass's write is given CostEvents."""
+
+        class Audited(SQLiteSink):
+            def write(self, batch: Sequence[CostEvent | PendingEvent]) -> None:
+                super().write(batch)
+
+        class Plain(SQLiteSink):
+            pass
+
+        assert SQLiteSink.accepts_pending_events
+        assert Plain.accepts_pending_events
+        assert not Audited.accepts_pending_events
+
+    def test_status_is_stored_as_text(self, tmp_path: Path) -> None:
+        """The status enum is stored as its name."""
+        [row] = stored(tmp_path / "a.db", [make_event(status=Status.MAX_TOKENS)])
+        assert row["status"] == "MAX_TOKENS"
