@@ -172,12 +172,14 @@ class FluxGate:
         return self._flusher.submit(event)
 
     def flush(self, timeout_s: float | None = 5.0) -> bool:
-        """Block until every event recorded so far is handled, or ``timeout_s`` passes.
+        """Block until every event recorded so far is delivered or durably spilled, or ``timeout_s`` passes.
 
-        Handled means delivered to every sink, or spilled, or dropped and
-        counted; ``timeout_s`` is one budget for all sinks together.
-        Returns False when the timeout passed first (a warning says how many
-        events are still queued).
+        Returns True only when everything recorded before the call was
+        delivered to every sink or spilled to disk, and nothing was dropped
+        since the previous flush; False when the timeout passed first (a
+        warning says how many events are still queued) or something was
+        dropped (``stats()`` says why). ``timeout_s`` is one budget for all
+        sinks together.
         """
         return self._flusher.flush(timeout_s)
 
@@ -215,21 +217,13 @@ class FluxGate:
         return None if self.budget_guard is None else self.budget_guard.store
 
     def stats(self) -> dict[str, Any]:
-        """Delivery counters, as plain data::
+        """Delivery counters, as plain data (see ``docs/delivery.md``).
 
-            {"queued": 0,              # events in the intake queue
-             "dropped": 0,             # dropped before any sink saw them
-             "dropped_queue_full": 0,  # ... of which because the queue was full
-             "sinks": {"HTTPSink": {"queued": 0, "delivered": 0, "retried": 0,
-                                    "dropped": 0, "failed_batches": 0,
-                                    "spilled": 0, "replayed": 0,
-                                    "circuit": "closed"}},
-             "internal_errors": 0}
-
-        Sinks are keyed by class name (``-2``, ``-3`` for repeats). For each
-        sink, every event it was given is delivered, dropped, spilled or
-        still queued; ``retried`` counts batch re-sends and ``replayed`` the
-        spilled events delivered later.
+        At rest (after ``flush()`` or ``shutdown()`` returns) one invariant
+        holds: ``recorded`` = the intake's ``queued`` + ``dropped`` + for
+        every sink its ``queued`` + ``delivered`` + ``dropped`` (by reason,
+        in ``dropped_by_reason``) + ``spilled``. ``internal_errors`` counts
+        the faults fluxgate swallowed.
         """
         out = self._flusher.snapshot()
         out["internal_errors"] = internal_error_count()

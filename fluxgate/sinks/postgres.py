@@ -20,7 +20,6 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from .._errors import ConfigurationError, SinkError, TransientSinkError
-from .._guard import logger
 from .._models import AiEventUser, CostEvent, Status
 from .._store.postgres import (
     EVENT_COLUMNS,
@@ -157,28 +156,25 @@ class PostgresSink:
             TransientSinkError: Unreachable, restarting, timed out.
             SinkError: Refused for good (permissions, say).
         """
-        rows: list[tuple[str, tuple[Any, ...]]] = []
-        for event in batch:
-            try:
-                rows.append((event.tracking_id, _row(event)))
-            except (TypeError, ValueError) as exc:  # one bad event never costs the others
-                logger.error("fluxgate: PostgresSink skipped event %s it cannot store: %s", event.tracking_id, exc)
+        # An event that can't be stored raises ValueError: the flusher then splits
+        # the batch until it finds that event, drops it alone as 'unserializable'
+        # (on_drop is told) and delivers the rest.
+        rows = [_row(event) for event in batch]
         if not rows:
             return
         try:
             self._ensure()
-            try:
-                self._conns.run(lambda conn: _insert_all(conn, rows), what="PostgresSink write")
-            except StoreError as exc:
-                if exc.sqlstate == _NO_PARTITION or not (exc.sqlstate or "").startswith(_ROW_CLASSES):
-                    raise
-                self._conns.run(lambda conn: _insert_each(conn, rows), what="PostgresSink write")
+            self._conns.run(lambda conn: _insert_all(conn, rows), what="PostgresSink write")
         except StoreUnavailableError as exc:
             raise TransientSinkError(str(exc)) from exc
         except StoreError as exc:
             if exc.sqlstate in _SCHEMA_GONE or exc.sqlstate == _NO_PARTITION:
                 self._ready = False
                 raise TransientSinkError(str(exc)) from exc
+            if (exc.sqlstate or "").startswith(_ROW_CLASSES):
+                # The message may quote a value: name only the code.
+                msg = f"PostgresSink: the database refused a row of the batch [{exc.sqlstate}]"
+                raise ValueError(msg) from None
             raise SinkError(str(exc)) from exc
 
     def _ensure(self) -> None:
@@ -194,28 +190,9 @@ class PostgresSink:
         self._conns.close()
 
 
-def _insert_all(conn: Conn, rows: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
+def _insert_all(conn: Conn, rows: Sequence[tuple[Any, ...]]) -> None:
     with conn.cursor() as cur:
-        cur.executemany(_INSERT, [row for _, row in rows])
-
-
-def _insert_each(conn: Conn, rows: Sequence[tuple[str, tuple[Any, ...]]]) -> None:
-    """Insert row by row, each under a savepoint; drop (and log) only the rows the server refuses."""
-    import psycopg
-
-    with conn.cursor() as cur:
-        for tracking_id, row in rows:
-            try:
-                with conn.transaction():
-                    cur.execute(_INSERT, row)
-            except (psycopg.DataError, psycopg.IntegrityError) as exc:
-                # The message may quote the value; log only its code.
-                logger.error(
-                    "fluxgate: PostgresSink dropped event %s the database refused: %s [%s]",
-                    tracking_id,
-                    type(exc).__name__,
-                    exc.sqlstate,
-                )
+        cur.executemany(_INSERT, rows)
 
 
 def event_from_row(row: Mapping[str, Any]) -> CostEvent:
