@@ -6,6 +6,8 @@ import asyncio
 from collections.abc import AsyncIterator, Iterator
 from decimal import Decimal
 
+import anthropic
+
 import fluxgate
 from fluxgate import AiEventUser, CostEvent, Status, track, track_context
 from fluxgate.sinks import SQLiteSink
@@ -60,3 +62,15 @@ try:
         spent = run.spent_usd
 except fluxgate.BudgetExceeded as stop:
     needed = stop.needed_usd
+
+
+def read_tracking(client: anthropic.Anthropic) -> float | None:
+    """The attached summary type-checks with the fluxgate.mypy plugin, and through the accessor."""
+    message = client.messages.create(
+        model="claude-haiku-4-5", max_tokens=8, messages=[{"role": "user", "content": "hi"}]
+    )
+    attached = message.fluxgate_cost_tracking_response
+    typed: fluxgate.CostTrackingResponse | None = fluxgate.tracking_response(message)
+    if attached is None or typed is None:
+        return None
+    return attached.cost
