@@ -1,4 +1,4 @@
-"""The local store's report as typed rows, for notebooks and scripts.
+"""The store's report as typed rows, for notebooks and scripts (a SQLite file or PostgreSQL).
 
 ``query`` runs the report ``fluxgate report`` prints, with the same exact sums,
 and returns one :class:`Row` per group; :meth:`Rows.to_pandas` makes a

@@ -88,7 +88,10 @@ def _seconds(text: str) -> float:
 
 
 def _db_help() -> str:
-    return "the store (default: $FLUXGATE_DB, else ~/.local/share/fluxgate/events.db)"
+    return (
+        "the store: a SQLite file or a postgresql://user:password@host/dbname URL "
+        "(default: $FLUXGATE_DB, else ~/.local/share/fluxgate/events.db)"
+    )
 
 
 def _silence(stream: IO[str]) -> None:

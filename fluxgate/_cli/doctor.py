@@ -2,9 +2,12 @@
 
 It prints fluxgate's version; the installed anthropic release and whether
 fluxgate is tested with it; the SDK methods fluxgate patches on ``init()`` and
-whether each one is in that release; and the store: its path, where the path
-came from, and whether a test event can be written and read back there. The
-test event is rolled back, so the store is left exactly as it was. It exits 1
+whether each one is in that release; and the store: its path (or its
+``postgresql://`` URL, the password masked), where that came from, and
+whether a test event can be written and read back there. The test event is
+rolled back, so the store is left exactly as it was; on PostgreSQL the
+schema the sink would create on its first write is created and rolled back
+with it, so a role that may not create the table is found out too. It exits 1
 when the store is unusable (or anthropic is missing), so a deploy script can
 run it before the application starts.
 """
@@ -20,12 +23,15 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import IO, Final
+from typing import IO, TYPE_CHECKING, Final
 
 import attrs
 
 from .._version import __version__
 from .args import _db_help, _ExitError, _Parser
+
+if TYPE_CHECKING:
+    from .._store.postgres import Conn
 
 __all__ = ["TESTED_ANTHROPIC", "in_range", "main"]
 
@@ -206,6 +212,71 @@ def _store(path: Path, source: str) -> list[_Check]:
     return lines
 
 
+def _pg_events(conn: Conn) -> tuple[int, int | None] | None:
+    """The events and the time of the last; ``None`` when there is no events table yet."""
+    from .._store.postgres import EVENTS_TABLE
+
+    found = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (EVENTS_TABLE,)).fetchone()
+    if found is None or not found[0]:
+        return None
+    row = conn.execute(f"SELECT COUNT(*), MAX(created_at) FROM {EVENTS_TABLE}").fetchone()
+    return (0, None) if row is None else (int(row[0]), None if row[1] is None else int(row[1]))
+
+
+def _pg_probe(conn: Conn) -> str | None:
+    """What the sink does on its first write, then a test event read back: all rolled back."""
+    from .._store.postgres import EVENTS_TABLE, ensure_events_schema
+
+    tracking_id = f"fluxgate-doctor-{os.getpid()}-{time.time_ns()}"
+    with conn.transaction(force_rollback=True):  # leave the store exactly as it was
+        ensure_events_schema(conn)
+        conn.execute(
+            f"INSERT INTO {EVENTS_TABLE} (tracking_id, created_at, status, cost_status, cost_usd, cost_pusd,"
+            " cost_breakdown) VALUES (%s, %s, 'SUCCESS', 'priced', 0, 0, '{}')",
+            (tracking_id, time.time_ns() // 1_000_000),
+        )
+        row = conn.execute(f"SELECT tracking_id FROM {EVENTS_TABLE} WHERE tracking_id = %s", (tracking_id,)).fetchone()
+    return None if row is not None and row[0] == tracking_id else "the test event could not be read back"
+
+
+def _pg_store(url: str, source: str) -> list[_Check]:
+    """The PostgreSQL store: reachable, its events, and a test write rolled back; the password never shown."""
+    from .._errors import ConfigurationError
+    from .._report import format_time
+    from .._store import StoreError, mask_url
+    from .._store.postgres import Connections, parse_target
+
+    lines = [_Check(f"store: {mask_url(url)} (PostgreSQL, from {source})")]
+    try:
+        target = parse_target(url, owner="the store")
+    except ConfigurationError as exc:
+        return [*lines, _Check(f"  unusable: {exc}", True)]
+    conns = Connections(target, max_size=1, connect_timeout_s=5.0, statement_timeout_s=30.0)
+    try:
+        try:
+            events = conns.run(_pg_events, what="reading the store", transaction=False)
+        except StoreError as exc:  # scrubbed: the URL masked, psycopg's text without the password
+            return [*lines, _Check(f"  unusable: {exc}", True)]
+        if events is None:
+            lines.append(_Check("  events: none yet (the fluxgate_events table is created on the first write)"))
+        else:
+            count, last = events
+            lines.append(_Check(f"  events: {count:,}" + (f", the last at {format_time(last)}" if last else "")))
+        try:
+            error = conns.run(_pg_probe, what="a test write", transaction=False)
+        except StoreError as exc:
+            error = str(exc)
+    finally:
+        conns.close()
+    if error is not None:
+        lines.append(_Check(f"  writable: NO: {error}", True))
+        lines.append(_Check(f"last delivery error: {error} (from a test write just now)"))
+    else:
+        lines.append(_Check("  writable: yes (a test event was written, read back and rolled back)"))
+        lines.append(_Check("last delivery error: none (a test write just now succeeded)"))
+    return lines
+
+
 def _environment(environ: Mapping[str, str]) -> list[_Check]:
     flags = [name for name in ("FLUXGATE_DISABLED", "FLUXGATE_DEBUG") if environ.get(name, "").strip()]
     return [_Check(f"environment: {name}={environ[name].strip()!r} is set") for name in flags]
@@ -216,26 +287,28 @@ def main(argv: Sequence[str], *, out: IO[str] | None = None, environ: Mapping[st
     stream = sys.stdout if out is None else out
     env = os.environ if environ is None else environ
     parser = _Parser(prog="fluxgate doctor", description="Check that fluxgate can track calls and write its store.")
-    parser.add_argument("--db", type=Path, help=_db_help())
+    parser.add_argument("--db", help=_db_help())
     try:
         args = parser.parse_args(list(argv))
     except _ExitError as exc:
         return exc.status
-    from .._store import default_db_path
+    from .._store import default_db_path, is_postgres_url
 
     if args.db is not None:
-        path, source = args.db, "--db"
+        chosen, source = str(args.db), "--db"
     elif env.get("FLUXGATE_DB"):
-        path, source = Path(env["FLUXGATE_DB"]).expanduser(), "$FLUXGATE_DB"
+        chosen, source = env["FLUXGATE_DB"], "$FLUXGATE_DB"
     else:
-        path, source = default_db_path(), "the default path"
+        chosen, source = str(default_db_path()), "the default path"
+    pg = is_postgres_url(chosen)
+    store = _pg_store(chosen.strip(), source) if pg else _store(Path(chosen).expanduser(), source)
     release, checks = _anthropic()
     checks = [
         _Check(f"fluxgate {__version__} (Python {platform.python_version()})"),
         *checks,
         *_environment(env),
         *_patches(release),
-        *_store(path, source),
+        *store,
     ]
     for check in checks:
         print(check.text, file=stream)

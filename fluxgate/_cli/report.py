@@ -2,8 +2,10 @@
 
 The queries and the rendering live in ``_report``; this module parses
 arguments, picks the output and turns every expected failure (no store, empty
-store, a bad flag) into one line on stderr and a non-zero exit status, never a
-traceback. ``fluxgate tail`` lives in ``tail``; ``tail_main``, ``follow`` and
+store, an unreachable database, a bad flag) into one line on stderr and a
+non-zero exit status, never a traceback. ``--db`` and ``$FLUXGATE_DB`` name a
+SQLite file or a ``postgresql://`` URL; a URL is shown with its password
+masked. ``fluxgate tail`` lives in ``tail``; ``tail_main``, ``follow`` and
 ``parse_when`` are re-exported here for the tests.
 """
 
@@ -11,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import sys
 from decimal import Decimal
 from pathlib import Path
@@ -26,12 +27,13 @@ from .._report import (
     SORTS,
     Filters,
     Printer,
+    Reader,
     Report,
     ReportError,
     cache_json,
-    connect,
     economics_json,
     format_usd,
+    open_reader,
     overview,
     report,
     report_json,
@@ -59,9 +61,9 @@ __all__ = ["follow", "main", "parse_when", "tail_main"]
 def _report_parser() -> _Parser:
     parser = _Parser(
         prog="fluxgate report",
-        description="Cost, calls, tokens, errors and latency from the local store, grouped and filtered.",
+        description="Cost, calls, tokens, errors and latency from the store, grouped and filtered.",
     )
-    parser.add_argument("--db", type=Path, help=_db_help())
+    parser.add_argument("--db", help=_db_help())
     parser.add_argument(
         "--by",
         action="append",
@@ -100,7 +102,7 @@ def _report_parser() -> _Parser:
 
 @attrs.frozen(kw_only=True)
 class _Options:
-    store: Path
+    store: str | Path
     group_by: tuple[str, ...]
     filters: Filters
     sort: str
@@ -132,10 +134,10 @@ def _options(args: argparse.Namespace, parser: _Parser, now_ms: int) -> _Options
     since, until = times["since"], times["until"]
     if since is not None and until is not None and since >= until:
         parser.error("--since must be earlier than --until")
-    from .._store import default_db_path
+    from .._store import resolve_store
 
     return _Options(
-        store=args.db if args.db is not None else default_db_path(),
+        store=resolve_store(args.db),
         group_by=group_by,
         filters=Filters(
             since_ms=since,
@@ -167,12 +169,12 @@ def main(argv: list[str], *, out: IO[str] | None = None, now_ms: int | None = No
     except _ExitError as exc:
         return exc.status
     try:
-        conn = connect(opts.store)
+        reader = open_reader(opts.store)
     except ReportError as exc:
         print(f"fluxgate report: {exc}", file=sys.stderr)
         return EXIT_NO_DATA
     try:
-        return _run(conn, opts, stream)
+        return _run(reader, opts, stream)
     except ReportError as exc:
         print(f"fluxgate report: {exc}", file=sys.stderr)
         return EXIT_NO_DATA
@@ -185,18 +187,18 @@ def main(argv: list[str], *, out: IO[str] | None = None, now_ms: int | None = No
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
     finally:
-        conn.close()
+        reader.close()
 
 
-def _run(conn: sqlite3.Connection, opts: _Options, out: IO[str]) -> int:
+def _run(reader: Reader, opts: _Options, out: IO[str]) -> int:
     if opts.fmt == "csv" and opts.html is None:
-        rep = report(conn, group_by=opts.group_by, filters=opts.filters, sort=opts.sort, top=opts.top)
-        if not _has_events(rep, opts):
+        rep = report(reader, group_by=opts.group_by, filters=opts.filters, sort=opts.sort, top=opts.top)
+        if not _has_events(rep, opts, reader):
             return EXIT_NO_DATA
         write_csv(rep, out)
         return 0
     view = overview(
-        opts.store,
+        reader,
         group_by=opts.group_by,
         filters=opts.filters,
         sort=opts.sort,
@@ -205,14 +207,15 @@ def _run(conn: sqlite3.Connection, opts: _Options, out: IO[str]) -> int:
         now_ms=opts.now_ms,
         charts=opts.html is not None,
     )
-    if not _has_events(view.report, opts):
+    if not _has_events(view.report, opts, reader):
         return EXIT_NO_DATA
     if opts.html is not None:
         from .._reconcile import load_saved, render_html_section
         from .._report import render
 
-        # A "Tracked vs billed" section when `fluxgate reconcile --save` left a result beside the store.
-        saved = load_saved(opts.store)
+        # A "Tracked vs billed" section when `fluxgate reconcile --save` left a result beside the store
+        # (a file beside a SQLite file: a database has no "beside").
+        saved = load_saved(opts.store) if isinstance(opts.store, Path) else None
         sections = () if saved is None else (render_html_section(saved),)
         opts.html.write_text(render(view, sections=sections), encoding="utf-8")
         totals = view.report.totals
@@ -221,7 +224,7 @@ def _run(conn: sqlite3.Connection, opts: _Options, out: IO[str]) -> int:
         return 0
     if opts.fmt == "json":
         data = {
-            "store": str(opts.store),
+            "store": reader.name,
             **report_json(view.report),
             "waste": waste_json(view.waste),
             "cache": cache_json(view.cache),
@@ -231,15 +234,15 @@ def _run(conn: sqlite3.Connection, opts: _Options, out: IO[str]) -> int:
         out.write("\n")
         return 0
     printer = Printer(out, width=terminal_width(out))
-    printer.report(view.report, view.waste, view.cache, view.economics, store=str(opts.store))
+    printer.report(view.report, view.waste, view.cache, view.economics, store=reader.name)
     return 0
 
 
-def _has_events(rep: Report, opts: _Options) -> bool:
+def _has_events(rep: Report, opts: _Options, reader: Reader) -> bool:
     if rep.totals.calls:
         return True
     f = opts.filters
     filtered = f != Filters()
     where = " matching the filters" if filtered else ""
-    print(f"fluxgate report: no events{where} in {str(opts.store)!r}.", file=sys.stderr)
+    print(f"fluxgate report: no events{where} in {reader.name!r}.", file=sys.stderr)
     return False

@@ -2,8 +2,10 @@
 
 Like ``tail -f``, it first shows the last events already stored (10 unless
 ``-n`` says otherwise), oldest first, then follows; and like ``tail -F`` it
-waits for a store that does not exist yet. Feature, user and model names are
-escaped before they reach the terminal, and the line fits its width.
+waits for a store that does not exist yet: a SQLite file, or the events table
+of a PostgreSQL database (``--db postgresql://...``, shown with its password
+masked). Feature, user and model names are escaped before they reach the
+terminal, and the line fits its width.
 Like ``fluxgate report``, every expected failure ends in one line on stderr
 and a non-zero exit status; Ctrl-C and a closed pipe end it quietly.
 """
@@ -12,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sqlite3
 import sys
 import time
 from collections.abc import Callable
@@ -21,7 +22,7 @@ from typing import IO, Final
 
 from .._ids import now_ms as clock_ms
 from .._models import CostEvent
-from .._report import Follower, NoStoreError, ReportError, clean, connect, fit, format_usd, label
+from .._report import Follower, NoStoreError, Reader, ReportError, clean, fit, format_usd, label, open_reader
 from .args import (
     EXIT_NO_DATA,
     _db_help,
@@ -138,7 +139,7 @@ def _tail_parser() -> _Parser:
         prog="fluxgate tail",
         description="Show the last events in the store, then each new one as it is written.",
     )
-    parser.add_argument("--db", type=Path, help=_db_help())
+    parser.add_argument("--db", help=_db_help())
     parser.add_argument(
         "-n",
         "--lines",
@@ -154,21 +155,24 @@ def _tail_parser() -> _Parser:
 
 
 def _wait_for_store(
-    store: Path, *, interval_s: float, sleep: Callable[[float], None], stop: Callable[[], bool]
-) -> sqlite3.Connection | None:
+    store: str | Path, *, interval_s: float, sleep: Callable[[float], None], stop: Callable[[], bool]
+) -> Reader | None:
     """Open the store, waiting (as ``tail -F`` does) while there is none yet; ``None`` if ``stop()`` came first.
 
     Raises:
-        ReportError: The file is there but is not a store (corrupt, unreadable).
+        ReportError: The file is there but is not a store (corrupt, unreadable),
+            or the database cannot be reached.
     """
+    from .._store import describe_store
+
     waiting = False
     while True:
         try:
-            return connect(store)
+            return open_reader(store)
         except NoStoreError:
             if not waiting:
                 print(
-                    f"fluxgate tail: waiting for a store at {str(store)!r} "
+                    f"fluxgate tail: waiting for a store at {describe_store(store)!r} "
                     "(it is created when the first call is recorded; Ctrl-C to stop)",
                     file=sys.stderr,
                 )
@@ -202,20 +206,20 @@ def tail_main(
                 parser.error(f"--since: {exc}")
     except _ExitError as exc:
         return exc.status
-    from .._store import default_db_path
+    from .._store import resolve_store
 
-    store = args.db if args.db is not None else default_db_path()
+    store = resolve_store(args.db)
     last = args.lines if args.lines is not None else (None if since is not None else _DEFAULT_LINES)
-    conn = None
+    reader = None
     try:
-        conn = _wait_for_store(store, interval_s=args.interval, sleep=sleep, stop=stop)
-        if conn is None:
+        reader = _wait_for_store(store, interval_s=args.interval, sleep=sleep, stop=stop)
+        if reader is None:
             return 0
         layout = Layout(terminal_width(stream))
         if args.format == "table":
             print(layout.head(), file=stream)
         follow(
-            Follower(conn, since_ms=since, last=last),
+            Follower(reader, since_ms=since, last=last),
             stream,
             fmt=args.format,
             interval_s=args.interval,
@@ -233,6 +237,6 @@ def tail_main(
         print(f"fluxgate tail: {exc}", file=sys.stderr)
         return EXIT_NO_DATA
     finally:
-        if conn is not None:
-            conn.close()
+        if reader is not None:
+            reader.close()
     return 0

@@ -1,10 +1,12 @@
-"""The tracked side: what the local store recorded, summed per UTC day, model and service tier.
+"""The tracked side: what the store recorded, summed per UTC day, model and service tier.
 
-The store is opened read-only with the stdlib and queried directly. Costs
-are summed in SQL as the integer pico-dollars of the ``cost_pusd`` column (in
-two parts, so no sum overflows), so the sums are exact. Web-search fees are
-then moved out of each model's figure (the cost report bills them on a row of
-their own) using the ``web_search`` entry of each event's cost breakdown.
+The store is a SQLite file, opened read-only with the stdlib, or a PostgreSQL
+database (a ``postgresql://`` URL), read in read-only sessions; the same SQL
+runs on both. Costs are summed in SQL as the integer pico-dollars of the
+``cost_pusd`` column (in two parts, so no sum overflows SQLite), so the sums
+are exact. Web-search fees are then moved out of each model's figure (the
+cost report bills them on a row of their own) using the ``web_search`` entry
+of each event's cost breakdown.
 """
 
 from __future__ import annotations
@@ -13,16 +15,24 @@ import json
 import os
 import sqlite3
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from .._errors import FluxgateError
+from .._errors import ConfigurationError, FluxgateError
+from .._store import is_postgres_url, mask_url
 from .period import day_of, day_start_ms
 from .records import Tokens, Uncompared
+
+if TYPE_CHECKING:
+    from .._store.postgres import Conn
+
+#: Runs one query of ``_read``: SQL with ``?`` placeholders and its parameters.
+_Run = Callable[[str, Sequence[object]], list[tuple[Any, ...]]]
 
 __all__ = ["StoreError", "Tracked", "TrackedGroup", "default_db_path", "pusd_to_usd", "read_tracked"]
 
@@ -100,15 +110,28 @@ def pusd_to_usd(pusd: int) -> Decimal:
     return Decimal(pusd).scaleb(-12)
 
 
-def read_tracked(path: Path, *, since: date, until: date) -> Tracked:
+def read_tracked(path: Path | str, *, since: date, until: date) -> Tracked:
     """Sum the store's events from midnight of ``since`` to midnight of ``until`` (exclusive).
 
+    ``path`` is a SQLite file or a ``postgresql://`` URL.
+
     Raises:
-        StoreError: No store at ``path``, or not a fluxgate store.
+        StoreError: No store at ``path``, not a fluxgate store, or a database
+            that cannot be reached (named with its password masked).
     """
+    if is_postgres_url(path):
+        return _read_postgres(str(path), day_start_ms(since), day_start_ms(until))
+    path = Path(path)
     conn = _connect(path)
     try:
-        return _read(conn, day_start_ms(since), day_start_ms(until))
+        present = {str(row[1]) for row in conn.execute(f"PRAGMA table_info({_TABLE})")}
+        return _read(
+            lambda sql, params: conn.execute(sql, params).fetchall(),
+            _TABLE,
+            present,
+            day_start_ms(since),
+            day_start_ms(until),
+        )
     except sqlite3.DatabaseError as exc:
         msg = f"{str(path)!r} could not be read ({exc})."
         raise StoreError(msg) from None
@@ -117,6 +140,11 @@ def read_tracked(path: Path, *, since: date, until: date) -> Tracked:
 
 
 def _connect(path: Path) -> sqlite3.Connection:
+    if str(path).lower().startswith(("postgresql:/", "postgres:/")):
+        # A URL read as a path (pathlib folds its "//"): name it masked, never as a file.
+        shown = mask_url(str(path).replace(":/", "://", 1))
+        msg = f"{shown!r} names a PostgreSQL store, which this command cannot read yet: pass --db PATH of a SQLite one."
+        raise StoreError(msg)
     store = path.expanduser()
     if not store.is_file():
         msg = f"no fluxgate store at {str(store)!r}: pass --db PATH or set FLUXGATE_DB."
@@ -134,9 +162,47 @@ def _connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def _read(conn: sqlite3.Connection, since_ms: int, until_ms: int) -> Tracked:
-    present = {row[1] for row in conn.execute(f"PRAGMA table_info({_TABLE})")}
+def _read_postgres(url: str, since_ms: int, until_ms: int) -> Tracked:
+    """The same sums from ``fluxgate_events``, in one read-only session."""
+    from .._store import StoreError as DatabaseError
+    from .._store.postgres import EVENTS_TABLE, Connections, parse_target
 
+    try:
+        target = parse_target(url, owner="the store")
+    except ConfigurationError as exc:
+        raise StoreError(str(exc)) from None
+    options = f"{target.options} -c default_transaction_read_only=on".strip()
+    conns = Connections(
+        attrs.evolve(target, options=options), max_size=1, connect_timeout_s=5.0, statement_timeout_s=300.0
+    )
+
+    def read(conn: Conn) -> Tracked | None:
+        def run(sql: str, params: Sequence[object]) -> list[tuple[Any, ...]]:
+            # psycopg's placeholders; these queries hold no ``?`` or ``%`` inside a literal.
+            return list(conn.execute(sql.replace("%", "%%").replace("?", "%s"), list(params)).fetchall())
+
+        present = {
+            str(row[0])
+            for row in conn.execute(
+                "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass(%s) AND attnum > 0 AND NOT attisdropped",
+                (EVENTS_TABLE,),
+            )
+        }
+        return _read(run, EVENTS_TABLE, present, since_ms, until_ms) if present else None
+
+    try:
+        tracked = conns.run(read, what="reading the store")
+    except DatabaseError as exc:  # scrubbed: the URL masked, psycopg's text without the password
+        raise StoreError(f"{exc}.") from None
+    finally:
+        conns.close()
+    if tracked is None:
+        msg = f"no fluxgate store in {target.masked}: it has no {EVENTS_TABLE!r} table."
+        raise StoreError(msg)
+    return tracked
+
+
+def _read(run: _Run, table: str, present: set[str], since_ms: int, until_ms: int) -> Tracked:
     def col(name: str) -> str:
         return name if name in present or name not in _OPTIONAL else _OPTIONAL[name]
 
@@ -145,20 +211,21 @@ def _read(conn: sqlite3.Connection, since_ms: int, until_ms: int) -> Tracked:
     sent = f"COALESCE({col('status')}, '') != 'BLOCKED'"
     where = f"created_at >= ? AND created_at < ? AND {sent}"
     tier = f"COALESCE({col('usage_service_tier')}, 'standard')"
-    rows = conn.execute(
+    unpriced_sql = "COALESCE(SUM(CASE WHEN cost_pusd IS NULL THEN 1 ELSE 0 END), 0)"  # no SUM(boolean) in PostgreSQL
+    rows = run(
         f"""SELECT created_at / 86400000 AS day, model, {tier} AS tier, COUNT(*),
-                   COALESCE(SUM(cost_pusd IS NULL), 0),
+                   {unpriced_sql},
                    COALESCE(SUM(cost_pusd / {_SPLIT}), 0), COALESCE(SUM(cost_pusd % {_SPLIT}), 0),
                    COALESCE(SUM(input_tokens), 0), COALESCE(SUM(output_tokens), 0),
                    COALESCE(SUM({col("cache_read_input_tokens")}), 0),
                    COALESCE(SUM({col("cache_creation_input_tokens")}), 0),
                    COALESCE(SUM({col("web_search_requests")}), 0)
-            FROM {_TABLE} WHERE {platform} = 'anthropic' AND {where}
+            FROM {table} WHERE {platform} = 'anthropic' AND {where}
             GROUP BY day, model, tier""",
         (since_ms, until_ms),
-    ).fetchall()
+    )
     searches = _web_search_pusd(
-        conn, col=col, platform=platform, tier=tier, where=where, since_ms=since_ms, until_ms=until_ms
+        run, table=table, col=col, platform=platform, tier=tier, where=where, since_ms=since_ms, until_ms=until_ms
     )
     groups = []
     for day, model, tier_name, calls, unpriced, high, low, inp, out, cread, cwrite, web in rows:
@@ -181,13 +248,13 @@ def _read(conn: sqlite3.Connection, since_ms: int, until_ms: int) -> Tracked:
                 web_search_pusd=searches.get(key, 0),
             )
         )
-    others = conn.execute(
-        f"""SELECT {platform} AS p, COUNT(*), COALESCE(SUM(cost_pusd IS NULL), 0),
+    others = run(
+        f"""SELECT {platform} AS p, COUNT(*), {unpriced_sql},
                    COALESCE(SUM(cost_pusd / {_SPLIT}), 0), COALESCE(SUM(cost_pusd % {_SPLIT}), 0)
-            FROM {_TABLE} WHERE {platform} != 'anthropic' AND {where} GROUP BY p ORDER BY p""",
+            FROM {table} WHERE {platform} != 'anthropic' AND {where} GROUP BY p ORDER BY p""",
         (since_ms, until_ms),
-    ).fetchall()
-    first, last = conn.execute(f"SELECT MIN(created_at), MAX(created_at) FROM {_TABLE}").fetchone()
+    )
+    [(first, last)] = run(f"SELECT MIN(created_at), MAX(created_at) FROM {table}", ())
     return Tracked(
         groups=tuple(groups),
         other_platforms=tuple(
@@ -202,8 +269,9 @@ def _read(conn: sqlite3.Connection, since_ms: int, until_ms: int) -> Tracked:
 
 
 def _web_search_pusd(
-    conn: sqlite3.Connection,
+    run: _Run,
     *,
+    table: str,
     col: Callable[[str], str],
     platform: str,
     tier: str,
@@ -213,16 +281,18 @@ def _web_search_pusd(
 ) -> dict[tuple[int, str | None, str], int]:
     """The web-search part of each group's cost, from the events that made searches.
 
-    The breakdown is JSON text, so it is summed here in Python rather than in
-    SQL, where its decimal strings would turn into floats.
+    The breakdown is JSON (text in SQLite, ``jsonb`` that psycopg reads as a
+    dict in PostgreSQL), so it is summed here in Python rather than in SQL,
+    where its decimal strings would turn into floats.
     """
     totals: dict[tuple[int, str | None, str], int] = defaultdict(int)
-    query = f"""SELECT created_at / 86400000, model, {tier}, {col("cost_breakdown")} FROM {_TABLE}
+    query = f"""SELECT created_at / 86400000, model, {tier}, {col("cost_breakdown")} FROM {table}
                 WHERE {platform} = 'anthropic' AND {where} AND {col("web_search_requests")} > 0
                 AND cost_pusd IS NOT NULL"""
-    for day, model, tier_name, breakdown in conn.execute(query, (since_ms, until_ms)):
+    for day, model, tier_name, breakdown in run(query, (since_ms, until_ms)):
         try:
-            part = json.loads(breakdown or "{}").get("web_search")
+            parts = breakdown if isinstance(breakdown, dict) else json.loads(str(breakdown or "{}"))
+            part = parts.get("web_search")
             usd = Decimal(str(part)) if part is not None else None
         except (ValueError, AttributeError, InvalidOperation):
             usd = None

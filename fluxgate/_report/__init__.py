@@ -2,8 +2,9 @@
 
 ``summary`` runs the grouped report and the overview; ``economics`` waste,
 cache savings and unit economics per user; ``records`` the typed result
-records; ``store`` the read-only queries; ``query`` the report as typed rows
-(``fluxgate.report``); ``format`` money, counts, times and untrusted text;
+records; ``store`` the read-only store and its SQL dialect (SQLite there,
+PostgreSQL in ``postgres``); ``follow`` the new events for ``fluxgate tail``;
+``query`` the report as typed rows (``fluxgate.report``); ``format`` money, counts, times and untrusted text;
 ``output`` JSON and CSV; ``layout`` and ``terminal`` the terminal tables;
 ``html`` the self-contained page.
 """
@@ -28,6 +29,7 @@ from .summary import (
     ModelCache,
     NoStoreError,
     Overview,
+    Reader,
     Report,
     ReportError,
     Spend,
@@ -43,6 +45,7 @@ from .summary import (
     format_time,
     format_usd,
     label,
+    open_reader,
     overview,
     report,
     waste,
@@ -65,6 +68,7 @@ __all__ = [
     "NoStoreError",
     "Overview",
     "Printer",
+    "Reader",
     "Report",
     "ReportError",
     "Row",
@@ -89,6 +93,7 @@ __all__ = [
     "format_time",
     "format_usd",
     "label",
+    "open_reader",
     "overview",
     "parse_when",
     "query",

@@ -1,7 +1,7 @@
 """Waste, cache efficiency and unit economics: what the spend bought, saved and earned.
 
-Each is one aggregate query over the store (see ``store``); the sums
-are priced and compared in ``Decimal`` afterwards.
+Each is one aggregate query over the store (see ``store``), SQLite or
+PostgreSQL; the sums are priced and compared in ``Decimal`` afterwards.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import attrs
 
 from .._ids import now_ms
 from .._pricing import PriceTable
-from .._store import TABLE
 from .records import (
     _ZERO,
     FAILED_STATUSES,
@@ -29,7 +28,7 @@ from .records import (
     UserEconomics,
     Waste,
 )
-from .store import _ABORTED, _COST_SUMS, ReportError, _int, _query, _text, _usd
+from .store import COST_SUMS, Reader, ReportError, _int, _text, _usd, as_reader
 
 __all__ = ["cache_efficiency", "economics", "waste"]
 
@@ -40,17 +39,19 @@ _MTOK: Final = Decimal(1_000_000)
 # --- waste ------------------------------------------------------------------------
 
 
-def waste(conn: sqlite3.Connection, *, filters: Filters = Filters()) -> Waste:  # noqa: B008 -- Filters is frozen
+def waste(conn: Reader | sqlite3.Connection, *, filters: Filters = Filters()) -> Waste:  # noqa: B008 -- frozen
     """Spend on answers cut off at ``max_tokens``, on refusals, on aborted streams and on failed calls.
 
     A refusal is a ``CONTENT_FILTER`` or ``RECITATION`` status (``stop_reason
     == "refusal"``); a failed call has one of :data:`FAILED_STATUSES`; an
     aborted stream ended before the API finished it, and did not fail.
     """
+    reader = as_reader(conn)
+    d = reader.dialect
     where, params = filters.sql()
     kinds: dict[str, list[Spend]] = {}
-    sql = f"SELECT +status AS s, {_ABORTED} AS a, COUNT(*), {_COST_SUMS} FROM {TABLE} WHERE {where} GROUP BY s, a"
-    for status, aborted, calls, micro, rest, unpriced in _query(conn, sql, params):
+    sql = f"SELECT {d.groups['status']} AS s, {d.aborted} AS a, COUNT(*), {COST_SUMS} FROM {d.table} WHERE {where}"
+    for status, aborted, calls, micro, rest, unpriced in reader.rows(f"{sql} GROUP BY s, a", params):
         spend = Spend(calls=_int(calls), cost_usd=_usd(_int(micro), _int(rest)), unpriced_calls=_int(unpriced))
         kinds.setdefault("total", []).append(spend)
         if status in FAILED_STATUSES:
@@ -76,7 +77,7 @@ def waste(conn: sqlite3.Connection, *, filters: Filters = Filters()) -> Waste:  
 
 
 def cache_efficiency(
-    conn: sqlite3.Connection,
+    conn: Reader | sqlite3.Connection,
     *,
     filters: Filters = Filters(),  # noqa: B008 -- Filters is frozen
     prices: PriceTable | None = None,
@@ -89,16 +90,17 @@ def cache_efficiency(
     of the base rates. Models with no price are counted apart.
     """
     table = prices or PriceTable.default()
+    reader = as_reader(conn)
     where, params = filters.sql()
     batch = "(COALESCE(usage_service_tier, '') = 'batch' OR batch_id IS NOT NULL)"
     sql = f"""
         SELECT model, {batch} AS batch, COUNT(*), SUM(input_tokens), SUM(cache_read_input_tokens),
                SUM(cache_creation_input_tokens), SUM(COALESCE(cache_creation_5m_input_tokens, 0)),
                SUM(COALESCE(cache_creation_1h_input_tokens, 0)), MAX(created_at)
-        FROM {TABLE} WHERE {where} GROUP BY model, batch
+        FROM {reader.dialect.table} WHERE {where} GROUP BY model, batch
     """
     merged: dict[str | None, ModelCache] = {}
-    for model, is_batch, calls, inp, read, write, w5m, w1h, last in _query(conn, sql, params):
+    for model, is_batch, calls, inp, read, write, w5m, w1h, last in reader.rows(sql, params):
         name = _text(model)
         read_n, write_n, w1h_n = _int(read), _int(write), _int(w1h)
         w5m_n = max(write_n - w1h_n, _int(w5m))  # writes without a TTL split bill at the 5-minute rate
@@ -161,7 +163,7 @@ def _merge_cache(a: ModelCache, b: ModelCache) -> ModelCache:
 
 
 def economics(
-    conn: sqlite3.Connection,
+    conn: Reader | sqlite3.Connection,
     *,
     until_ms: int | None = None,
     days: int = 30,
@@ -187,16 +189,33 @@ def economics(
     until = now_ms() if until_ms is None else until_ms
     since = until - days * _DAY_MS
     where, params = Filters(since_ms=since, until_ms=until, users=tuple(users)).sql()
-    # One pass over the window. SQLite returns the bare column ``user`` from the
-    # row holding the MAX(): the latest call that carried a revenue.
-    sql = f"""
-        SELECT +user_id AS u, COUNT(*), {_COST_SUMS}, user,
-               MAX(CASE WHEN json_extract(user, '$.monthly_revenue') IS NOT NULL THEN created_at END)
-        FROM {TABLE} WHERE {where} AND user_id IS NOT NULL
-        GROUP BY u
-    """
+    reader = as_reader(conn)
+    if reader.dialect.name == "sqlite":
+        # One pass over the window. SQLite returns the bare column ``user`` from the
+        # row holding the MAX(): the latest call that carried a revenue.
+        sql = f"""
+            SELECT +user_id AS u, COUNT(*), {COST_SUMS}, user,
+                   MAX(CASE WHEN json_extract(user, '$.monthly_revenue') IS NOT NULL THEN created_at END)
+            FROM {reader.dialect.table} WHERE {where} AND user_id IS NOT NULL
+            GROUP BY u
+        """
+    else:
+        # PostgreSQL has no bare columns: the latest call that carried a revenue
+        # (else the latest call) is picked with DISTINCT ON, and joined to the sums.
+        table = reader.dialect.table
+        sql = f"""
+            SELECT s.*, p.profile, NULL FROM
+                (SELECT user_id AS u, COUNT(*), {COST_SUMS} FROM {table}
+                 WHERE {where} AND user_id IS NOT NULL GROUP BY user_id) AS s
+            JOIN
+                (SELECT DISTINCT ON (user_id) user_id AS u, "user"::text AS profile FROM {table}
+                 WHERE {where} AND user_id IS NOT NULL
+                 ORDER BY user_id, ("user" ->> 'monthly_revenue' IS NOT NULL) DESC, created_at DESC) AS p
+            USING (u)
+        """
+        params = [*params, *params]
     out: list[UserEconomics] = []
-    for user_id, calls, micro, rest, unpriced, blob, _ in _query(conn, sql, params):
+    for user_id, calls, micro, rest, unpriced, blob, _ in reader.rows(sql, params):
         name, revenue = _profile(blob)
         entry = UserEconomics(
             user_id=str(user_id),

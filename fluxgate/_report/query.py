@@ -15,15 +15,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from contextlib import closing
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 from typing import Any, Final
 
 import attrs
 
 from .._ids import now_ms as clock_ms
 from .._models import Status
+from .._store import resolve_store
 from .records import Filters, Row
-from .store import ReportError, connect
+from .store import ReportError, open_reader
 from .summary import GROUPS, report
 
 __all__ = ["WHERE_KEYS", "Rows", "parse_when", "query"]
@@ -165,7 +165,7 @@ def query(
     sort: str = "cost",
     top: int | None = None,
 ) -> Rows:
-    """Cost, calls, tokens and latency from the local store, one typed row per group.
+    """Cost, calls, tokens and latency from the store, one typed row per group.
 
     Args:
         by: A group name from ``GROUPS`` (``"feature"``, ``"user"``, ``"step"``,
@@ -176,12 +176,14 @@ def query(
         until: Before this time (exclusive), in the same forms.
         where: Only these values: ``{"feature": "chat", "user": ["u1", "u2"]}``;
             keys ``feature``, ``user``, ``model`` and ``status``.
-        db: The store; default ``$FLUXGATE_DB``, else ``~/.local/share/fluxgate/events.db``.
+        db: The store: a SQLite file or a ``postgresql://`` URL; default
+            ``$FLUXGATE_DB``, else ``~/.local/share/fluxgate/events.db``.
         sort: ``cost`` (default), ``calls``, ``tokens``, ``errors``, ``p50``, ``p95`` or ``name``.
         top: Keep only the first ``top`` rows (``totals`` still cover all).
 
     Raises:
-        ReportError: No store, not a store, or an argument it cannot read; the message says which.
+        ReportError: No store, not a store, or an argument it cannot read; the
+            message says which (and shows a URL with its password masked).
 
     >>> rows = query(by="feature", since="7d")        # doctest: +SKIP
     >>> rows[0].feature, rows[0].cost_usd             # doctest: +SKIP
@@ -194,11 +196,7 @@ def query(
     group_by = tuple(name.strip() for value in given for name in value.split(",") if name.strip())
     now = clock_ms()
     filters = _filters(where, _when_ms("since", since, now), _when_ms("until", until, now))
-    if db is None:
-        from .._store import default_db_path
-
-        db = default_db_path()
-    with closing(connect(Path(db))) as conn:
-        rep = report(conn, group_by=group_by, filters=filters, sort=sort, top=top)
+    with closing(open_reader(resolve_store(db))) as reader:
+        rep = report(reader, group_by=group_by, filters=filters, sort=sort, top=top)
     rows = (Row.from_stats(stats, rep.group_by) for stats in rep.rows)
     return Rows(rows, by=rep.group_by, totals=Row.from_stats(rep.totals, ()), total_groups=rep.total_groups)

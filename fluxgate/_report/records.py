@@ -68,7 +68,7 @@ class Filters:
             if values:
                 clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
                 params.extend(values)
-        return " AND ".join(clauses) or "1", params
+        return " AND ".join(clauses) or "1 = 1", params
 
 
 @attrs.frozen(kw_only=True)

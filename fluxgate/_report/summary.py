@@ -6,9 +6,11 @@ pico-dollars (1e-12 USD), and the sums become ``Decimal`` only at the end.
 Calls of a model fluxgate has no price for (``cost_usd IS NULL``) are counted
 apart in every record, never folded in as $0.
 
-The functions take an open connection (see :func:`connect`) and never write to
-it. ``terminal`` prints these records, ``output`` writes them as JSON and CSV
-and ``html`` draws them.
+The functions take an open store (a :class:`~.store.Reader` from
+:func:`open_reader`: a SQLite file or a PostgreSQL database, the same figures
+from either; or a bare ``sqlite3`` connection from :func:`connect`) and never
+write to it. ``terminal`` prints these records, ``output`` writes them as JSON
+and CSV and ``html`` draws them.
 
 This module holds the grouped report and :func:`overview`, which runs every
 part at once. It re-exports the rest for the package's other modules: the
@@ -32,8 +34,8 @@ import attrs
 
 from .._ids import now_ms as clock_ms
 from .._pricing import PriceTable
-from .._store import TABLE
 from .economics import cache_efficiency, economics, waste
+from .follow import Follower
 from .format import format_count, format_ms, format_share, format_time, format_usd, label
 from .records import (
     _ZERO,
@@ -50,7 +52,20 @@ from .records import (
     UserEconomics,
     Waste,
 )
-from .store import _ABORTED, _COST_SUMS, Follower, NoStoreError, ReportError, _int, _query, _text, _usd, connect
+from .store import (
+    COST_SUMS,
+    SQLITE_GROUPS,
+    Dialect,
+    NoStoreError,
+    Reader,
+    ReportError,
+    _int,
+    _text,
+    _usd,
+    as_reader,
+    connect,
+    open_reader,
+)
 
 __all__ = [
     "FAILED_STATUSES",
@@ -64,6 +79,7 @@ __all__ = [
     "ModelCache",
     "NoStoreError",
     "Overview",
+    "Reader",
     "Report",
     "ReportError",
     "Spend",
@@ -79,25 +95,16 @@ __all__ = [
     "format_time",
     "format_usd",
     "label",
+    "open_reader",
     "overview",
     "report",
     "waste",
 ]
 
-#: Group-by name -> the SQL expression it groups on. Days are UTC days.
-#: The unary ``+`` keeps SQLite from walking an index in group order, which
-#: costs a random row read per event (twice as slow as a scan and a sort on a
-#: million events); filters on the same columns still use the indexes.
-GROUPS: Final[Mapping[str, str]] = {
-    "feature": "+feature",
-    "user": "+user_id",
-    "step": "+step",
-    "model": "+model",
-    "session": "+session_id",
-    "conversation": "+conversation_id",
-    "day": "created_at / 86400000",  # the UTC day number: half the cost of strftime(); dated in _key()
-    "status": "+status",
-}
+#: Group-by name -> the SQLite expression it groups on (each store's dialect
+#: has its own spelling). Days are UTC days, grouped as day numbers and dated
+#: by ``_keyer``.
+GROUPS: Final[Mapping[str, str]] = SQLITE_GROUPS
 
 #: What ``report(sort=...)`` accepts; every order but ``name`` is largest first.
 SORTS: Final = ("cost", "calls", "tokens", "errors", "p50", "p95", "name")
@@ -111,7 +118,7 @@ _IN_REFUSAL: Final = f"status IN ({', '.join(repr(s) for s in REFUSAL_STATUSES)}
 # --- grouped report ---------------------------------------------------------------
 
 
-def _group_exprs(group_by: Sequence[str]) -> list[str]:
+def _group_exprs(group_by: Sequence[str], dialect: Dialect) -> list[str]:
     if not group_by:
         msg = "group by at least one of: " + ", ".join(GROUPS) + "."
         raise ReportError(msg)
@@ -119,7 +126,7 @@ def _group_exprs(group_by: Sequence[str]) -> list[str]:
     if unknown:
         msg = f"unknown group-by {unknown[0]!r}; choose from {', '.join(GROUPS)}."
         raise ReportError(msg)
-    return [GROUPS[g] for g in group_by]
+    return [dialect.groups[g] for g in group_by]
 
 
 def _keyer(group_by: Sequence[str]) -> Callable[[Sequence[object]], tuple[str | None, ...]]:
@@ -155,15 +162,19 @@ def _stats(key: tuple[str | None, ...], row: Sequence[object]) -> Stats:
     )
 
 
-#: ``estimated``: priced calls whose cost is not exact (any ``cost_status`` but
-#: ``priced``, including the ``estimated`` that stores written before the
-#: statuses were split hold).
-_AGGREGATES: Final = (
-    f"COUNT(*), {_COST_SUMS}, SUM(input_tokens), SUM(output_tokens), SUM(reasoning_tokens), "
-    f"SUM(cache_read_input_tokens), SUM(cache_creation_input_tokens), SUM({_IN_FAILED}), "
-    f"SUM({_ABORTED}), SUM(cost_pusd IS NOT NULL AND COALESCE(cost_status, '') != 'priced'), "
-    "MIN(created_at), MAX(created_at), COUNT(latency_ms)"
-)
+def _aggregates(d: Dialect) -> str:
+    """The columns ``_stats`` reads, then the count of latencies.
+
+    ``estimated``: priced calls whose cost is not exact (any ``cost_status`` but
+    ``priced``, including the ``estimated`` that stores written before the
+    statuses were split hold).
+    """
+    estimated = "cost_pusd IS NOT NULL AND COALESCE(cost_status, '') != 'priced'"
+    return (
+        f"COUNT(*), {COST_SUMS}, SUM(input_tokens), SUM(output_tokens), SUM(reasoning_tokens), "
+        f"SUM(cache_read_input_tokens), SUM(cache_creation_input_tokens), {d.count(_IN_FAILED)}, "
+        f"{d.count(d.aborted)}, {d.count(estimated)}, MIN(created_at), MAX(created_at), COUNT(latency_ms)"
+    )
 
 
 def _total(groups: Sequence[Stats]) -> Stats:
@@ -188,60 +199,6 @@ def _total(groups: Sequence[Stats]) -> Stats:
     )
 
 
-def _ranks(n: int) -> tuple[int, int]:
-    """The 1-based nearest ranks of p50 and p95 among ``n`` values: ceil(p * n)."""
-    return (n * 50 + 99) // 100, (n * 95 + 99) // 100
-
-
-def _percentiles(
-    conn: sqlite3.Connection,
-    exprs: Sequence[str],
-    where: str,
-    params: Sequence[object],
-    counts: Mapping[tuple[object, ...], int],
-) -> tuple[dict[tuple[object, ...], list[float]], list[float]]:
-    """Nearest-rank p50 and p95 of ``latency_ms`` per group and over all, from one sorted pass.
-
-    SQLite sorts the latencies once; each group's count is known from the
-    aggregate query, so walking the sorted rows and counting per group finds
-    every rank without holding the values in memory. (A window function per
-    group plus one for the total took twice as long on a million events.)
-    """
-    width = len(exprs)
-    targets = {key: _ranks(n) for key, n in counts.items() if n}
-    overall_targets = _ranks(sum(counts.values()))
-    seen = dict.fromkeys(targets, 0)
-    found: dict[tuple[object, ...], list[float]] = {key: [] for key in targets}
-    overall: list[float] = []
-    selected = ", ".join(exprs)
-    sql = f"SELECT {selected}, latency_ms FROM {TABLE} WHERE ({where}) AND latency_ms IS NOT NULL ORDER BY latency_ms"
-    # This loop is the only per-event Python in a report; keep it lean.
-    low, high = overall_targets
-    try:
-        rank = 0
-        for row in conn.execute(sql, params):
-            rank += 1
-            if rank in (low, high):
-                overall.append(float(row[width]))
-            key = row[:width]
-            count = seen.get(key)
-            if count is None:  # a row written after the aggregate query ran
-                continue
-            count += 1
-            seen[key] = count
-            if count in targets[key]:
-                found[key].append(float(row[width]))
-    except sqlite3.DatabaseError as exc:
-        msg = f"the store could not be read ({exc})."
-        raise ReportError(msg) from None
-    if overall_targets[0] == overall_targets[1] and len(overall) == 1:
-        overall.append(overall[0])
-    for key, (p50, p95) in targets.items():
-        if p50 == p95 and len(found[key]) == 1:
-            found[key].append(found[key][0])
-    return found, overall
-
-
 def _sort_key(sort: str, stats: Stats) -> tuple[object, ...]:
     name = tuple((v is None, v or "") for v in stats.key)
     if sort == "name":
@@ -259,7 +216,7 @@ def _sort_key(sort: str, stats: Stats) -> tuple[object, ...]:
 
 
 def report(
-    conn: sqlite3.Connection,
+    conn: Reader | sqlite3.Connection,
     *,
     group_by: Sequence[str] = ("feature",),
     filters: Filters = Filters(),  # noqa: B008 -- Filters is frozen
@@ -270,7 +227,7 @@ def report(
     """Group the events matching ``filters`` and sum each group.
 
     Args:
-        conn: An open store (:func:`connect`).
+        conn: An open store (:func:`open_reader`).
         group_by: Names from :data:`GROUPS`; several make one row per combination.
         filters: Which events to read.
         sort: One of :data:`SORTS`.
@@ -280,7 +237,8 @@ def report(
     Raises:
         ReportError: An unknown group-by or sort, or a store that cannot be read.
     """
-    exprs = _group_exprs(group_by)
+    reader = as_reader(conn)
+    exprs = _group_exprs(group_by, reader.dialect)
     if sort not in SORTS:
         msg = f"unknown sort {sort!r}; choose from {', '.join(SORTS)}."
         raise ReportError(msg)
@@ -291,19 +249,19 @@ def report(
     width = len(exprs)
     keys = ", ".join(f"k{i}" for i in range(width))
     selected = ", ".join(f"{e} AS k{i}" for i, e in enumerate(exprs))
-    sql = f"SELECT {selected}, {_AGGREGATES} FROM {TABLE} WHERE {where} GROUP BY {keys}"
+    sql = f"SELECT {selected}, {_aggregates(reader.dialect)} FROM {reader.dialect.table} WHERE {where} GROUP BY {keys}"
     to_key = _keyer(group_by)
     groups: list[Stats] = []
     raw_keys: list[tuple[object, ...]] = []  # as SQL returns them, to match the latency pass
     counts: dict[tuple[object, ...], int] = {}
-    for row in _query(conn, sql, params):
+    for row in reader.rows(sql, params):
         raw = tuple(row[:width])
         groups.append(_stats(to_key(raw), row[width:]))
         raw_keys.append(raw)
         counts[raw] = _int(row[-1])
     totals = _total(groups)
     if latency and any(counts.values()):
-        found, overall = _percentiles(conn, exprs, where, params, counts)
+        found, overall = reader.percentiles(exprs, where, params, counts)
         groups = [
             attrs.evolve(g, p50_latency_ms=found[raw][0], p95_latency_ms=found[raw][1])
             if len(found.get(raw, ())) == 2
@@ -327,17 +285,14 @@ def report(
 # --- everything at once -----------------------------------------------------------
 
 
-def _on(path: Path, job: Callable[[sqlite3.Connection], _T]) -> _T:
-    """Run ``job`` on a connection of its own (SQLite connections are not shared between threads)."""
-    conn = connect(path)
-    try:
-        return job(conn)
-    finally:
-        conn.close()
+def _on(reader: Reader, job: Callable[[Reader], _T]) -> _T:
+    """Run ``job`` on a session of its own (SQLite connections are not shared between threads)."""
+    with reader.session() as session:
+        return job(session)
 
 
 def overview(
-    store: str | Path,
+    store: str | Path | Reader,
     *,
     group_by: Sequence[str] = ("feature",),
     filters: Filters = Filters(),  # noqa: B008 -- Filters is frozen
@@ -351,42 +306,49 @@ def overview(
 ) -> Overview:
     """The grouped report with its waste, cache and unit economics, and (``charts``) the daily and per-model views.
 
+    ``store`` is a path, a ``postgresql://`` URL or an open reader (left open).
     Each part is one query on its own read-only connection, run on up to
     ``workers`` threads (default: the number of CPUs, at most 4): SQLite
-    releases the GIL while it scans, so the parts run side by side.
+    releases the GIL while it scans, and PostgreSQL runs each query in a
+    server process of its own, so the parts run side by side.
     Unit economics covers the 30 days before ``filters.until_ms`` (default
     ``now_ms``), whatever ``filters.since_ms`` says, for the users in ``filters``.
 
     Raises:
         ReportError: No store at ``store``, not a store, or a bad argument.
     """
-    path = Path(store)
-    connect(path).close()  # one clear error before any thread starts
+    reader = store if isinstance(store, Reader) else open_reader(store)  # one clear error before any thread starts
     now = clock_ms() if now_ms is None else now_ms
     until = filters.until_ms if filters.until_ms is not None else now
     count = workers if workers is not None else min(4, os.cpu_count() or 1)
-    with ThreadPoolExecutor(max_workers=max(count, 1), thread_name_prefix="fluxgate-report") as pool:
+    try:
+        with ThreadPoolExecutor(max_workers=max(count, 1), thread_name_prefix="fluxgate-report") as pool:
 
-        def run(job: Callable[[sqlite3.Connection], _T]) -> Future[_T]:
-            return pool.submit(_on, path, job)
+            def run(job: Callable[[Reader], _T]) -> Future[_T]:
+                return pool.submit(_on, reader, job)
 
-        # Longest first: the grouped report makes two passes (sums, then latencies).
-        grouped = run(lambda c: report(c, group_by=group_by, filters=filters, sort=sort, top=top))
-        daily = by_model = None
-        if charts:
-            daily = run(lambda c: report(c, group_by=("day", "feature"), filters=filters, sort="name", latency=False))
-        cache = run(lambda c: cache_efficiency(c, filters=filters, prices=prices))
-        if charts:
-            by_model = run(lambda c: report(c, group_by=("model",), filters=filters, latency=False))
-        spent = run(lambda c: waste(c, filters=filters))
-        econ = run(lambda c: economics(c, until_ms=until, threshold=threshold, users=filters.users))
-        return Overview(
-            store=str(store),
-            generated_ms=now,
-            report=grouped.result(),
-            daily=None if daily is None else daily.result(),
-            by_model=None if by_model is None else by_model.result(),
-            waste=spent.result(),
-            cache=cache.result(),
-            economics=econ.result(),
-        )
+            # Longest first: the grouped report makes two passes (sums, then latencies).
+            grouped = run(lambda r: report(r, group_by=group_by, filters=filters, sort=sort, top=top))
+            daily = by_model = None
+            if charts:
+                daily = run(
+                    lambda r: report(r, group_by=("day", "feature"), filters=filters, sort="name", latency=False)
+                )
+            cache = run(lambda r: cache_efficiency(r, filters=filters, prices=prices))
+            if charts:
+                by_model = run(lambda r: report(r, group_by=("model",), filters=filters, latency=False))
+            spent = run(lambda r: waste(r, filters=filters))
+            econ = run(lambda r: economics(r, until_ms=until, threshold=threshold, users=filters.users))
+            return Overview(
+                store=reader.name,
+                generated_ms=now,
+                report=grouped.result(),
+                daily=None if daily is None else daily.result(),
+                by_model=None if by_model is None else by_model.result(),
+                waste=spent.result(),
+                cache=cache.result(),
+                economics=econ.result(),
+            )
+    finally:
+        if reader is not store:
+            reader.close()
