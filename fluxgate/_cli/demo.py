@@ -190,7 +190,7 @@ def _parser() -> _Parser:
         description="Fill a store from fluxgate's offline fake of the Anthropic API, then report on it "
         "and reconcile it with the fake's usage and cost reports.",
     )
-    parser.add_argument("--db", type=Path, help=_db_help())
+    parser.add_argument("--db", help=_db_help())
     parser.add_argument("--html", type=Path, metavar="PATH", help="also write the HTML report to PATH")
     return parser
 
@@ -219,10 +219,18 @@ def main(argv: Sequence[str], *, out: IO[str] | None = None) -> int:
     except _ExitError as exc:
         return exc.status
     from .._report import format_count
-    from .._store import default_db_path
+    from .._store import describe_store, resolve_store
     from .report import main as report_main
 
-    db = args.db if args.db is not None else default_db_path()
+    found = resolve_store(args.db)
+    if isinstance(found, str):
+        print(
+            f"fluxgate demo: {describe_store(found)} is a database; the demo records made-up calls into a SQLite "
+            "file of its own: fluxgate demo --db demo.db",
+            file=sys.stderr,
+        )
+        return 2
+    db = found
     held = _stored(db)
     if held:
         # The demo's calls are made up: never mix them into a store that holds real ones.

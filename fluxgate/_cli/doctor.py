@@ -214,7 +214,7 @@ def _store(path: Path, source: str) -> list[_Check]:
 
 def _pg_events(conn: Conn) -> tuple[int, int | None] | None:
     """The events and the time of the last; ``None`` when there is no events table yet."""
-    from .._store.postgres import EVENTS_TABLE
+    from .._store import EVENTS_TABLE
 
     found = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (EVENTS_TABLE,)).fetchone()
     if found is None or not found[0]:
@@ -225,7 +225,7 @@ def _pg_events(conn: Conn) -> tuple[int, int | None] | None:
 
 def _pg_probe(conn: Conn) -> str | None:
     """What the sink does on its first write, then a test event read back: all rolled back."""
-    from .._store.postgres import EVENTS_TABLE, ensure_events_schema
+    from .._store import EVENTS_TABLE, ensure_events_schema
 
     tracking_id = f"fluxgate-doctor-{os.getpid()}-{time.time_ns()}"
     with conn.transaction(force_rollback=True):  # leave the store exactly as it was
@@ -243,8 +243,7 @@ def _pg_store(url: str, source: str) -> list[_Check]:
     """The PostgreSQL store: reachable, its events, and a test write rolled back; the password never shown."""
     from .._errors import ConfigurationError
     from .._report import format_time
-    from .._store import StoreError, mask_url
-    from .._store.postgres import Connections, parse_target
+    from .._store import Connections, StoreError, mask_url, parse_target
 
     lines = [_Check(f"store: {mask_url(url)} (PostgreSQL, from {source})")]
     try:

@@ -24,12 +24,13 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import IO, NoReturn
 
+from .._store import describe_store, resolve_store
 from .admin import DEFAULT_BASE_URL, AdminAPIError, AdminClient, AdminKeyRefusedError
 from .compare import GROUPS, reconcile
 from .output import percent, write_csv, write_json, write_table
 from .period import day_of, parse_when, since_day, until_day
 from .records import Reconciliation
-from .store import StoreError, default_db_path, read_tracked
+from .store import StoreError, read_tracked
 
 __all__ = [
     "EXIT_BELOW_MIN_COVERAGE",
@@ -101,9 +102,8 @@ def _parser() -> _Parser:
     parser.add_argument("--format", choices=("table", "json", "csv"), default="table", help="output (default: table)")
     parser.add_argument(
         "--db",
-        type=Path,
-        metavar="PATH",
-        help="the store (default: $FLUXGATE_DB, else ~/.local/share/fluxgate/events.db)",
+        metavar="PATH|URL",
+        help="a SQLite file or a postgresql:// URL (default: $FLUXGATE_DB, else ~/.local/share/fluxgate/events.db)",
     )
     parser.add_argument(
         "--save",
@@ -189,7 +189,9 @@ def _run(
     if not base_url.startswith(("https://", "http://")):
         _fail(err, "ANTHROPIC_BASE_URL must start with https:// (or http://).", EXIT_CONFIG)
 
-    store = args.db if args.db is not None else default_db_path()
+    store = resolve_store(args.db)
+    if args.save is True and isinstance(store, str):
+        _fail(err, "--save needs a file for a database store: give --save PATH.", EXIT_CONFIG)
     last = until if until is not None else today + timedelta(days=1)
     try:
         tracked = read_tracked(store, since=since, until=last)
@@ -214,7 +216,7 @@ def _run(
         undated=args.undated,
         workspaces=workspaces or None,
         reported_through=client.reported_through,
-        store=str(store),
+        store=describe_store(store),
     )
     try:
         {"json": write_json, "csv": write_csv}.get(args.format, write_table)(result, out)
@@ -222,7 +224,7 @@ def _run(
     except BrokenPipeError:  # `fluxgate reconcile | head`
         return 0
     if args.save is not None:
-        target = saved_path(store) if args.save is True else Path(args.save)
+        target = saved_path(store) if args.save is True and isinstance(store, Path) else Path(str(args.save))
         try:
             _save(result, target)
         except OSError as exc:

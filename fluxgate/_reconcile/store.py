@@ -164,8 +164,8 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 def _read_postgres(url: str, since_ms: int, until_ms: int) -> Tracked:
     """The same sums from ``fluxgate_events``, in one read-only session."""
+    from .._store import EVENTS_TABLE, Connections, parse_target
     from .._store import StoreError as DatabaseError
-    from .._store.postgres import EVENTS_TABLE, Connections, parse_target
 
     try:
         target = parse_target(url, owner="the store")

@@ -25,8 +25,7 @@ import attrs
 
 from .._errors import ConfigurationError
 from .._models import CostEvent
-from .._store import StoreError
-from .._store.postgres import EVENTS_TABLE, Connections, parse_target
+from .._store import EVENTS_TABLE, Connections, StoreError, parse_target
 from .store import COST_SUMS, Dialect, NoStoreError, Reader, ReportError
 
 if TYPE_CHECKING:

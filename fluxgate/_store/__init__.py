@@ -13,26 +13,45 @@ from __future__ import annotations
 from .batches import BatchStore, Claim
 from .events import COLUMNS, TABLE, SQLiteSink, default_db_path, ensure_schema, event_from_row
 from .location import describe_store, resolve_store
-from .postgres import StoreError, StoreUnavailableError, is_postgres_url, mask_url
+from .postgres import (
+    EVENT_COLUMNS,
+    EVENTS_TABLE,
+    Connections,
+    StoreError,
+    StoreUnavailableError,
+    check_timeout,
+    ensure_events_schema,
+    is_postgres_url,
+    mask_url,
+    parse_target,
+    quoted,
+)
 from .spend import SQLiteSpendStore
 from .sqlite import connect, immediate
 
 __all__ = [
     "COLUMNS",
+    "EVENTS_TABLE",
+    "EVENT_COLUMNS",
     "TABLE",
     "BatchStore",
     "Claim",
+    "Connections",
     "SQLiteSink",
     "SQLiteSpendStore",
     "StoreError",
     "StoreUnavailableError",
+    "check_timeout",
     "connect",
     "default_db_path",
     "describe_store",
+    "ensure_events_schema",
     "ensure_schema",
     "event_from_row",
     "immediate",
     "is_postgres_url",
     "mask_url",
+    "parse_target",
+    "quoted",
     "resolve_store",
 ]

@@ -21,7 +21,7 @@ import attrs
 
 from .._errors import ConfigurationError, SinkError, TransientSinkError
 from .._models import AiEventUser, CostEvent, Status
-from .._store.postgres import (
+from .._store import (
     EVENT_COLUMNS,
     EVENTS_TABLE,
     Connections,

@@ -545,18 +545,37 @@ class TestReconcile:
             assert_secret_free(str(caught.value))
             assert "nope" not in str(caught.value)
 
-    def test_cli_refuses_a_url_without_showing_it(self, pg_url: str) -> None:
-        """`fluxgate reconcile --db URL` (its --db reads a path) stops with the URL masked, before any request."""
+    def test_cli_reconciles_a_postgres_store(self, pg_url: str) -> None:
+        """`fluxgate reconcile --db URL` reads the tracked side from PostgreSQL; the password shows nowhere."""
+        import json
+
+        from fluxgate._reconcile import AnsweredCall, serve_admin_api
         from fluxgate._reconcile import main as reconcile_main
 
-        PostgresSink(pg_url).write(ordered(1, start=NOW))
+        events = [e for e in ordered(6, start=NOW) if e.cost_usd is not None]
+        PostgresSink(pg_url).write(events)
         out, err = io.StringIO(), io.StringIO()
-        environ = {"ANTHROPIC_ADMIN_KEY": "sk-ant-admin01-test", "ANTHROPIC_BASE_URL": "http://127.0.0.1:9"}
-        status = reconcile_main(["--db", pg_url], out=out, err=err, environ=environ)
-        assert status != 0
-        assert "names a PostgreSQL store" in err.getvalue()
-        assert mask_url(pg_url) in err.getvalue()
+        with serve_admin_api([AnsweredCall.from_event(e) for e in events]) as base_url:
+            environ = {"ANTHROPIC_ADMIN_KEY": "sk-ant-admin01-test", "ANTHROPIC_BASE_URL": base_url}
+            status = reconcile_main(
+                ["--db", pg_url, "--since", "3d", "--format", "json"], out=out, err=err, environ=environ, now_ms=NOW
+            )
+        assert status == 0, err.getvalue()
+        total = json.loads(out.getvalue())["total"]
+        assert total["tracked_cost_usd"] == total["reported_cost_usd"]
+        assert mask_url(pg_url) in out.getvalue()
         assert_secret_free(out.getvalue(), err.getvalue())
+
+    def test_save_needs_a_path_for_a_database(self, pg_url: str) -> None:
+        """--save with no path refuses a database store instead of making a file named after its URL."""
+        from fluxgate._reconcile import main as reconcile_main
+
+        err = io.StringIO()
+        environ = {"ANTHROPIC_ADMIN_KEY": "sk-ant-admin01-test", "ANTHROPIC_BASE_URL": "http://127.0.0.1:9"}
+        status = reconcile_main(["--db", pg_url, "--save"], out=io.StringIO(), err=err, environ=environ)
+        assert status == 2
+        assert "--save PATH" in err.getvalue()
+        assert_secret_free(err.getvalue())
 
 
 class TestDoctor:
