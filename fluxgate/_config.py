@@ -142,7 +142,7 @@ def _check_retry(_: object, attribute: attrs.Attribute[Any], value: object) -> N
 def _check_budgets(_: object, attribute: attrs.Attribute[Any], value: object) -> None:
     if value is None:
         return
-    if isinstance(value, Budget) or isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+    if isinstance(value, (Budget, str, bytes)) or not isinstance(value, Sequence):
         msg = f"'budgets' must be a list of fluxgate.Budget (got {value!r})."
         raise ConfigurationError(msg)
     for budget in value:

@@ -40,7 +40,7 @@ class TransientSinkError(SinkError):
         self.retry_after_s = retry_after_s
 
 
-class BudgetExceeded(FluxgateError):
+class BudgetExceeded(FluxgateError):  # noqa: N818 - the name the npm package and users already know
     """A call was not sent because it could cross a spending limit.
 
     An ordinary ``Exception``, so web frameworks can map it to a response

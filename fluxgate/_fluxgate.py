@@ -22,8 +22,7 @@ from ._guard import guarded, internal_error_count
 from ._models import CostEvent
 from ._pricing import PriceTable
 from ._store import BatchStore, SQLiteSink, SQLiteSpendStore, resolve_store
-from .sinks._base import Sink
-from .sinks.http import HTTPSink
+from .sinks import HTTPSink, Sink
 
 __all__ = ["FluxGate", "active", "reporting_to", "set_active"]
 
@@ -232,7 +231,7 @@ class FluxGate:
 
 def _store_sink(store: str | Path) -> Sink:
     if isinstance(store, str):
-        from .sinks.postgres import PostgresSink
+        from .sinks import PostgresSink
 
         return PostgresSink(store)
     return SQLiteSink(store)
@@ -244,7 +243,7 @@ def _budget_guard(config: Config, store: str | Path) -> BudgetGuard | None:
     spend = config.budget_store
     if spend is None:
         if isinstance(store, str):
-            from ._store.pg_spend import PostgresSpendStore
+            from ._store import PostgresSpendStore
 
             spend = PostgresSpendStore(store, connect_timeout_s=max(2.0, config.budget_lock_timeout_s))
         else:
@@ -257,7 +256,7 @@ def _batch_store(fg: FluxGate) -> Any:
     if config.sinks is not None and config.store is None and config.db_path is None:
         return BatchStore(":memory:")  # explicit sinks only: keep batch contexts in the process
     if isinstance(fg.store, str):
-        from ._store.pg_batches import PostgresBatchStore
+        from ._store import PostgresBatchStore
 
         return PostgresBatchStore(fg.store)
     return BatchStore(fg.store)

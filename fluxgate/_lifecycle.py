@@ -24,13 +24,14 @@ import threading
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, ParamSpec, Protocol, TypeVar, overload
 
-from . import _threads
 from ._budget import Budget, SpendStore
 from ._delivery import DEFAULT_MAX_SPILL_BYTES, DropHook, RetryPolicy
 from ._fluxgate import FluxGate, active, set_active
 from ._guard import env_flag, guarded, logger, start_quiet_thread
 from ._instrument import instrument
 from ._instrument import uninstrument as _uninstrument_sdk
+from ._threads import propagate as propagate_scopes
+from ._threads import stop as stop_propagating
 from .sinks import Sink
 
 __all__ = ["flush", "flush_after", "init", "shutdown", "start", "uninstrument"]
@@ -101,9 +102,9 @@ def start(fg: FluxGate, *, force: bool = False) -> FluxGate:
         previous = set_active(fg)
         instrument(force=force)
         if fg.config.propagate_context:
-            _threads.propagate()
+            propagate_scopes()
         else:
-            _threads.stop()
+            stop_propagating()
         if not _atexit_registered:
             atexit.register(_at_exit)
             _flush_at_child_exit()
@@ -122,7 +123,7 @@ def uninstrument() -> None:
     Calling it twice warns and returns. Tracked calls then pass straight through.
     """
     _uninstrument_sdk()
-    _threads.stop()
+    stop_propagating()
 
 
 def shutdown(timeout_s: float | None = 5.0) -> bool:
@@ -134,7 +135,7 @@ def shutdown(timeout_s: float | None = 5.0) -> bool:
     with _lock:
         fg = set_active(None)
         _uninstrument_sdk()
-        _threads.stop()
+        stop_propagating()
     if fg is None:
         return True
     ok = False

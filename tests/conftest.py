@@ -12,6 +12,7 @@ import pytest
 
 import fluxgate
 import fluxgate._guard
+import fluxgate._store.batches
 from fluxgate._context import _STACK
 from fluxgate.testing import FakeAnthropicAPI, MemorySink
 
@@ -50,6 +51,8 @@ def swallowed(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[BaseException]]:
 def _clean_slate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     """Sure all tests start with no scope, no tracker and no patches, and a private store."""
     monkeypatch.setenv("FLUXGATE_DB", str(tmp_path / "default-events.db"))
+    # Batch contexts kept in memory live as long as the process; each test gets its own.
+    monkeypatch.setattr(fluxgate._store.batches, "_memory", {})
     token = _STACK.set(())
     yield
     fluxgate.shutdown(timeout_s=5)

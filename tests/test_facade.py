@@ -11,7 +11,6 @@ from typing import Any
 
 import anthropic
 import pytest
-from anthropic.resources.messages.messages import Messages
 
 import fluxgate
 from fluxgate import AiEventUser, ContextFrame, CostEvent, FluxGate, Status, current_context, track_context
@@ -112,14 +111,16 @@ def seen_by_api() -> tuple[FakeAnthropicAPI, list[tuple[ContextFrame, FluxGate |
 class TestCreate:
     def test_installs_the_single_patch(self, api: FakeAnthropicAPI, tracker: Tracker) -> None:
         """Creating a tracker installs fluxgate's class-level patch, not a wrapper of its own."""
-        assert type(Messages.__dict__["create"]).__name__ == "function"
+        from anthropic._base_client import SyncAPIClient
+
+        assert type(SyncAPIClient.__dict__["request"]).__name__ == "function"
         create_anthropic_cost_tracker(api.client(), tracker.fg)
         assert fluxgate._instrument.patches.is_instrumented()
-        patched = Messages.__dict__["create"]
+        patched = SyncAPIClient.__dict__["request"]
         assert isinstance(patched, fluxgate._instrument.patches.wrapt.FunctionWrapper)
         assert type(patched.__wrapped__).__name__ == "function"  # one layer: ours, once
         create_anthropic_cost_tracker(api.client(), tracker.fg)
-        assert Messages.__dict__["create"] is patched
+        assert SyncAPIClient.__dict__["request"] is patched
 
     def test_client_is_not_modified(self, api: FakeAnthropicAPI, tracker: Tracker) -> None:
         """Calls on the plain client stay untracked when no global tracker is active."""

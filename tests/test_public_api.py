@@ -37,7 +37,6 @@ class TestPublicAPI:
         )
         subprocess.run([sys.executable, "-c", code], check=True)
 
-
     def test_import_loads_only_the_core(self) -> None:
         """`import fluxgate` loads no wrapt, tenacity, sinks, budgets, report or price data; init() loads them."""
         code = (
@@ -57,8 +56,10 @@ class TestPublicAPI:
         from fluxgate.testing import FakeAnthropicAPI, MemorySink
 
         fluxgate.init(sinks=[MemorySink()])
-        message = FakeAnthropicAPI().client().messages.create(
-            model="claude-haiku-4-5", max_tokens=256, messages=[{"role": "user", "content": "hi"}]
+        message = (
+            FakeAnthropicAPI()
+            .client()
+            .messages.create(model="claude-haiku-4-5", max_tokens=256, messages=[{"role": "user", "content": "hi"}])
         )
         found = fluxgate.tracking_response(message)
         assert found is message.fluxgate_cost_tracking_response  # type: ignore[attr-defined]

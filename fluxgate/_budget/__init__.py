@@ -8,6 +8,7 @@ worst-case cost of a request. The SQLite spend store lives in ``_store``.
 
 from __future__ import annotations
 
+from .estimate import estimate_input_tokens
 from .guard import Budget, BudgetGuard, Reservation, worst_case_usd
 from .spend import PICO, MemorySpendStore, ScopeBudget, SpendStore, parse_usd, pusd
 
@@ -19,6 +20,7 @@ __all__ = [
     "Reservation",
     "ScopeBudget",
     "SpendStore",
+    "estimate_input_tokens",
     "parse_usd",
     "pusd",
     "worst_case_usd",

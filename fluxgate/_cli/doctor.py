@@ -95,8 +95,7 @@ def _anthropic() -> tuple[str | None, list[_Check]]:
 
 def _patches(release: str | None) -> list[_Check]:
     """The SDK methods fluxgate patches, and whether each is in the installed release."""
-    from .._instrument import is_instrumented
-    from .._instrument.patches import TARGETS, resolve
+    from .._instrument import TARGETS, is_instrumented, resolve
 
     if is_instrumented():
         lines = [_Check("patches: installed in this process")]

@@ -38,7 +38,7 @@ from typing import Any
 
 from .._guard import guarded, logger, start_quiet_thread, warn_once
 from .._models import CostEvent
-from ..sinks._base import Sink
+from ..sinks import Sink
 from .items import DropHook, Item, LazyEvent, Marker, SinkStats, event_of
 from .policy import RetryPolicy
 from .spill import Spill

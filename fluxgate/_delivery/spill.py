@@ -1,7 +1,7 @@
 """Spill files: batches a sink could not take, kept on local disk until it can.
 
 Each sink spills to its own file, ``<directory>/<sink name>.jsonl``, one
-``CostEvent.to_dict()`` per line (``sinks._lines``: made storable, so a line
+``CostEvent.to_dict()`` per line (``_store.lines``: made storable, so a line
 always parses back). A replay first *claims* the file by renaming
 it to ``<sink name>.<pid>.replaying``, so new spills start a fresh file and two
 processes sharing the directory never replay the same lines; the claimed file
@@ -26,7 +26,7 @@ from typing import IO
 
 from .._guard import logger
 from .._models import CostEvent
-from ..sinks._lines import event_from_dict, event_line, lock_file, write_all
+from .._store import event_from_dict, event_line, lock_file, write_all
 
 __all__ = ["Spill"]
 

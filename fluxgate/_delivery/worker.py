@@ -30,8 +30,8 @@ import attrs
 
 from .._guard import guarded, logger, start_quiet_thread, swallow, warn_once
 from .._models import CostEvent
-from ..sinks._base import Sink
-from ..sinks._lines import event_line
+from .._store import event_line
+from ..sinks import Sink
 from .items import DropHook, Item, Marker, SinkStats, event_of
 from .policy import Breaker, Failure, RetryPolicy
 from .spill import Spill

@@ -2,38 +2,44 @@
 
 A batch is billed when it runs, long after ``batches.create`` returned, and
 its results may be read by another process. So at ``create`` the caller's
-context (feature, user, step...) is written to the local SQLite store, keyed
-by the batch id and each request's ``custom_id``; when anyone iterates
-``batches.results``, each result becomes one event at the batch rate with
-that context. A ``counted_at`` marker, claimed inside one write transaction,
-makes a result count once however often, and by however many processes, the
-results are read.
+context (feature, user, step...) is kept, keyed by the batch id and each
+request's ``custom_id``; when anyone iterates ``batches.results``, each
+result becomes one event at the batch rate with that context, as the user
+reads it (fluxgate reads nothing ahead). A ``counted_at`` marker, claimed
+inside one write transaction, makes a result count once however often, and
+by however many processes, the results are read.
 
-The store is two tables beside the events in the default database
-(``$FLUXGATE_DB`` or ``FluxGate(db_path=...)``), in WAL mode. Writes happen
-on the caller's thread: once per ``batches.create`` and once per chunk of
-results, never per token. Nothing here raises into the user's code: callers
-run it under ``guarded()``.
+The contexts are kept where the FluxGate keeps its events
+(``FluxGate.batch_store``): its SQLite file or PostgreSQL database, shared
+with other processes, when events go there; otherwise this process's
+memory, so that nothing is written to disk the configuration did not ask for.
+Nothing here raises into the user's code: it all runs under ``guarded()``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
 
-from .._fluxgate import FluxGate
+from .._fluxgate import FluxGate, active
+from .._guard import guarded
 from .._ids import now_ms as clock_ms
 from .._models import ContextFrame, Status
 from .._recording import Call, attach, get
-from .._store import BatchStore, default_db_path
+from .._store import BatchStore
+from .hooks import Target, marked
+from .routes import platform_of
 
-__all__ = ["ResultsRecorder", "remember_batch", "store_for"]
+__all__ = ["TARGETS", "ResultsRecorder", "remember_batch", "store_for"]
+
+#: Where batch contexts live for a tracker that names no store of its own.
+_MEMORY = BatchStore(":memory:")
 
 
-def store_for(fg: FluxGate) -> BatchStore:
-    """The store next to ``fg``'s default SQLite database."""
-    path = getattr(getattr(fg, "config", None), "db_path", None)
-    return BatchStore(path if path is not None else default_db_path())
+def store_for(fg: FluxGate) -> Any:
+    """Where ``fg`` keeps batch contexts (``FluxGate.batch_store``: its store, or this process's memory)."""
+    store = getattr(fg, "batch_store", None)
+    return _MEMORY if store is None else store
 
 
 def remember_batch(fg: FluxGate, *, batch: Any, body: Any, api: str, platform: str, context: ContextFrame) -> None:
@@ -52,7 +58,7 @@ def remember_batch(fg: FluxGate, *, batch: Any, body: Any, api: str, platform: s
 
 
 class ResultsRecorder:
-    """Turns the results of one batch into events, a chunk at a time, each ``custom_id`` once."""
+    """Turns the results of one batch into events as they are read, each ``custom_id`` once."""
 
     __slots__ = ("api", "batch_id", "fg", "platform", "store")
 
@@ -63,31 +69,27 @@ class ResultsRecorder:
         self.platform = platform
         self.store = store_for(fg)
 
-    def record(self, items: Sequence[Any]) -> None:
-        """Record the results in ``items`` that nobody counted before; hang each summary on its item."""
-        ids = [cid for cid in (get(item, "custom_id") for item in items) if isinstance(cid, str)]
-        if not ids:
+    def record(self, item: Any) -> None:
+        """Record ``item`` (one result) if nobody counted it before; hang its summary on it."""
+        custom_id = get(item, "custom_id")
+        if not isinstance(custom_id, str):
             return
-        claims = self.store.claim(self.batch_id, ids)
-        now = clock_ms()
-        for item in items:
-            custom_id = get(item, "custom_id")
-            claim = claims.pop(custom_id, None) if isinstance(custom_id, str) else None
-            if claim is None:
-                continue  # counted before, by this reader or another
-            call = Call(
-                self.fg,
-                self.api,
-                platform=claim.platform or self.platform,
-                model=claim.model,
-                context=claim.context or ContextFrame(),
-                batch_id=self.batch_id,
-                custom_id=custom_id,
-                created_at=claim.created_at or now,
-            )
-            call.start()
-            _record_result(call, get(item, "result"))
-            attach(item, call.response)
+        claim = self.store.claim(self.batch_id, [custom_id]).get(custom_id)
+        if claim is None:
+            return  # counted before, by this reader or another
+        call = Call(
+            self.fg,
+            self.api,
+            platform=claim.platform or self.platform,
+            model=claim.model,
+            context=claim.context or ContextFrame(),
+            batch_id=self.batch_id,
+            custom_id=custom_id,
+            created_at=claim.created_at or clock_ms(),
+        )
+        call.start()
+        _record_result(call, get(item, "result"))
+        attach(item, call.response)
 
 
 def _record_result(call: Call, result: Any) -> None:
@@ -107,3 +109,78 @@ def _record_result(call: Call, result: Any) -> None:
         return
     name = kind if isinstance(kind, str) else "unknown"
     call.error(name, f"the batch request was {name} before it ran; it was not billed")
+
+
+# -- batches.results(): the SDK's decoder, its items recorded as they pass -------------------
+
+
+def _recorded(items: Iterator[Any], recorder: ResultsRecorder) -> Iterator[Any]:
+    for item in items:
+        with guarded():
+            recorder.record(item)
+        yield item
+
+
+async def _arecorded(items: AsyncIterator[Any], recorder: ResultsRecorder) -> AsyncIterator[Any]:
+    async for item in items:
+        with guarded():
+            recorder.record(item)
+        yield item
+
+
+def _recorder(fg: FluxGate | None, api: str, resource: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    if fg is None:
+        return None
+    batch_id = kwargs.get("message_batch_id", args[0] if args else None)
+    if not isinstance(batch_id, str):
+        return None
+    return ResultsRecorder(fg, batch_id=batch_id, api=api, platform=platform_of(getattr(resource, "_client", None)))
+
+
+def _follow(decoder: Any, recorder: ResultsRecorder | None) -> None:
+    """Have each result of ``decoder`` (the SDK's JSONL decoder) recorded as the SDK reads it."""
+    if recorder is None:
+        return
+    # The SDK reads every item through this generator (anthropic 2.x makes
+    # it on first use; reading the attribute only makes it, reads nothing).
+    items = decoder._iterator
+    decoder._iterator = _arecorded(items, recorder) if hasattr(items, "__anext__") else _recorded(items, recorder)
+
+
+def _reading(api: str) -> Callable[..., Any]:
+    """``batches.results()``: the SDK's decoder, each result read becoming one event, once."""
+
+    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        fg = active()
+        decoder = wrapped(*args, **kwargs)
+        with guarded():
+            _follow(decoder, _recorder(fg, api, instance, args, kwargs))
+        return decoder
+
+    return marked(wrapper)
+
+
+def _areading(api: str) -> Callable[..., Any]:
+    """The async twin of ``_reading``."""
+
+    async def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        fg = active()
+        decoder = await wrapped(*args, **kwargs)
+        with guarded():
+            _follow(decoder, _recorder(fg, api, instance, args, kwargs))
+        return decoder
+
+    return marked(wrapper)
+
+
+def _targets(module: str, prefix: str) -> tuple[Target, ...]:
+    return (
+        (module, "Batches", "results", _reading(f"{prefix}.results")),
+        (module, "AsyncBatches", "results", _areading(f"{prefix}.results")),
+    )
+
+
+TARGETS: tuple[Target, ...] = (
+    *_targets("anthropic.resources.messages.batches", "messages.batches"),
+    *_targets("anthropic.resources.beta.messages.batches", "beta.messages.batches"),
+)

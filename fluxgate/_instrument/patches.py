@@ -5,34 +5,29 @@ so each one has its undo. Patching classes (never clients) tracks clients made
 before and after ``init()``. The wrappers read the active FluxGate on each
 call: with none, they pass straight through.
 
-Tracking works at two levels of the SDK, so that no path to Claude is missed
-and none is counted twice:
+One patch sees every call: ``SyncAPIClient.request`` and
+``AsyncAPIClient.request``, where every API call of every client
+(first-party, Bedrock, Vertex, ...) passes exactly once (retries happen
+inside). A request that ``routes.route`` calls billable (``POST
+/v1/messages``, ``/v1/complete``) is one call and gives one event, named from
+the request itself (``routes.label``); ``POST /v1/messages/batches`` keeps
+the caller's context. No public method (``create``, ``stream``, ``parse``)
+is wrapped: a wrapper there would stand between the SDK's warnings and the
+caller's line, and add a hop to every call.
 
-1. **The HTTP request.** ``SyncAPIClient.request`` and ``AsyncAPIClient.request``
-   see every API call of every client (first-party, Bedrock, Vertex, ...)
-   exactly once; retries happen inside them. A request that ``_paths.route``
-   calls billable (``POST /v1/messages``, ``/v1/complete``) is one call and
-   gives one event; ``POST /v1/messages/batches`` stores the caller's context.
-   This level alone already catches the paths that bypass ``create``:
-   ``messages.stream()``, ``messages.parse()``, ``with_raw_response`` views
-   built before ``init()``, method references kept from before.
-2. **The public methods** (``create``, ``stream``, ``parse``, ``tool_runner``,
-   ``batches.results`` and the platform classes' own references to them).
-   They *announce* a call, with its ``api`` name, the caller's context and
-   tracker, in the ``PENDING`` ContextVar; the request they send binds that
-   call instead of making a new one. They also wrap what the SDK hands back
-   lazily: stream managers send their request in ``__enter__``, tool runners
-   on each step, batch results as they are read.
-
-The user's call always runs outside ``guarded()``: its result or exception
-reaches the user untouched; only fluxgate's own bookkeeping is guarded.
-See ``docs/call-paths.md`` for every path and release.
+What the SDK hands back is the SDK's own object, followed by class-level
+patches of its methods, with per-object state kept beside it (``hooks``):
+streams and ``stream()`` helpers (``streams``), raw responses
+(``responses``), tool runners (``runners``) and batch results
+(``batches``). The user's call always runs outside ``guarded()``: its result
+or exception (``CancelledError`` and ``KeyboardInterrupt`` included) reaches
+the user untouched; only fluxgate's own bookkeeping is guarded. See
+``docs/call-paths.md`` for every path and release.
 """
 
 from __future__ import annotations
 
 import importlib
-import inspect
 import json
 import threading
 from collections.abc import Callable
@@ -40,176 +35,22 @@ from typing import Any
 
 import wrapt
 
-from .._context import current_context, current_scopes
+from .._context import current_context
 from .._fluxgate import FluxGate, active
 from .._guard import env_flag, guarded, logger
 from .._models import ContextFrame
-from .._recording import ATTRIBUTE, PENDING, STEP, BodyRecorder, Call, attach, get, read_content
-from .batches import ResultsRecorder, remember_batch
-from .responses import TrackedAPIResponse, TrackedAsyncAPIResponse, TrackedLegacyResponse
+from .._recording import ATTRIBUTE, STEP, Call, get, read_content
+from . import batches, responses, runners, streams
+from .batches import remember_batch
+from .hooks import MARK, Target, marked
+from .responses import track_raw
 from .routes import BATCH_CREATE, Route, label, platform_of, regional_of, route
-from .streams import (
-    RunnerScope,
-    TrackedAsyncBatchResults,
-    TrackedAsyncRunner,
-    TrackedAsyncStreamManager,
-    TrackedBatchResults,
-    TrackedRunner,
-    TrackedStreamManager,
-    is_async_stream,
-    is_stream,
-    track_stream,
-)
+from .streams import is_async_stream, is_stream, track_stream
 
-__all__ = ["ATTRIBUTE", "SUPPORTED_ANTHROPIC", "instrument", "is_instrumented", "uninstrument"]
+__all__ = ["ATTRIBUTE", "SUPPORTED_ANTHROPIC", "TARGETS", "instrument", "is_instrumented", "uninstrument"]
 
 #: The anthropic releases fluxgate supports (checked in CI at both ends and in between).
 SUPPORTED_ANTHROPIC = ">=0.50"
-
-_MARK = "_fluxgate_wrapper"
-
-Wrapper = Callable[[Callable[..., Any], Any, tuple[Any, ...], dict[str, Any]], Any]
-
-
-def _marked(wrapper: Wrapper) -> Wrapper:
-    setattr(wrapper, _MARK, True)
-    return wrapper
-
-
-# -- level 2: public methods announce their call ------------------------------------
-
-
-def _announce(fg: FluxGate, api: str, resource: Any, kwargs: dict[str, Any]) -> Call | None:
-    """A call for a public method of ``resource``, or None when an outer one already stands."""
-    outer = PENDING.get()
-    if outer is not None and not outer.bound:
-        return None  # e.g. a helper that calls create() inside: the outer method names the call
-    call = None
-    with guarded():
-        client = getattr(resource, "_client", None)
-        platform = platform_of(client)
-        call = Call(fg, api, platform=platform, model=kwargs.get("model"), regional=regional_of(client, platform))
-    return call
-
-
-def announcing(api: str) -> Wrapper:
-    """A wrapper for a sync method that sends one request right away (``create``, ``parse``)."""
-
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        fg = active()
-        call = None if fg is None else _announce(fg, api, instance, kwargs)
-        if call is None:
-            return wrapped(*args, **kwargs)
-        token = PENDING.set(call)
-        try:
-            return wrapped(*args, **kwargs)
-        finally:
-            PENDING.reset(token)
-
-    return _marked(wrapper)
-
-
-def announcing_async(api: str) -> Wrapper:
-    """The async twin of ``announcing``: the call is announced inside the awaiting task."""
-
-    async def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        fg = active()
-        call = None if fg is None else _announce(fg, api, instance, kwargs)
-        if call is None:
-            return await wrapped(*args, **kwargs)
-        token = PENDING.set(call)
-        try:
-            return await wrapped(*args, **kwargs)
-        finally:
-            PENDING.reset(token)
-
-    return _marked(wrapper)
-
-
-def streaming(api: str) -> Wrapper:
-    """A wrapper for ``stream()``: its manager sends the request on ``__enter__``, as this call."""
-
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        fg = active()
-        call = None if fg is None else _announce(fg, api, instance, kwargs)
-        if call is None:
-            return wrapped(*args, **kwargs)
-        token = PENDING.set(call)  # in case a release sends the request right here
-        try:
-            manager = wrapped(*args, **kwargs)
-        finally:
-            PENDING.reset(token)
-        out = manager
-        with guarded():
-            if hasattr(type(manager), "__aenter__") and not hasattr(type(manager), "__enter__"):
-                out = TrackedAsyncStreamManager(manager, call)
-            elif hasattr(type(manager), "__enter__"):
-                out = TrackedStreamManager(manager, call)
-        return out
-
-    return _marked(wrapper)
-
-
-def running(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """``tool_runner()``: each step runs in the context (and for the tracker) the runner was made in."""
-    fg = active()
-    runner = wrapped(*args, **kwargs)
-    if fg is None:
-        return runner
-    out = runner
-    with guarded():
-        scope = RunnerScope(current_scopes(), fg)
-        if hasattr(type(runner), "__anext__"):
-            out = TrackedAsyncRunner(runner, scope)
-        elif hasattr(type(runner), "__next__"):
-            out = TrackedRunner(runner, scope)
-    return out
-
-
-_marked(running)
-
-
-def _results_recorder(fg: FluxGate, api: str, resource: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    batch_id = kwargs.get("message_batch_id", args[0] if args else None)
-    if not isinstance(batch_id, str):
-        return None
-    return ResultsRecorder(fg, batch_id=batch_id, api=api, platform=platform_of(getattr(resource, "_client", None)))
-
-
-def reading_results(api: str) -> Wrapper:
-    """``batches.results()``: each result read becomes one event, once."""
-
-    def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        fg = active()
-        decoder = wrapped(*args, **kwargs)
-        if fg is None:
-            return decoder
-        out = decoder
-        with guarded():
-            recorder = _results_recorder(fg, api, instance, args, kwargs)
-            if recorder is not None and hasattr(type(decoder), "__next__"):
-                out = TrackedBatchResults(decoder, recorder)
-        return out
-
-    return _marked(wrapper)
-
-
-def reading_results_async(api: str) -> Wrapper:
-    """The async twin of ``reading_results``."""
-
-    async def wrapper(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        fg = active()
-        decoder = await wrapped(*args, **kwargs)
-        if fg is None:
-            return decoder
-        out = decoder
-        with guarded():
-            recorder = _results_recorder(fg, api, instance, args, kwargs)
-            if recorder is not None and hasattr(type(decoder), "__anext__"):
-                out = TrackedAsyncBatchResults(decoder, recorder)
-        return out
-
-    return _marked(wrapper)
 
 
 # -- level 1: the HTTP request -------------------------------------------------------
@@ -224,7 +65,7 @@ class _BatchCreation:
         self.fg, self.api, self.platform, self.body, self.context = fg, api, platform, body, context
 
     def fail(self, exc: BaseException) -> None:
-        """A batch that was not created costs nothing and needs no context."""
+        """A batch that was not created (or whose creation was interrupted) costs nothing."""
 
     def settle(self, result: Any) -> Any:
         batch = result
@@ -236,44 +77,23 @@ class _BatchCreation:
 
 
 def _bind(found: Route, client: Any, options: Any, kwargs: dict[str, Any]) -> Call | _BatchCreation | None:
-    """The call this request belongs to: the one announced for it, or a new one."""
+    """The call this request is: a new one, reporting to the active FluxGate (None if none is)."""
+    fg = active()
+    if fg is None:
+        return None
     body = getattr(options, "json_data", None)
+    platform = platform_of(client)
     if found.kind == BATCH_CREATE:
-        fg = active()
-        if fg is None:
-            return None
-        return _BatchCreation(fg, label(found, options), platform_of(client), body, current_context())
-    call = PENDING.get()
-    if call is None or call.bound:
-        fg = active()
-        if fg is None:
-            return None
-        platform = platform_of(client)
-        api = label(found, options)
-        call = Call(fg, api, platform=platform, model=get(body, "model"), regional=regional_of(client, platform))
-    call.start(model=get(body, "model"), streamed=kwargs.get("stream") is True)
+        return _BatchCreation(fg, label(found, options), platform, body, current_context())
+    model = get(body, "model")
+    call = Call(fg, label(found, options), platform=platform, model=model, regional=regional_of(client, platform))
+    call.start(model=model, streamed=kwargs.get("stream") is True, body=body)
     return call
 
 
 def _is_raw(result: Any) -> bool:
     """An ``APIResponse`` / ``LegacyAPIResponse`` (``with_raw_response``, ``with_streaming_response``)."""
     return _kind(result) == _RAW
-
-
-def _track_raw(call: Call, response: Any) -> Any:
-    """A raw response: record now if its body was read, else as the user reads it."""
-    body = BodyRecorder(call, response.http_response)
-    if inspect.iscoroutinefunction(getattr(type(response), "parse", None)):
-        proxy: Any = TrackedAsyncAPIResponse(response, body)
-    elif hasattr(response, "iter_bytes"):
-        proxy = TrackedAPIResponse(response, body)
-    else:
-        proxy = TrackedLegacyResponse(response, body)
-    content = body.read_content()
-    if content is not None:  # with_raw_response without stream=True: the SDK read it already
-        body.complete(content)
-        attach(response, call.response)
-    return proxy
 
 
 _MODEL, _STREAM, _RAW = 0, 1, 2
@@ -296,7 +116,7 @@ def _kind(result: Any) -> int:
 
 
 def _settle(call: Call | _BatchCreation, result: Any) -> Any:
-    """What the user gets back: the result, or a proxy that records it when it is read."""
+    """What the user gets back: the SDK's result, recorded now or followed as it is read."""
     if isinstance(call, _BatchCreation):
         return call.settle(result)
     log = STEP.get()
@@ -306,7 +126,7 @@ def _settle(call: Call | _BatchCreation, result: Any) -> Any:
     if kind == _STREAM:
         return track_stream(call, result)
     if kind == _RAW:
-        return _track_raw(call, result)
+        return track_raw(call, result)
     call.succeed(result)
     return result
 
@@ -374,7 +194,9 @@ def _request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], 
         call.reserve(getattr(options, "json_data", None), _input_counter(call, instance, options))
     try:
         result = wrapped(*args, **kwargs)
-    except Exception as exc:
+    except BaseException as exc:
+        # An API error, or an interruption (KeyboardInterrupt, SystemExit): one
+        # event either way, the budget reservation settled, the exception as raised.
         with guarded():
             call.fail(exc)
         raise
@@ -399,7 +221,8 @@ async def _arequest(wrapped: Callable[..., Any], instance: Any, args: tuple[Any,
         call.reserve(getattr(options, "json_data", None), await _async_input_count(call, instance, options))
     try:
         result = await wrapped(*args, **kwargs)
-    except Exception as exc:
+    except BaseException as exc:
+        # CancelledError (a timeout, a client that went away) included: see _request.
         with guarded():
             call.fail(exc)
         raise
@@ -409,62 +232,27 @@ async def _arequest(wrapped: Callable[..., Any], instance: Any, args: tuple[Any,
     return out
 
 
-_marked(_request)
-_marked(_arequest)
+marked(_request)
+marked(_arequest)
 
 
 # -- the table -------------------------------------------------------------------------
 
-_MESSAGES = "anthropic.resources.messages.messages"
-_BETA = "anthropic.resources.beta.messages.messages"
-_BATCHES = "anthropic.resources.messages.batches"
-_BETA_BATCHES = "anthropic.resources.beta.messages.batches"
-_BEDROCK_BETA = "anthropic.lib.bedrock._beta_messages"
-_VERTEX_BETA = "anthropic.lib.vertex._beta_messages"
-
-
-def _messages_targets(module: str, prefix: str) -> tuple[tuple[str, str, str, Wrapper], ...]:
-    return (
-        (module, "Messages", "create", announcing(f"{prefix}.create")),
-        (module, "AsyncMessages", "create", announcing_async(f"{prefix}.create")),
-        (module, "Messages", "stream", streaming(f"{prefix}.stream")),
-        (module, "AsyncMessages", "stream", streaming(f"{prefix}.stream")),
-        (module, "Messages", "parse", announcing(f"{prefix}.parse")),
-        (module, "AsyncMessages", "parse", announcing_async(f"{prefix}.parse")),
-        (module, "Messages", "tool_runner", running),
-        (module, "AsyncMessages", "tool_runner", running),
-    )
-
-
-def _results_targets(module: str, prefix: str) -> tuple[tuple[str, str, str, Wrapper], ...]:
-    return (
-        (module, "Batches", "results", reading_results(f"{prefix}.results")),
-        (module, "AsyncBatches", "results", reading_results_async(f"{prefix}.results")),
-    )
-
-
-#: (module, class, method, wrapper). The one table ``instrument`` and
-#: ``uninstrument`` both walk. A target missing from the installed SDK (a
-#: method a release does not have) is skipped; so is a class that does not
-#: define the method itself (it inherits the patched one).
-TARGETS: tuple[tuple[str, str, str, Wrapper], ...] = (
+#: (module, class, attribute, wrapper or property): the one table ``instrument``
+#: and ``uninstrument`` both walk. A target missing from the installed SDK (a
+#: class or method a release does not have) is skipped; so is a method the class
+#: does not define itself (it inherits the patched one), and a property whose
+#: name the class already has.
+TARGETS: tuple[Target, ...] = (
     ("anthropic._base_client", "SyncAPIClient", "request", _request),
     ("anthropic._base_client", "AsyncAPIClient", "request", _arequest),
-    *_messages_targets(_MESSAGES, "messages"),
-    *_messages_targets(_BETA, "beta.messages"),
-    # Bedrock's and Vertex's beta resources copy the first-party functions into
-    # their own class dicts (``create = FirstPartyMessagesAPI.create``).
-    *_messages_targets(_BEDROCK_BETA, "beta.messages"),
-    *_messages_targets(_VERTEX_BETA, "beta.messages"),
-    *_results_targets(_BATCHES, "messages.batches"),
-    *_results_targets(_BETA_BATCHES, "beta.messages.batches"),
-    # Legacy text completions (anthropic < 1.0): the request level names them
-    # already; the patch keeps ``completions.create`` in the table like its peers.
-    ("anthropic.resources.completions", "Completions", "create", announcing("completions.create")),
-    ("anthropic.resources.completions", "AsyncCompletions", "create", announcing_async("completions.create")),
+    *streams.TARGETS,
+    *responses.TARGETS,
+    *runners.TARGETS,
+    *batches.TARGETS,
 )
 
-_installed: list[tuple[type, str]] = []
+_installed: list[tuple[type, str, Any]] = []
 _install_lock = threading.Lock()
 
 
@@ -478,7 +266,21 @@ def resolve(module: str, cls: str) -> type | None:
 
 def _wrapped_by_us(owner: type, method: str) -> bool:
     current = owner.__dict__.get(method)
-    return isinstance(current, wrapt.FunctionWrapper) and getattr(current._self_wrapper, _MARK, False)
+    return isinstance(current, wrapt.FunctionWrapper) and getattr(current._self_wrapper, MARK, False)
+
+
+def _install(owner: type, name: str, patch: Any) -> bool:
+    """Put one patch in place, unless it is there already or the class does not define the method."""
+    if isinstance(patch, property):
+        if name in owner.__dict__:
+            return False
+        setattr(owner, name, patch)
+    else:
+        if name not in owner.__dict__ or _wrapped_by_us(owner, name):
+            return False
+        wrapt.wrap_function_wrapper(owner, name, patch)
+    _installed.append((owner, name, patch))
+    return True
 
 
 def instrument(*, force: bool = False) -> bool:
@@ -491,18 +293,14 @@ def instrument(*, force: bool = False) -> bool:
     if not force and env_flag("FLUXGATE_DISABLED"):
         return False
     patched = False
-    # Import every module first: a platform module imported after the
-    # first-party class is patched would copy our wrapper into its own class.
-    owners = [(resolve(module, cls), method, wrapper) for module, cls, method, wrapper in TARGETS]
+    # Import every module first, outside the lock (an import may take a while).
+    owners = [(resolve(module, cls), name, patch) for module, cls, name, patch in TARGETS]
     # init() and the facade may both install at once: check-and-wrap must be
     # atomic, or a method could be wrapped twice and its calls counted twice.
     with _install_lock:
-        for owner, method, wrapper in owners:
-            if owner is None or method not in owner.__dict__ or _wrapped_by_us(owner, method):
-                continue
-            wrapt.wrap_function_wrapper(owner, method, wrapper)
-            _installed.append((owner, method))
-            patched = True
+        for owner, name, patch in owners:
+            if owner is not None and _install(owner, name, patch):
+                patched = True
     return patched
 
 
@@ -514,11 +312,14 @@ def uninstrument() -> None:
 
 def _uninstall() -> None:
     while _installed:
-        owner, method = _installed.pop()
-        if _wrapped_by_us(owner, method):
-            setattr(owner, method, owner.__dict__[method].__wrapped__)
+        owner, name, patch = _installed.pop()
+        if isinstance(patch, property):
+            if owner.__dict__.get(name) is patch:
+                delattr(owner, name)
+        elif _wrapped_by_us(owner, name):
+            setattr(owner, name, owner.__dict__[name].__wrapped__)
         else:  # someone wrapped on top of us; pulling ours out would drop theirs
-            logger.warning("fluxgate: %s.%s was re-patched by another library; left in place", owner.__name__, method)
+            logger.warning("fluxgate: %s.%s was re-patched by another library; left in place", owner.__name__, name)
 
 
 def is_instrumented() -> bool:

@@ -5,9 +5,10 @@ Three tables, all free of anthropic imports:
 - ``route()`` maps an HTTP request the SDK is about to send to what it is
   (a billable message, a legacy completion, a batch creation) or to None;
   ``_instrument`` tracks every request that maps to something.
-- ``label()`` names the path of a request no public-method patch announced
-  (``with_raw_response`` built before ``init()``, a method reference kept
-  from before, ``client.post("/v1/messages")``).
+- ``label()`` names the ``api`` of a request from the request itself: its
+  URL, its post-parser (``parse()``) and the header the stream helpers send,
+  so every path (``with_raw_response``, a method reference kept from before
+  ``init()``, ``client.post("/v1/messages")``) is named alike.
 - ``METHODS`` says, for every public method of the resources that can send a
   billable request, how it is handled. ``tests/test_coverage_of_sdk.py`` fails
   when the installed SDK has a method this table does not name, so a new SDK
@@ -49,6 +50,9 @@ _ROUTES: Final = {
     "/v1/messages/batches": BATCH_CREATE,
 }
 _HELPER_HEADER: Final = "x-stainless-helper-method"
+# Sent by messages.stream() (and beta) since anthropic 0.x, with the resource as its value.
+_STREAM_HELPER_HEADER: Final = "x-stainless-stream-helper"
+_STREAM_RESOURCES: Final = frozenset({"messages", "beta.messages"})
 
 
 @attrs.frozen
@@ -87,7 +91,7 @@ def route(options: Any) -> Route | None:
 
 
 def label(found: Route, options: Any) -> str:
-    """The ``api`` name of a request that no public-method patch named."""
+    """The ``api`` name of a request: ``create``, ``parse`` or ``stream``, beta or not."""
     if found.kind == COMPLETE:
         return "completions.create"
     prefix = "beta.messages" if found.beta else "messages"
@@ -96,8 +100,15 @@ def label(found: Route, options: Any) -> str:
     if callable(getattr(options, "post_parser", None)):
         return f"{prefix}.parse"  # only parse() sets a post_parser on /v1/messages
     headers = getattr(options, "headers", None)
-    if isinstance(headers, dict) and any(k.lower() == _HELPER_HEADER and v == "stream" for k, v in headers.items()):
-        return f"{prefix}.stream"  # the stream helpers say so in a header on later releases
+    if isinstance(headers, dict):
+        # messages.stream() says so in a header on every release, naming its
+        # resource (anthropic 0.x's async beta stream() sends no beta=true).
+        for name, value in headers.items():
+            key = name.lower() if isinstance(name, str) else ""
+            if key == _STREAM_HELPER_HEADER:
+                return f"{value}.stream" if value in _STREAM_RESOURCES else f"{prefix}.stream"
+            if key == _HELPER_HEADER and value == "stream":
+                return f"{prefix}.stream"
     return f"{prefix}.create"
 
 
@@ -150,7 +161,7 @@ class Handling:
 
     ``kind`` is one of:
 
-    - ``"tracked"``: patched; one event per API call, ``api`` = ``note``;
+    - ``"tracked"``: one event per API call (caught at the HTTP request), ``api`` = ``note``;
     - ``"via"``: sends its requests through tracked methods (``note`` says which);
     - ``"view"``: a view onto the same methods (raw / streaming responses);
     - ``"context"``: not billable itself, but its context is stored for later events;
@@ -204,7 +215,7 @@ METHODS: Final = {
     "beta.messages.tool_runner": Handling(
         "via", "each turn is its own beta.messages.create / parse / stream event, in the context of the caller"
     ),
-    "beta.messages.thread": Handling("via", "each turn is its own beta.messages.create event"),
+    "beta.messages.thread": Handling("via", "each turn is its own beta.messages.create (or .stream) event"),
     "beta.messages.count_tokens": Handling("free", "token counting is free"),
     "beta.messages.batches": _SUB,
     "beta.messages.with_raw_response": _VIEW,

@@ -1,69 +1,39 @@
-"""The wrapt proxies fluxgate returns in place of the SDK's lazy objects.
+"""Streams, followed through the SDK's own objects as the user reads them.
 
-Each proxy forwards everything to the object it wraps (``isinstance`` still
-holds) and keeps its own state in ``_self_*`` attributes. Bookkeeping never
-affects the user's reads: a fault in it is swallowed, the user's own
-exceptions propagate unchanged, and every recorder finishes once, whichever
-of end, close, error or garbage collection comes first.
+What the user gets back is the SDK's ``Stream`` / ``AsyncStream``, unchanged
+in type. The SDK reads every stream through its ``_iterator`` (a generator
+its ``__iter__``, ``__next__`` and the helper streams all pull from);
+fluxgate puts a generator of its own in front of that one, which feeds each
+event to the call's :class:`StreamRecorder` as it passes. The recorder is
+found again from the stream (for ``close()``, the summary property and the
+helper streams) through a :class:`Registry`, and finishes once, whichever of
+end, error, close, interruption (``CancelledError``, ``KeyboardInterrupt``,
+``GeneratorExit``), garbage collection or the end of a
+``finish_streams_at_exit`` block comes first.
 
-- ``TrackedStream`` / ``TrackedAsyncStream``: an SDK ``Stream`` of events
-  (``create(stream=True)``, and the raw stream under ``messages.stream()``).
-- ``TrackedStreamManager`` / ``TrackedAsyncStreamManager``: what ``stream()``
-  returns; the request is sent in ``__enter__``, under the call announced
-  when ``stream()`` was called.
-- ``TrackedMessageStream`` / ``TrackedAsyncMessageStream``: the helper stream
-  the manager yields; it only adds the tracking attribute (the events are
-  recorded underneath it, on the raw stream).
-- ``TrackedBatchResults`` / ``TrackedAsyncBatchResults``: ``batches.results()``.
-- ``TrackedRunner`` / ``TrackedAsyncRunner``: ``beta.messages.tool_runner()``;
-  each step runs in the context the runner was made in.
-
-The raw-response proxies are in ``_responses``.
+``messages.stream()`` returns the SDK's manager, which sends its request on
+``__enter__``: the manager's ``__init__`` notes the scope and tracker it was
+made under, and ``__enter__`` sends the request under them. The helper
+``MessageStream`` reads the raw stream underneath, so it is recorded there.
 """
 
 from __future__ import annotations
 
-import weakref
-from collections import deque
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager, nullcontext
-from typing import TYPE_CHECKING, Any
-
-import wrapt
+from typing import Any
 
 from .._context import Scope, activate, current_scopes, reset
 from .._fluxgate import FluxGate, active, reporting_to
 from .._guard import guarded
 from .._models import CostTrackingResponse
-from .._recording import ATTRIBUTE, STEP, Call, StepLog, StreamRecorder, announced, attach, header
-from .batches import ResultsRecorder
+from .._recording import ATTRIBUTE, Call, StreamRecorder, attach, header, watch
+from .hooks import Registry, Target, marked
 
-__all__ = [
-    "ObjectProxy",
-    "RunnerScope",
-    "TrackedAsyncBatchResults",
-    "TrackedAsyncMessageStream",
-    "TrackedAsyncRunner",
-    "TrackedAsyncStream",
-    "TrackedAsyncStreamManager",
-    "TrackedBatchResults",
-    "TrackedMessageStream",
-    "TrackedRunner",
-    "TrackedStream",
-    "TrackedStreamManager",
-    "is_async_stream",
-    "is_stream",
-    "track_stream",
-]
+__all__ = ["TARGETS", "Origin", "follow", "is_async_stream", "is_stream", "recorder_of", "track_stream"]
 
-if TYPE_CHECKING:
-    ObjectProxy = wrapt.ObjectProxy[Any]
-else:  # wrapt 1.x proxies are not subscriptable at run time
-    ObjectProxy = wrapt.ObjectProxy
-
-# Results claimed (one SQLite transaction) per read-ahead; every item read is
-# handed to the user in order, so reading ahead changes nothing they see.
-_RESULTS_CHUNK = 100
+#: The recorder of every stream being followed; a stream dropped unfinished is recorded then.
+_STREAMS: Registry[StreamRecorder] = Registry(lambda recorder: recorder.finish("abandoned"))
 
 
 def is_stream(result: Any) -> bool:
@@ -78,405 +48,211 @@ def is_async_stream(result: Any) -> bool:
     return hasattr(type(result), "__anext__") and hasattr(result, "response")
 
 
-# -- event streams ------------------------------------------------------------
+def recorder_of(stream: Any) -> StreamRecorder | None:
+    """The recorder following ``stream`` (an SDK stream, or a helper stream over one), if any."""
+    found = _STREAMS.get(stream)
+    if found is None:
+        raw = getattr(stream, "_raw_stream", None)
+        found = None if raw is None else _STREAMS.get(raw)
+    return found
 
 
-class _StreamBase(ObjectProxy):
-    """What both stream proxies share: the recorder, and finishing it once.
-
-    A stream dropped part-way is finished by ``weakref.finalize`` (not
-    ``__del__``), which holds the recorder but never the stream.
-    """
-
-    def __init__(self, stream: Any, recorder: StreamRecorder) -> None:
-        super().__init__(stream)
-        self._self_recorder = recorder
-        self._self_finalizer = weakref.finalize(self, recorder.finish, "abandoned")
-
-    @property
-    def fluxgate_cost_tracking_response(self) -> CostTrackingResponse | None:
-        return self._self_recorder.call.response
-
-    def _self_finalize(self, how: str, exc: BaseException | None = None) -> None:
-        self._self_finalizer.detach()
-        self._self_recorder.finish(how, exc)
+# -- event streams ---------------------------------------------------------------
 
 
-class TrackedStream(_StreamBase):
-    """A sync ``Stream`` that records its call when it ends, once."""
-
-    def __iter__(self) -> Iterator[Any]:
-        # A generator, not ``return self``: resuming a generator costs less per
-        # event than a Python ``__next__`` call, and once the first token is
-        # seen a text delta is passed on after one attribute read.
-        recorder = self._self_recorder
-        feed = recorder.feed
-        try:
-            for event in self.__wrapped__:
-                if recorder.first_token is None or getattr(event, "type", None) != "content_block_delta":
-                    feed(event)
-                yield event
-        except Exception as exc:
-            self._self_finalize("error", exc)
-            raise
-        self._self_finalize("end")
-
-    def __next__(self) -> Any:
-        try:
-            event = self.__wrapped__.__next__()
-        except StopIteration:
-            self._self_finalize("end")
-            raise
-        except Exception as exc:
-            self._self_finalize("error", exc)
-            raise
-        self._self_recorder.feed(event)
-        return event
-
-    def close(self) -> None:
-        try:
-            self.__wrapped__.close()
-        finally:
-            self._self_finalize("closed")
-
-    def __enter__(self) -> TrackedStream:
-        self.__wrapped__.__enter__()
-        return self
-
-    def __exit__(self, *exc_info: Any) -> Any:
-        try:
-            return self.__wrapped__.__exit__(*exc_info)
-        finally:
-            self._self_finalize("closed")
+def _events(events: Iterator[Any], recorder: StreamRecorder) -> Iterator[Any]:
+    # A generator, not a class with __next__: resuming a generator costs less
+    # per event than a Python call, and once the first token is seen a text
+    # delta is passed on after one attribute read.
+    feed = recorder.feed
+    try:
+        for event in events:
+            if recorder.first_token is None or getattr(event, "type", None) != "content_block_delta":
+                feed(event)
+            yield event
+    except Exception as exc:
+        recorder.finish("error", exc)
+        raise
+    except BaseException:
+        # GeneratorExit (the stream was dropped or its iterator closed),
+        # CancelledError, KeyboardInterrupt: the reading stopped here.
+        recorder.finish("interrupted")
+        raise
+    recorder.finish("end")
 
 
-class TrackedAsyncStream(_StreamBase):
-    """The async twin of ``TrackedStream``."""
+async def _aevents(events: AsyncIterator[Any], recorder: StreamRecorder) -> AsyncIterator[Any]:
+    # See _events.
+    feed = recorder.feed
+    try:
+        async for event in events:
+            if recorder.first_token is None or getattr(event, "type", None) != "content_block_delta":
+                feed(event)
+            yield event
+    except Exception as exc:
+        recorder.finish("error", exc)
+        raise
+    except BaseException:
+        recorder.finish("interrupted")
+        raise
+    recorder.finish("end")
 
-    def __aiter__(self) -> AsyncIterator[Any]:
-        return self._self_events()
 
-    async def _self_events(self) -> AsyncIterator[Any]:
-        # See TrackedStream.__iter__.
-        recorder = self._self_recorder
-        feed = recorder.feed
-        try:
-            async for event in self.__wrapped__:
-                if recorder.first_token is None or getattr(event, "type", None) != "content_block_delta":
-                    feed(event)
-                yield event
-        except Exception as exc:
-            self._self_finalize("error", exc)
-            raise
-        self._self_finalize("end")
-
-    async def __anext__(self) -> Any:
-        try:
-            event = await self.__wrapped__.__anext__()
-        except StopAsyncIteration:
-            self._self_finalize("end")
-            raise
-        except Exception as exc:
-            self._self_finalize("error", exc)
-            raise
-        self._self_recorder.feed(event)
-        return event
-
-    async def close(self) -> None:
-        try:
-            await self.__wrapped__.close()
-        finally:
-            self._self_finalize("closed")
-
-    async def __aenter__(self) -> TrackedAsyncStream:
-        await self.__wrapped__.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc_info: Any) -> Any:
-        try:
-            return await self.__wrapped__.__aexit__(*exc_info)
-        finally:
-            self._self_finalize("closed")
+def follow(stream: Any, recorder: StreamRecorder) -> None:
+    """Have ``recorder`` see every event of ``stream`` (sync or async) as the SDK reads it."""
+    if _STREAMS.get(stream) is not None:
+        return  # a raw response's parse() hands back the same stream again
+    _STREAMS.put(stream, recorder)
+    # Anthropic 2.x makes the generator on first use (a cached property);
+    # earlier releases in __init__. Either way it is read here, not iterated.
+    events = stream._iterator
+    stream._iterator = _aevents(events, recorder) if is_async_stream(stream) else _events(events, recorder)
 
 
 def track_stream(call: Call, stream: Any) -> Any:
-    """``stream`` wrapped so its events record ``call`` (sync or async)."""
-    recorder = StreamRecorder(call, _request_id(stream))
-    if is_async_stream(stream):
-        return TrackedAsyncStream(stream, recorder)
-    return TrackedStream(stream, recorder)
+    """Record ``call`` from the events of ``stream``, the SDK's own object, which is returned."""
+    recorder = StreamRecorder(call, header(getattr(stream, "response", None)))
+    follow(stream, recorder)
+    watch(recorder)
+    return stream
 
 
-def _request_id(stream: Any) -> str | None:
-    return header(getattr(stream, "response", None))
+def _closing(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``Stream.close()``: the stream ends here, read to the end or not."""
+    try:
+        return wrapped(*args, **kwargs)
+    finally:
+        recorder = _STREAMS.get(instance)
+        if recorder is not None:
+            recorder.finish("closed")
 
 
-# -- messages.stream() ----------------------------------------------------------
+async def _aclosing(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``AsyncStream.close()``: the async twin of ``_closing``."""
+    try:
+        return await wrapped(*args, **kwargs)
+    finally:
+        recorder = _STREAMS.get(instance)
+        if recorder is not None:
+            recorder.finish("closed")
 
 
-class TrackedStreamManager(ObjectProxy):
-    """``messages.stream(...)``'s manager: sends the request on ``__enter__`` as ``call``."""
-
-    def __init__(self, manager: Any, call: Call) -> None:
-        super().__init__(manager)
-        self._self_call = call
-
-    def __enter__(self) -> Any:
-        with announced(self._self_call):
-            stream = self.__wrapped__.__enter__()
-        out = stream
-        with guarded():
-            out = TrackedMessageStream(stream, self._self_call)
-        return out
-
-    def __exit__(self, *exc_info: Any) -> Any:
-        return self.__wrapped__.__exit__(*exc_info)
+def _summary(stream: Any) -> CostTrackingResponse | None:
+    """``fluxgate_cost_tracking_response`` of a stream: None until it has been recorded."""
+    recorder = recorder_of(stream)
+    return None if recorder is None else recorder.call.response
 
 
-class TrackedAsyncStreamManager(ObjectProxy):
-    """The async twin of ``TrackedStreamManager``."""
-
-    def __init__(self, manager: Any, call: Call) -> None:
-        super().__init__(manager)
-        self._self_call = call
-
-    async def __aenter__(self) -> Any:
-        with announced(self._self_call):
-            stream = await self.__wrapped__.__aenter__()
-        out = stream
-        with guarded():
-            out = TrackedAsyncMessageStream(stream, self._self_call)
-        return out
-
-    async def __aexit__(self, *exc_info: Any) -> Any:
-        return await self.__wrapped__.__aexit__(*exc_info)
+# -- messages.stream(): the manager and the helper stream ---------------------------------
 
 
-class TrackedMessageStream(ObjectProxy):
-    """The helper ``MessageStream``, with the tracking attribute and a tagged final message."""
+class Origin:
+    """The scopes and tracker something was made under, put back while it sends a request later.
 
-    def __init__(self, stream: Any, call: Call) -> None:
-        super().__init__(stream)
-        self._self_call = call
-
-    @property
-    def fluxgate_cost_tracking_response(self) -> CostTrackingResponse | None:
-        return self._self_call.response
-
-    def get_final_message(self, *args: Any, **kwargs: Any) -> Any:
-        message = self.__wrapped__.get_final_message(*args, **kwargs)
-        with guarded():
-            attach(message, self._self_call.response)
-        return message
-
-    def __enter__(self) -> TrackedMessageStream:
-        self.__wrapped__.__enter__()
-        return self
-
-    def __exit__(self, *exc_info: Any) -> Any:
-        return self.__wrapped__.__exit__(*exc_info)
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self.__wrapped__)
-
-    def __next__(self) -> Any:
-        return self.__wrapped__.__next__()
-
-
-class TrackedAsyncMessageStream(ObjectProxy):
-    """The async twin of ``TrackedMessageStream``."""
-
-    def __init__(self, stream: Any, call: Call) -> None:
-        super().__init__(stream)
-        self._self_call = call
-
-    @property
-    def fluxgate_cost_tracking_response(self) -> CostTrackingResponse | None:
-        return self._self_call.response
-
-    async def get_final_message(self, *args: Any, **kwargs: Any) -> Any:
-        message = await self.__wrapped__.get_final_message(*args, **kwargs)
-        with guarded():
-            attach(message, self._self_call.response)
-        return message
-
-    async def __aenter__(self) -> TrackedAsyncMessageStream:
-        await self.__wrapped__.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc_info: Any) -> Any:
-        return await self.__wrapped__.__aexit__(*exc_info)
-
-    def __aiter__(self) -> Any:
-        return self.__wrapped__.__aiter__()
-
-    async def __anext__(self) -> Any:
-        return await self.__wrapped__.__anext__()
-
-
-# -- batches.results() ---------------------------------------------------------------
-
-
-class TrackedBatchResults(ObjectProxy):
-    """``batches.results()``: each result the user iterates is recorded once, a chunk at a time."""
-
-    def __init__(self, decoder: Any, recorder: ResultsRecorder) -> None:
-        super().__init__(decoder)
-        self._self_recorder = recorder
-        self._self_ready: deque[Any] = deque()
-        self._self_error: BaseException | None = None
-        self._self_ended = False
-
-    def __iter__(self) -> TrackedBatchResults:
-        return self
-
-    def __next__(self) -> Any:
-        if not self._self_ready:
-            self._self_fill()
-        if self._self_ready:
-            return self._self_ready.popleft()
-        if self._self_error is not None:
-            error, self._self_error = self._self_error, None
-            raise error
-        raise StopIteration
-
-    def _self_fill(self) -> None:
-        if self._self_ended:
-            return
-        items: list[Any] = []
-        while len(items) < _RESULTS_CHUNK:
-            try:
-                items.append(self.__wrapped__.__next__())
-            except StopIteration:
-                self._self_ended = True
-                break
-            except Exception as exc:  # noqa: BLE001 - the user's to see, after the items read before it
-                self._self_error, self._self_ended = exc, True
-                break
-        with guarded():
-            self._self_recorder.record(items)
-        self._self_ready.extend(items)
-
-
-class TrackedAsyncBatchResults(ObjectProxy):
-    """The async twin of ``TrackedBatchResults``."""
-
-    def __init__(self, decoder: Any, recorder: ResultsRecorder) -> None:
-        super().__init__(decoder)
-        self._self_recorder = recorder
-        self._self_ready: deque[Any] = deque()
-        self._self_error: BaseException | None = None
-        self._self_ended = False
-
-    def __aiter__(self) -> TrackedAsyncBatchResults:
-        return self
-
-    async def __anext__(self) -> Any:
-        if not self._self_ready and not self._self_ended:
-            items: list[Any] = []
-            while len(items) < _RESULTS_CHUNK:
-                try:
-                    items.append(await self.__wrapped__.__anext__())
-                except StopAsyncIteration:
-                    self._self_ended = True
-                    break
-                except Exception as exc:  # noqa: BLE001 - the user's to see, after the items read before it
-                    self._self_error, self._self_ended = exc, True
-                    break
-            with guarded():
-                self._self_recorder.record(items)
-            self._self_ready.extend(items)
-        if self._self_ready:
-            return self._self_ready.popleft()
-        if self._self_error is not None:
-            error, self._self_error = self._self_error, None
-            raise error
-        raise StopAsyncIteration
-
-
-# -- beta.messages.tool_runner() ------------------------------------------------------
-
-
-class RunnerScope:
-    """The context and tracker a tool runner was made in, re-entered for each step.
-
-    If a step runs inside (a deeper scope of) that context, it is left alone;
-    if it runs elsewhere (the runner was handed on, or iterated after its
-    ``with`` block), the runner's own context is put back for the step.
+    If the request is sent inside (a deeper scope of) those scopes, they are
+    left alone; if elsewhere (the object was handed on, or used after its
+    ``with`` block), the object's own scopes are put back for the request.
     """
 
     __slots__ = ("fg", "stack")
 
-    def __init__(self, stack: tuple[Scope, ...], fg: FluxGate | None) -> None:
+    def __init__(self, stack: tuple[Scope, ...], fg: FluxGate) -> None:
         self.stack = stack
         self.fg = fg
 
+    @classmethod
+    def here(cls) -> Origin | None:
+        """The current scopes and tracker, or None when nothing is tracked."""
+        fg = active()
+        return None if fg is None else cls(current_scopes(), fg)
+
     @contextmanager
-    def entered(self) -> Iterator[StepLog]:
-        log = StepLog()
-        step = STEP.set(log)
+    def entered(self) -> Iterator[None]:
+        """Within the block, requests carry this origin's scopes and report to its tracker."""
         token = None
         stack = self.stack
         if stack and current_scopes()[: len(stack)] != stack:
             token = activate(stack)
         fg = self.fg
-        routed = reporting_to(fg) if fg is not None and active() is not fg else nullcontext()
+        routed = reporting_to(fg) if active() is not fg else nullcontext()
         try:
             with routed:
-                yield log
+                yield
         finally:
-            with guarded():
-                if token is not None:
+            if token is not None:
+                with guarded():  # a token made in another Context cannot be reset here
                     reset(token)
-                STEP.reset(step)
 
 
-def _tag(item: Any, log: StepLog) -> Any:
-    """Hang the step's last call on what the step returned, if the SDK rebuilt the message."""
+_MANAGERS: Registry[Origin] = Registry()
+
+
+def _made(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """A ``stream()`` manager's ``__init__``: note where it was made (its request is sent later)."""
+    wrapped(*args, **kwargs)
     with guarded():
-        call = log.last
-        if call is not None and call.response is not None and getattr(item, ATTRIBUTE, None) is None:
-            attach(item, call.response)
-    return item
+        origin = Origin.here()
+        if origin is not None:
+            _MANAGERS.put(instance, origin)
 
 
-class TrackedRunner(ObjectProxy):
-    """A sync tool runner whose steps run in the context it was made in."""
-
-    def __init__(self, runner: Any, scope: RunnerScope) -> None:
-        super().__init__(runner)
-        self._self_scope = scope
-
-    def __iter__(self) -> TrackedRunner:
-        return self
-
-    def __next__(self) -> Any:
-        with self._self_scope.entered() as log:
-            item = self.__wrapped__.__next__()
-        return _tag(item, log)
-
-    def until_done(self, *args: Any, **kwargs: Any) -> Any:
-        with self._self_scope.entered() as log:
-            message = self.__wrapped__.until_done(*args, **kwargs)
-        return _tag(message, log)
+def _entering(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The manager's ``__enter__``: its request is sent under the origin noted at ``stream()``."""
+    origin = _MANAGERS.get(instance)
+    if origin is None:
+        return wrapped(*args, **kwargs)
+    with origin.entered():
+        return wrapped(*args, **kwargs)
 
 
-class TrackedAsyncRunner(ObjectProxy):
-    """The async twin of ``TrackedRunner``."""
+async def _aentering(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """The async manager's ``__aenter__``: the twin of ``_entering``."""
+    origin = _MANAGERS.get(instance)
+    if origin is None:
+        return await wrapped(*args, **kwargs)
+    with origin.entered():
+        return await wrapped(*args, **kwargs)
 
-    def __init__(self, runner: Any, scope: RunnerScope) -> None:
-        super().__init__(runner)
-        self._self_scope = scope
 
-    def __aiter__(self) -> TrackedAsyncRunner:
-        return self
+def _final(message: Any, stream: Any) -> Any:
+    with guarded():
+        recorder = recorder_of(stream)
+        if recorder is not None and recorder.call.response is not None:
+            attach(message, recorder.call.response)
+    return message
 
-    async def __anext__(self) -> Any:
-        with self._self_scope.entered() as log:
-            item = await self.__wrapped__.__anext__()
-        return _tag(item, log)
 
-    async def until_done(self, *args: Any, **kwargs: Any) -> Any:
-        with self._self_scope.entered() as log:
-            message = await self.__wrapped__.until_done(*args, **kwargs)
-        return _tag(message, log)
+def _final_message(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``get_final_message()``: the message carries the stream's summary."""
+    return _final(wrapped(*args, **kwargs), instance)
+
+
+async def _afinal_message(
+    wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> Any:
+    """The async twin of ``_final_message``."""
+    return _final(await wrapped(*args, **kwargs), instance)
+
+
+def _helper_targets(module: str, prefix: str) -> tuple[Target, ...]:
+    sync, asynchronous = f"{prefix}MessageStream", f"{prefix}AsyncMessageStream"
+    return (
+        (module, f"{sync}Manager", "__init__", marked(_made)),
+        (module, f"{asynchronous}Manager", "__init__", marked(_made)),
+        (module, f"{sync}Manager", "__enter__", marked(_entering)),
+        (module, f"{asynchronous}Manager", "__aenter__", marked(_aentering)),
+        (module, sync, "get_final_message", marked(_final_message)),
+        (module, asynchronous, "get_final_message", marked(_afinal_message)),
+        (module, sync, ATTRIBUTE, property(_summary)),
+        (module, asynchronous, ATTRIBUTE, property(_summary)),
+    )
+
+
+TARGETS: tuple[Target, ...] = (
+    ("anthropic._streaming", "Stream", "close", marked(_closing)),
+    ("anthropic._streaming", "AsyncStream", "close", marked(_aclosing)),
+    ("anthropic._streaming", "Stream", ATTRIBUTE, property(_summary)),
+    ("anthropic._streaming", "AsyncStream", ATTRIBUTE, property(_summary)),
+    *_helper_targets("anthropic.lib.streaming._messages", ""),
+    *_helper_targets("anthropic.lib.streaming._beta_messages", "Beta"),
+)

@@ -1,11 +1,12 @@
 """One tracked API call, from its start to its one :class:`CostEvent`.
 
 Nothing here patches anything or imports anthropic. ``_instrument`` decides
-when a call starts and hands over what came back: a message, an exception, a
-stream's events (``StreamRecorder``) or the bytes of a raw body the user reads
-(``BodyRecorder``); the recorders live in ``_recorders``. A :class:`Call`
-turns what it is given into exactly one event, priced later from its
-:class:`PendingEvent` (``_pending``).
+when a call starts and hands over what came back: a message, an exception
+(or an interruption: a cancelled task, Ctrl-C), a stream's events
+(``StreamRecorder``) or the bytes of a raw body the user reads
+(``BodyRecorder``); the recorders live in ``readers``. A :class:`Call` turns
+what it is given into exactly one event, priced later from its
+:class:`PendingEvent` (``event``).
 
 A call owns its state: what it knows is given to its constructor or to
 ``start()``, and what the flusher's thread receives is a frozen snapshot of
@@ -15,17 +16,16 @@ its facts (:class:`PendingEvent`), never the live call.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
 
-from .._budget import BudgetGuard, MemorySpendStore, Reservation, ScopeBudget, worst_case_usd
+from .._budget import BudgetGuard, MemorySpendStore, Reservation, ScopeBudget, estimate_input_tokens, worst_case_usd
 from .._context import current_scopes
 from .._errors import BudgetExceeded
 from .._guard import guarded, logger, swallow
 from .._ids import new_tracking_id, now_ms
-from .._models import ContextFrame, CostTrackingResponse, Status, Usage
+from .._models import TRACKING_ATTRIBUTE, ContextFrame, CostTrackingResponse, Status, Usage
 from .event import PendingEvent
 from .outcome import STOP_STATUS, header, str_or_none
 from .usage import get, usage_from
@@ -33,10 +33,10 @@ from .usage import get, usage_from
 if TYPE_CHECKING:
     from .._pricing import PriceTable
 
-__all__ = ["ATTRIBUTE", "PENDING", "STEP", "Call", "StepLog", "Tracker", "announced", "attach"]
+__all__ = ["ATTRIBUTE", "STEP", "Call", "StepLog", "Tracker", "attach"]
 
 #: The attribute fluxgate sets on returned messages, streams, responses and exceptions.
-ATTRIBUTE = "fluxgate_cost_tracking_response"
+ATTRIBUTE = TRACKING_ATTRIBUTE
 
 _MALFORMED = frozenset({400, 413, 422})
 _EMPTY = ContextFrame()
@@ -47,6 +47,7 @@ _MAX_ERROR_CHARS = 1000
 # On these platforms the id the caller sent names the price row better than
 # the response's ``model`` (a Bedrock ``us.`` prefix means the regional rate).
 _REQUEST_MODEL_WINS = frozenset({"bedrock", "vertex"})
+_INTERRUPTED = "the call was interrupted before its response arrived"
 
 
 def attach(obj: Any, response: CostTrackingResponse | None) -> None:
@@ -92,6 +93,7 @@ class Call:
         "api",
         "batch",
         "batch_id",
+        "body",
         "bound",
         "context",
         "created_at",
@@ -105,6 +107,7 @@ class Call:
         "started",
         "streamed",
         "timed",
+        "trace_parent",
         "tracker",
     )
 
@@ -142,6 +145,13 @@ class Call:
         self.custom_id = custom_id
         #: True once an HTTP request belongs to this call (it then makes no other).
         self.bound = False
+        #: The request body, kept (never copied, never recorded) to estimate the
+        #: prompt of a call interrupted before its usage arrived.
+        self.body: Any = None
+        #: The tracing context current when the call was made (an OTelSink asked
+        #: for it: PendingEvent.current_trace is set only while one is open).
+        capture = PendingEvent.current_trace
+        self.trace_parent: Any = None if capture is None else capture()
         self.started = 0.0
         self.created_at = 0 if created_at is None else created_at
         self.response: CostTrackingResponse | None = None
@@ -184,13 +194,14 @@ class Call:
         """Whether any budget applies to this call (window or scope)."""
         return self.tracker.budget_guard is not None or bool(self.scope_budgets)
 
-    def start(self, *, model: object = None, streamed: bool | None = None) -> None:
-        """The request is being sent now, for ``model`` (if the call did not know it yet)."""
+    def start(self, *, model: object = None, streamed: bool | None = None, body: Any = None) -> None:
+        """The request (``body``) is being sent now, for ``model`` (if the call did not know it yet)."""
         self.bound = True
         if self.model is None and isinstance(model, str):
             self.model = model
         if streamed is not None:
             self.streamed = streamed
+        self.body = body
         self.started = time.perf_counter()
         if not self.batch:
             self.created_at = now_ms()
@@ -244,6 +255,7 @@ class Call:
             None if first_event is None else (ended - first_event) * 1000,
             aborted,
         )
+        self.body = None  # the prompt is not needed once the event is made
         if self.reservation is not None:
             with guarded():
                 self.reservation.settle(pending.cost()[0])
@@ -254,6 +266,7 @@ class Call:
             error_message=error_message,
             price=pending.cost_float,
         )
+        pending.trace_parent = self.trace_parent
         self.tracker.record(pending)
 
     def error(
@@ -278,7 +291,15 @@ class Call:
         )
 
     def fail(self, exc: BaseException, usage: Usage | None = None, model: str | None = None) -> None:
-        """Record the exception the SDK raised; hang the summary on it."""
+        """Record the exception the SDK raised; hang the summary on it.
+
+        A ``BaseException`` that is not an ``Exception`` (``CancelledError``,
+        ``KeyboardInterrupt``, ``SystemExit``) is an interruption, not an
+        error of the call: see :meth:`interrupt`.
+        """
+        if not isinstance(exc, Exception):
+            self.interrupt(exc)
+            return
         code = getattr(exc, "status_code", None)
         error = get(getattr(exc, "body", None), "error")
         error_type = get(error, "type")
@@ -293,6 +314,32 @@ class Call:
         )
         attach(exc, self.response)
 
+    def interrupt(self, exc: BaseException) -> None:
+        """Record a call interrupted before its response arrived (a cancelled task, Ctrl-C).
+
+        The request may have reached the API, which bills the prompt it read:
+        the event carries the prompt's estimate, marked estimated and aborted,
+        so the budget reservation settles at that instead of the worst case.
+        Nothing is hung on ``exc``: it propagates exactly as raised.
+        """
+        self.event(
+            status=Status.ERROR,
+            usage=self.prompt_usage(),
+            model=None,
+            error_type=type(exc).__name__,
+            error_message=_INTERRUPTED,
+            estimated=True,
+            aborted=True,
+        )
+
+    def prompt_usage(self) -> Usage | None:
+        """The usage of the prompt alone, estimated from the request body (None without one)."""
+        body = self.body
+        if not isinstance(body, Mapping):
+            return None
+        request = {k: v for k, v in body.items() if type(v).__name__ not in _SENTINELS}
+        return Usage(input_tokens=estimate_input_tokens(request))
+
     def succeed(self, message: Any, request_id: str | None = None) -> None:
         """Record a complete response (a message, a completion, or its JSON); hang the summary on it."""
         stop_reason = str_or_none(get(message, "stop_reason"))
@@ -305,23 +352,6 @@ class Call:
         )
         if not isinstance(message, dict):
             attach(message, self.response)
-
-
-#: The call a public method announced, for the HTTP request it is about to
-#: send. The request hook binds it (``Call.start``) instead of making a new
-#: one, so a call seen at both levels is counted once. Holds one call object,
-#: never a shared container (see ``_context``).
-PENDING: ContextVar[Call | None] = ContextVar("fluxgate_pending_call", default=None)
-
-
-@contextmanager
-def announced(call: Call) -> Iterator[None]:
-    """Within the block, the next request in this thread or task belongs to ``call``."""
-    token = PENDING.set(call)
-    try:
-        yield
-    finally:
-        PENDING.reset(token)
 
 
 class StepLog:

@@ -1,15 +1,16 @@
 """What a call returned, read as the user reads it, until its event is recorded.
 
-``_proxies`` feeds a :class:`StreamRecorder` a stream's events;
-``_instrument`` and ``_responses`` feed a :class:`BodyRecorder` the bytes of
-a raw body the user reads.
-Each records its call (``_calls.Call``) exactly once, whichever of end,
-close, error or garbage collection comes first.
+``_instrument`` feeds a :class:`StreamRecorder` a stream's events and a
+:class:`BodyRecorder` the bytes of a raw body the user reads.
+Each records its call (``call.Call``) exactly once, whichever of end, close,
+error, interruption, garbage collection or the end of a
+``finish_streams_at_exit`` block comes first, from whichever thread.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -22,10 +23,20 @@ from .wire import EVENTSTREAM, SSE, EventStreamParser, SSEParser, body_kind
 if TYPE_CHECKING:
     from .call import Call
 
-__all__ = ["BodyRecorder", "StreamRecorder"]
+__all__ = ["ABORTED", "BodyRecorder", "StreamRecorder"]
 
 # A JSON body bigger than this is not a Message; stop buffering it.
 _MAX_JSON_BYTES = 32 * 1024 * 1024
+
+#: How a stream can end before the API finished it: ``close()`` (or leaving
+#: its ``with`` block), dropped unfinished (garbage collection, the end of a
+#: ``finish_streams_at_exit`` block), or interrupted while being read
+#: (``CancelledError``, ``KeyboardInterrupt``, ``GeneratorExit``).
+ABORTED = frozenset({"closed", "abandoned", "interrupted"})
+
+# Finishing is claimed under one lock: a request's end may finish a stream in
+# one thread while the thread reading it finishes it too. Taken once per call.
+_claiming = threading.Lock()
 
 
 class StreamRecorder:
@@ -40,6 +51,14 @@ class StreamRecorder:
         self.first_event: float | None = None
         self.first_token: float | None = None
         self.request_id = request_id
+
+    def claim(self) -> bool:
+        """True for the one caller that gets to record this call; False for every later one."""
+        with _claiming:
+            if self.done:
+                return False
+            self.done = True
+            return True
 
     def feed(self, event: Any) -> None:
         """Take one event (an SDK model or a dict); never raises."""
@@ -58,35 +77,38 @@ class StreamRecorder:
             swallow(exc)
 
     def finish(self, how: str, exc: BaseException | None = None) -> None:
-        """Record the event once: at the end, on close, on error or when abandoned."""
-        if self.done:
+        """Record the event once: ``how`` is ``"end"``, ``"error"`` (with ``exc``) or one of :data:`ABORTED`."""
+        if self.done or not self.claim():
             return
-        self.done = True
         with guarded():
             acc = self.acc
             if exc is not None:
                 self.call.fail(exc, usage=acc.usage(), model=acc.model)
                 return
+            aborted = how in ABORTED and not acc.finished
             complete = acc.finished or (acc.saw_delta and how == "end")
+            usage = acc.usage()
+            if usage is None and aborted:
+                usage = self.call.prompt_usage()  # left before message_start: the prompt was read
             stop = acc.stop_reason
             self.call.event(
                 status=STOP_STATUS.get(stop or "", Status.SUCCESS),
-                usage=acc.usage(),
+                usage=usage,
                 model=acc.model,
                 stop_reason=stop,
                 request_id=self.request_id,
                 estimated=not complete,
+                aborted=aborted,
                 first_token=self.first_token,
                 first_event=self.first_event,
             )
-            if how == "abandoned":
-                logger.debug("fluxgate: a stream was dropped before its end; recorded the tokens seen")
+            if aborted:
+                logger.debug("fluxgate: a stream ended early (%s); recorded the tokens seen", how)
 
     def error_event(self, event: Any) -> None:
         """An ``error`` event inside a stream read as bytes (the SDK would have raised)."""
-        if self.done:
+        if self.done or not self.claim():
             return
-        self.done = True
         with guarded():
             error = get(event, "error")
             self.call.error(
@@ -163,7 +185,7 @@ class BodyRecorder:
         self.finish("end")
 
     def finish(self, how: str) -> None:
-        """Record the call once, from whatever was read."""
+        """Record the call once, from whatever was read (``how`` as for :meth:`StreamRecorder.finish`)."""
         if self.stream.done:
             return
         if not self._fed:
@@ -177,12 +199,15 @@ class BodyRecorder:
                 self._dispatch(self._parser.end())
             self.stream.finish(how)
             return
+        if not self.stream.claim():
+            return
         body: Any = None
         if self._buffer:
-            with guarded():
+            try:
                 body = json.loads(bytes(self._buffer))
+            except ValueError:  # a body left part-way: what was read is not JSON yet
+                body = None
         self._buffer = None
-        self.stream.done = True
         with guarded():
             if isinstance(body, dict) and body.get("type") == "error":
                 error = body.get("error")
@@ -199,8 +224,7 @@ class BodyRecorder:
 
     def succeed(self, message: Any) -> None:
         """``parse()`` decoded the JSON body into ``message``."""
-        if self.stream.done:
+        if self.stream.done or not self.stream.claim():
             return
-        self.stream.done = True
         with guarded():
             self.call.succeed(message, request_id=self.stream.request_id)

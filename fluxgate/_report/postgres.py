@@ -141,7 +141,7 @@ class PostgresReader(Reader):
         return self._run(work)
 
     def event(self, record: Mapping[str, object]) -> CostEvent:
-        from ..sinks.postgres import event_from_row
+        from .._store import pg_event_from_row as event_from_row
 
         return event_from_row(record)
 

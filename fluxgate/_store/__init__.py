@@ -12,7 +12,19 @@ from __future__ import annotations
 
 from .batches import BatchStore, Claim
 from .events import COLUMNS, TABLE, SQLiteSink, default_db_path, ensure_schema, event_from_row
+from .lines import (
+    clean_text,
+    encode,
+    event_dict,
+    event_from_dict,
+    event_line,
+    lock_file,
+    unlock_file,
+    write_all,
+)
 from .location import describe_store, resolve_store
+from .pg_batches import PostgresBatchStore
+from .pg_spend import PostgresSpendStore
 from .postgres import (
     EVENT_COLUMNS,
     EVENTS_TABLE,
@@ -26,6 +38,7 @@ from .postgres import (
     parse_target,
     quoted,
 )
+from .postgres import event_from_row as pg_event_from_row
 from .spend import SQLiteSpendStore
 from .sqlite import connect, immediate
 
@@ -37,21 +50,32 @@ __all__ = [
     "BatchStore",
     "Claim",
     "Connections",
+    "PostgresBatchStore",
+    "PostgresSpendStore",
     "SQLiteSink",
     "SQLiteSpendStore",
     "StoreError",
     "StoreUnavailableError",
     "check_timeout",
+    "clean_text",
     "connect",
     "default_db_path",
     "describe_store",
+    "encode",
     "ensure_events_schema",
     "ensure_schema",
+    "event_dict",
+    "event_from_dict",
     "event_from_row",
+    "event_line",
     "immediate",
     "is_postgres_url",
+    "lock_file",
     "mask_url",
     "parse_target",
+    "pg_event_from_row",
     "quoted",
     "resolve_store",
+    "unlock_file",
+    "write_all",
 ]

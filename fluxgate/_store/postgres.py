@@ -17,14 +17,15 @@ import os
 import re
 import select
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import unquote
 
 import attrs
 
 from .._errors import ConfigurationError, FluxgateError
-from .._models import CostEvent
+from .._models import AiEventUser, CostEvent, Status
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -44,6 +45,7 @@ __all__ = [
     "check_timeout",
     "ensure_events_schema",
     "ensure_schema",
+    "event_from_row",
     "is_postgres_url",
     "mask_url",
     "parse_target",
@@ -474,3 +476,17 @@ def ensure_events_schema(conn: Conn) -> None:
             if name not in have:
                 conn.execute(f"ALTER TABLE {EVENTS_TABLE} ADD COLUMN IF NOT EXISTS {quoted(name)} {kind}")
     ensure_schema(conn, "events", EVENT_MIGRATIONS)
+
+
+def event_from_row(row: Mapping[str, Any]) -> CostEvent:
+    """Rebuild a :class:`CostEvent` from a ``fluxgate_events`` row read as a dict (readers, tests)."""
+    data = dict(row)
+    data.pop("cost_pusd", None)
+    user = data.get("user")
+    if isinstance(user, dict):
+        fields = dict(user)
+        data["user"] = AiEventUser(fields.pop("id"), **fields)
+    data["cost_breakdown"] = {k: Decimal(v) for k, v in (data.get("cost_breakdown") or {}).items()}
+    data["status"] = Status(data["status"])
+    known = {f.name for f in attrs.fields(CostEvent)}
+    return CostEvent(**{k: v for k, v in data.items() if k in known})

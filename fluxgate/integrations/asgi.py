@@ -31,6 +31,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(msg) from exc
 
 from .._models import AiEventUser, ContextFrame
+from .._recording import finish_streams_at_exit
 from .._track import track_context
 
 __all__ = ["BUDGET_EXCEEDED_BODY", "FluxgateMiddleware", "budget_exceeded_handler", "route_template"]
@@ -112,7 +113,10 @@ class FluxgateMiddleware:
         # The body of a StreamingResponse is iterated inside this await, so
         # the scope covers it; a disconnect ends it here too.
         async with context:
-            await self.app(scope, receive, send)
+            # A body the client abandoned (Starlette stops reading a sync
+            # iterator and never closes it) is recorded when the request ends.
+            with finish_streams_at_exit():
+                await self.app(scope, receive, send)
 
     async def _context(self, scope: Scope, receive: Receive) -> track_context | None:
         fields = dict(self._static)

@@ -30,8 +30,8 @@ from typing import Any
 
 from .._errors import ConfigurationError, SinkError, TransientSinkError
 from .._models import CostEvent
+from .._store import encode, event_dict
 from .._version import __version__
-from ._lines import encode, event_dict
 
 __all__ = ["INGEST_PATH", "SCHEMA_VERSION", "HTTPSink"]
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .._errors import ConfigurationError, TransientSinkError
 from .._models import CostEvent
-from ._lines import event_line, lock_file, unlock_file, write_all
+from .._store import event_line, lock_file, unlock_file, write_all
 
 __all__ = ["JSONLSink"]
 

@@ -31,8 +31,8 @@ from typing import Any, ClassVar
 from .._errors import ConfigurationError, TransientSinkError
 from .._models import CostEvent, Status
 from .._recording import PendingEvent
+from .._store import clean_text
 from .._version import __version__
-from ._lines import clean_text
 
 __all__ = ["OTelSink", "metric_attributes", "span_attributes"]
 

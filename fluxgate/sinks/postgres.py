@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
 from .._errors import ConfigurationError, SinkError, TransientSinkError
-from .._models import AiEventUser, CostEvent, Status
+from .._models import CostEvent
 from .._store import (
     EVENT_COLUMNS,
     EVENTS_TABLE,
@@ -31,6 +29,9 @@ from .._store import (
     ensure_events_schema,
     parse_target,
     quoted,
+)
+from .._store import (
+    pg_event_from_row as event_from_row,
 )
 
 if TYPE_CHECKING:
@@ -193,17 +194,3 @@ class PostgresSink:
 def _insert_all(conn: Conn, rows: Sequence[tuple[Any, ...]]) -> None:
     with conn.cursor() as cur:
         cur.executemany(_INSERT, rows)
-
-
-def event_from_row(row: Mapping[str, Any]) -> CostEvent:
-    """Rebuild a :class:`CostEvent` from a ``fluxgate_events`` row read as a dict (readers, tests)."""
-    data = dict(row)
-    data.pop("cost_pusd", None)
-    user = data.get("user")
-    if isinstance(user, dict):
-        fields = dict(user)
-        data["user"] = AiEventUser(fields.pop("id"), **fields)
-    data["cost_breakdown"] = {k: Decimal(v) for k, v in (data.get("cost_breakdown") or {}).items()}
-    data["status"] = Status(data["status"])
-    known = {f.name for f in attrs.fields(CostEvent)}
-    return CostEvent(**{k: v for k, v in data.items() if k in known})

@@ -27,7 +27,7 @@ from fluxgate._delivery.flusher import Flusher, sink_names
 from fluxgate._delivery.policy import Breaker as _Breaker
 from fluxgate._delivery.spill import Spill
 from fluxgate._lifecycle import flush_after
-from fluxgate.sinks._lines import event_from_dict
+from fluxgate._store.lines import event_from_dict
 from fluxgate.testing import MemorySink
 
 from ..sinks.conftest import FAST, make_event, make_events

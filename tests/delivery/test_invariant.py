@@ -197,7 +197,10 @@ class TestEverySink:
 # -- the whole pipeline, from the caller's call to the sinks, with arbitrary inputs --------------
 
 _text = st.text(st.characters(codec=None, exclude_categories=()), min_size=1, max_size=8)
-_revenue = st.none() | st.integers(0, 10**30) | st.decimals(0, 10**9, places=4) | st.floats(0, 1e9)
+# Revenue the model accepts (0 to 1e12 USD); out-of-range values are refused at the edge (tests/test_models.py).
+_revenue = st.none() | st.integers(0, 10**12) | st.decimals(0, 10**9, places=4) | st.floats(0, 1e9)
+# What the API itself sends is valid UTF-8: no lone surrogates in a response's usage.
+_wire_text = st.text(st.characters(codec="utf-8"), min_size=1, max_size=8)
 _user = (
     st.none()
     | _text
@@ -226,7 +229,7 @@ _usage = st.fixed_dictionaries(
     optional={
         "cache_creation_input_tokens": _count,
         "cache_read_input_tokens": _count,
-        "service_tier": st.none() | _text,
+        "service_tier": st.none() | _wire_text,
         "server_tool_use": st.none() | st.fixed_dictionaries({"web_search_requests": _count}),
     },
 )

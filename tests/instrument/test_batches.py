@@ -96,7 +96,7 @@ class TestCreateThenRead:
         batch = client.messages.batches.create(requests=requests(*ids))
         for _ in client.messages.batches.results(batch.id):
             break
-        assert 0 < len(flushed(sink)) < 250
+        assert len(flushed(sink)) == 1  # read one, recorded one: nothing is read ahead
         assert [r.custom_id for r in client.messages.batches.results(batch.id)] == ids
         events = flushed(sink)
         assert sorted(e.custom_id for e in events) == ids  # type: ignore[type-var]
@@ -181,6 +181,88 @@ class TestCreateThenRead:
         assert event.feature == "raw-batch"
 
 
+class TestReadAsTheUserReads:
+    @staticmethod
+    def counting_client(api: FakeAnthropicAPI, pulled: list[int]) -> Any:
+        """A batches client that notes, in ``pulled``, each piece of a results body taken off the wire."""
+        import anthropic
+
+        from fluxgate.testing._fake_wire import http_library
+
+        httpx = http_library()
+        inner = api.platform_transport(chunk_size=256)
+
+        def handle(request: Any) -> Any:
+            response = inner.handle_request(request)
+            if not request.url.path.endswith("/results"):
+                return response
+
+            def pieces() -> Any:
+                for piece in response.iter_raw():
+                    pulled.append(len(piece))
+                    yield piece
+
+            return httpx.Response(response.status_code, headers=response.headers, content=pieces())
+
+        transport = httpx.MockTransport(handle)
+        return anthropic.Anthropic(
+            api_key="sk-ant-fake-key", max_retries=0, http_client=httpx.Client(transport=transport)
+        )
+
+    def test_no_read_ahead(self, sink: MemorySink) -> None:
+        """The first result is handed over, and recorded, with only its own bytes read from the wire."""
+        api = FakeAnthropicAPI()
+        pulled: list[int] = []
+        client = self.counting_client(api, pulled)
+        ids = [f"r{i:03d}" for i in range(150)]
+        batch = client.messages.batches.create(requests=requests(*ids))
+        results = client.messages.batches.results(batch.id)
+        first = next(results)
+        assert first.custom_id == "r000"
+        [event] = flushed(sink)
+        assert first.fluxgate_cost_tracking_response.tracking_id == event.tracking_id
+        line = len(json.dumps(api._batch_state()["batches"][batch.id][0])) + 1
+        assert sum(pulled) <= line + 2 * 256  # the first line, and at most the pieces around it
+        assert [r.custom_id for r in results] == ids[1:]
+        assert len(flushed(sink)) == 150
+
+    def test_download_error_when_it_happens(self, sink: MemorySink) -> None:
+        """A download that breaks after the first results is not read into on the user's first read."""
+        import anthropic
+
+        from fluxgate.testing._fake_wire import http_library
+
+        httpx = http_library()
+        api = FakeAnthropicAPI()
+        inner = api.platform_transport()
+        broke: list[bool] = []
+
+        def handle(request: Any) -> Any:
+            response = inner.handle_request(request)
+            if not request.url.path.endswith("/results"):
+                return response
+            lines = b"".join(response.iter_raw()).splitlines(keepends=True)
+
+            def pieces() -> Any:
+                yield b"".join(lines[:2])
+                broke.append(True)
+                raise httpx.ReadError("connection reset")
+
+            return httpx.Response(200, headers=response.headers, content=pieces())
+
+        client = anthropic.Anthropic(
+            api_key="sk-ant-fake-key", max_retries=0, http_client=httpx.Client(transport=httpx.MockTransport(handle))
+        )
+        batch = client.messages.batches.create(requests=requests("a", "b", "c"))
+        results = client.messages.batches.results(batch.id)
+        assert next(results).custom_id == "a"
+        assert broke == []  # the broken part of the body is still unread
+        assert len(flushed(sink)) == 1
+        with pytest.raises(httpx.ReadError):
+            list(results)
+        assert broke == [True]
+
+
 class TestNotCreatedHere:
     def test_unknown_batch_counted_once_without_context(self, sink: MemorySink) -> None:
         """Results of a batch fluxgate never saw are recorded once, with no context."""
@@ -214,8 +296,11 @@ class TestNotCreatedHere:
         assert sorted(e.custom_id for e in flushed(sink)) == sorted(ids)  # type: ignore[type-var]
 
     @pytest.mark.slow
-    def test_another_process_reads_the_results(self, sink: MemorySink) -> None:
-        """A batch created here and read by another process is attributed to its creator, once."""
+    def test_another_process_reads_the_results(self) -> None:
+        """A batch created here and read by another process sharing its SQLite store is attributed to its creator."""
+        sink = MemorySink()
+        store = default_db_path()
+        fluxgate.init(sinks=[sink], db_path=store)
         api = FakeAnthropicAPI()
         api.script_batch_result("p1", succeeded(400, 40))
         client = api.batches_client()
@@ -228,7 +313,7 @@ from fluxgate.testing import FakeAnthropicAPI, MemorySink
 api = FakeAnthropicAPI()
 api.add_batch({batch.id!r}, json.loads({json.dumps(json.dumps(lines))}))
 sink = MemorySink()
-fluxgate.init(sinks=[sink])
+fluxgate.init(sinks=[sink], db_path={str(store)!r})
 list(api.batches_client().messages.batches.results({batch.id!r}))
 fluxgate.flush(timeout_s=10)
 print(json.dumps([e.to_dict() for e in sink.events]))
@@ -266,10 +351,11 @@ class TestStore:
         assert [type(e) for e in swallowed] == [OSError]
         swallowed.clear()
 
-    def test_tables_live_beside_the_events(self, sink: MemorySink) -> None:
-        """The batch tables are in the default SQLite file, in WAL mode."""
+    def test_tables_live_beside_the_events(self) -> None:
+        """With the default SQLite store, the batch tables are in its file, in WAL mode."""
         import sqlite3
 
+        fluxgate.init()
         api = FakeAnthropicAPI()
         api.batches_client().messages.batches.create(requests=requests("a"))
         path = default_db_path()
@@ -278,6 +364,31 @@ class TestStore:
             mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
         assert {"fluxgate_batches", "fluxgate_batch_requests"} <= tables
         assert mode == "wal"
+
+    def test_nothing_on_disk_with_memory_sinks(self, sink: MemorySink, tmp_path: Path) -> None:
+        """With only in-memory sinks, batches are tracked without writing any file."""
+        api = FakeAnthropicAPI()
+        api.script_batch_result("a", succeeded())
+        client = api.batches_client()
+        with track_context(feature="in-memory"):
+            batch = client.messages.batches.create(requests=requests("a"))
+        list(client.messages.batches.results(batch.id))
+        [event] = flushed(sink)
+        assert (event.feature, event.cost_usd) == ("in-memory", batch_cost())
+        assert not default_db_path().exists()
+        assert list(tmp_path.iterdir()) == []
+
+    def test_db_path_keeps_batches_there(self, tmp_path: Path) -> None:
+        """db_path= alongside in-memory sinks keeps batch contexts in that SQLite file."""
+        import sqlite3
+
+        path = tmp_path / "chosen.db"
+        fluxgate.init(sinks=[MemorySink()], db_path=path)
+        FakeAnthropicAPI().batches_client().messages.batches.create(requests=requests("a"))
+        with sqlite3.connect(path) as conn:
+            [(count,)] = conn.execute("SELECT count(*) FROM fluxgate_batch_requests").fetchall()
+        assert count == 1
+        assert not default_db_path().exists()
 
     def test_claim_is_exactly_once(self, tmp_path: Path) -> None:
         """A custom_id is handed out once, whether it was stored at create or not."""

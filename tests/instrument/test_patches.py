@@ -11,7 +11,7 @@ from typing import Any
 
 import anthropic
 import pytest
-from anthropic.resources.messages.messages import AsyncMessages, Messages
+from anthropic._base_client import AsyncAPIClient, SyncAPIClient
 
 import fluxgate
 from fluxgate import AiEventUser, CostEvent, Status, track, track_context
@@ -197,7 +197,7 @@ class TestCalls:
         fluxgate.init(sinks=[memory])
         message = create(api.client())
         assert not hasattr(message, "fluxgate_cost_tracking_response")
-        assert type(Messages.__dict__["create"]).__name__ == "function"
+        assert type(SyncAPIClient.__dict__["request"]).__name__ == "function"
         assert memory.events == []
 
 
@@ -336,7 +336,11 @@ class TestErrors:
 
 
 class BrokenSink:
+    def __init__(self) -> None:
+        self.tried = threading.Event()
+
     def write(self, batch: Sequence[CostEvent]) -> None:
+        self.tried.set()
         raise RuntimeError("disk on fire")
 
     def close(self) -> None:
@@ -382,11 +386,14 @@ class TestNeverBreaksTheCall:
 
     def test_sink_that_raises(self, api: FakeAnthropicAPI) -> None:
         """A sink that always fails never reaches the caller."""
-        fg = fluxgate.init(sinks=[BrokenSink()], retry=fluxgate.RetryPolicy(max_attempts=2, backoff_max_s=0.01))
+        broken = BrokenSink()
+        retry = fluxgate.RetryPolicy(max_attempts=2, backoff_max_s=0.01)
+        fluxgate.init(sinks=[broken], retry=retry, flush_interval_s=0.01)
         message = create(api.client())
         assert message.content
-        assert fg.flush(timeout_s=10)
+        assert broken.tried.wait(timeout=10)  # the sink failed, on the flusher's thread
         assert "disk on fire" not in repr(message)
+        fluxgate.shutdown(timeout_s=0.1)  # its event cannot be delivered; do not wait for it
 
     def test_error_path_fault(self, api: FakeAnthropicAPI, swallowed: list[BaseException]) -> None:
         """A fault while recording an API error still re-raises the original error."""
@@ -404,10 +411,10 @@ class TestInstall:
         """A second init() replaces the tracker without wrapping again."""
         first = MemorySink()
         fluxgate.init(sinks=[first])
-        original = Messages.__dict__["create"]
+        original = SyncAPIClient.__dict__["request"]
         second = MemorySink()
         fluxgate.init(sinks=[second])
-        assert Messages.__dict__["create"] is original
+        assert SyncAPIClient.__dict__["request"] is original
         create(api.client())
         fluxgate.flush(timeout_s=10)
         assert first.events == []
@@ -415,13 +422,13 @@ class TestInstall:
 
     def test_shutdown_restores_originals(self) -> None:
         """After shutdown the SDK's own functions are back, for sync and async."""
-        sync_original = Messages.__dict__["create"]
-        async_original = AsyncMessages.__dict__["create"]
+        sync_original = SyncAPIClient.__dict__["request"]
+        async_original = AsyncAPIClient.__dict__["request"]
         fluxgate.init(sinks=[MemorySink()])
-        assert Messages.__dict__["create"] is not sync_original
+        assert SyncAPIClient.__dict__["request"] is not sync_original
         fluxgate.shutdown()
-        assert Messages.__dict__["create"] is sync_original
-        assert AsyncMessages.__dict__["create"] is async_original
+        assert SyncAPIClient.__dict__["request"] is sync_original
+        assert AsyncAPIClient.__dict__["request"] is async_original
 
     def test_client_made_before_init(self, api: FakeAnthropicAPI) -> None:
         """A client created before init() is tracked."""
@@ -623,4 +630,4 @@ class TestConcurrentInstall:
         create(api.client())
         assert len(flushed(memory)) == 1
         fluxgate.uninstrument()
-        assert type(Messages.__dict__["create"]).__name__ == "function"
+        assert type(SyncAPIClient.__dict__["request"]).__name__ == "function"

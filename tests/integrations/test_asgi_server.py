@@ -148,11 +148,6 @@ class TestStreams:
 class TestStreamsLeftOpen:
     """Endpoints that do not close their stream themselves; the middleware cannot reach it today."""
 
-    @pytest.mark.xfail(
-        reason="core: TrackedAsyncStream finishes only on Exception; the CancelledError Starlette throws "
-        "in at disconnect leaves the event to weakref.finalize at a gc pass",
-        strict=True,
-    )
     def test_async_stream_iterated_without_async_with(
         self, api: FakeAnthropicAPI, sink: MemorySink, serve: Any, no_gc: None
     ) -> None:
@@ -178,11 +173,6 @@ class TestStreamsLeftOpen:
         assert server.finished("/docs/7/stream").wait(10)
         assert [e.user_id for e in server.at_end["/docs/7/stream"]] == ["gail"]
 
-    @pytest.mark.xfail(
-        reason="core: Starlette never closes a sync body iterator it stops reading; only a scope that "
-        "finishes the streams opened inside it when it exits could record this before gc",
-        strict=True,
-    )
     def test_sync_generator_in_threadpool(
         self, api: FakeAnthropicAPI, sink: MemorySink, serve: Any, no_gc: None
     ) -> None:
@@ -217,11 +207,6 @@ class TestStreamsLeftOpen:
         assert [e.user_id for e in server.at_end["/docs/7/stream"]] == ["hal"]
 
 
-@pytest.mark.xfail(
-    not issubclass(BudgetExceeded, Exception),
-    reason="core: Starlette only accepts handlers for Exception subclasses; BudgetExceeded is a BaseException",
-    strict=True,
-)
 class TestBudgetHandler:
     def test_blocked_call_answers_429(self, api: FakeAnthropicAPI, serve: Any) -> None:
         """A call stopped by a budget becomes a 429 with a body that names no figures, and a BLOCKED event."""

@@ -11,8 +11,8 @@ import pytest
 
 from fluxgate import ConfigurationError, TransientSinkError
 from fluxgate._delivery.flusher import Flusher
+from fluxgate._store.lines import event_from_dict
 from fluxgate.sinks import JSONLSink
-from fluxgate.sinks._lines import event_from_dict
 
 from .conftest import make_events
 

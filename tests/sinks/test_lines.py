@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fluxgate import AiEventUser, Status
-from fluxgate.sinks._lines import clean_text, encode, event_dict, event_from_dict, event_line
+from fluxgate._store.lines import clean_text, encode, event_dict, event_from_dict, event_line
 
 from .conftest import make_event
 

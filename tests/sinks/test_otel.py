@@ -305,7 +305,6 @@ class TestTraceJoining:
         second.close()
         assert PendingEvent.current_trace is None
 
-    @pytest.mark.xfail(strict=True, reason="needs Call to fill PendingEvent.trace_parent when a call is made")
     def test_tracked_call_joins_the_trace(self) -> None:
         """A real tracked call made inside an application span is recorded as that span's child."""
         import fluxgate
