@@ -105,6 +105,10 @@ class BatchStore:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._memory = str(path) == ":memory:"
+        # One connection per thread, kept: results are claimed one at a time as
+        # the user reads them, and opening the file for each took milliseconds.
+        self._local = threading.local()
+        self._pid = os.getpid()
 
     def __repr__(self) -> str:
         return f"BatchStore({str(self.path)!r})"
@@ -121,13 +125,14 @@ class BatchStore:
                     _memory[str(self.path)] = conn
                 yield conn
             return
-        conn = connect(self.path, 10.0)
-        try:
+        kept: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if kept is None or self._pid != os.getpid():  # a forked child opens its own
+            self._pid = os.getpid()
+            kept = connect(self.path, 10.0)
             for statement in _SCHEMA:
-                conn.execute(statement)
-            yield conn
-        finally:
-            conn.close()
+                kept.execute(statement)
+            self._local.conn = kept
+        yield kept
 
     def remember(
         self,
