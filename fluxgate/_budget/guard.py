@@ -53,7 +53,7 @@ def _parse_window(value: str) -> tuple[str, int]:
         if text.startswith(prefix):  # "rolling_24h", "last-6h": the same rolling window
             text = text[len(prefix) :]
     hours = re.fullmatch(r"(\d+)(?:h|hr|hrs|hour|hours)", text)
-    if hours is not None and int(hours[1]) > 0:
+    if hours is not None and 0 < int(hours[1]) <= _MAX_HOURS:
         return "hours", int(hours[1])
     if text in ("day", "daily"):
         return "day", 0
@@ -63,11 +63,21 @@ def _parse_window(value: str) -> tuple[str, int]:
         return "hours", 1
     if text in (_ENDLESS, "forever", "total"):
         return _ENDLESS, 0
-    msg = f"Budget window must be 'day', 'month', 'hour', 'Nh' (rolling hours) or 'lifetime' (got {value!r})."
+    msg = (
+        "Budget window must be 'day', 'month', 'hour', 'Nh' (rolling hours, at most 87840) or 'lifetime' "
+        f"(got {value!r})."
+    )
     raise ConfigurationError(msg)
 
 
-def _zone(tz: str) -> dt.tzinfo:
+#: The longest rolling window: ten years (a longer one is 'lifetime', or a typo).
+_MAX_HOURS = 24 * 366 * 10
+
+
+def _zone(tz: object) -> dt.tzinfo:
+    if not isinstance(tz, str):
+        msg = f"Budget 'tz' must be an IANA time zone name such as 'UTC' or 'Europe/Paris' (got {tz!r})."
+        raise ConfigurationError(msg)
     if tz.upper() == "UTC":
         return dt.timezone.utc
     try:
@@ -141,6 +151,18 @@ class Budget:
             raise ConfigurationError(f"Budget {exc}") from None
         window, grouping = "day", "global"
         window_set = grouping_set = False
+        if where is not None and not isinstance(where, Mapping):
+            msg = f"Budget 'where' must be a mapping such as {{'feature': 'agent'}} (got {where!r})."
+            raise ConfigurationError(msg)
+        if name is not None and (not isinstance(name, str) or not name.strip()):
+            msg = f"Budget 'name' must be a non-empty str (got {name!r})."
+            raise ConfigurationError(msg)
+        if on_warn is not None and not callable(on_warn):
+            msg = f"Budget 'on_warn' must be a callable taking (budget, group, spent_usd) (got {on_warn!r})."
+            raise ConfigurationError(msg)
+        if not callable(clock):
+            msg = f"Budget 'clock' must be a callable returning Unix seconds (got {clock!r})."
+            raise ConfigurationError(msg)
         clauses = dict(where or {})
         for label, value in (("per", per), ("scope", scope)):
             if value is None:
@@ -169,7 +191,9 @@ class Budget:
                 allowed = list(_GROUPINGS[1:])
                 msg = f"Budget 'where' keys must be among {allowed} with str values (got {key!r}: {value!r})."
                 raise ConfigurationError(msg)
-        if warn_at is not None and (isinstance(warn_at, bool) or not 0 < warn_at < 1):
+        if warn_at is not None and (
+            isinstance(warn_at, bool) or not isinstance(warn_at, (int, float)) or not 0 < warn_at < 1
+        ):
             msg = f"Budget 'warn_at' must be a fraction between 0 and 1 (got {warn_at!r})."
             raise ConfigurationError(msg)
         if on_unpriced not in ("block", "allow"):

@@ -227,3 +227,24 @@ class TestWorstCase:
     def test_unpriced_model(self) -> None:
         """An unknown model has no worst case."""
         assert worst_case_usd(PriceTable(version="empty", models={}), "claude-unknown", {"max_tokens": 1}) is None
+
+
+class TestBadBudgets:
+    @pytest.mark.parametrize(
+        ("options", "field"),
+        [
+            ({"tz": 5}, "tz"),
+            ({"tz": "Mars/Olympus"}, "tz"),
+            ({"per": "99999999999999999999h"}, "window"),
+            ({"per": 5}, "per"),
+            ({"where": 5}, "where"),
+            ({"name": 5}, "name"),
+            ({"warn_at": "x"}, "warn_at"),
+            ({"on_warn": 5}, "on_warn"),
+            ({"on_unpriced": 3}, "on_unpriced"),
+        ],
+    )
+    def test_bad_field_is_named(self, options: dict[str, object], field: str) -> None:
+        """Every Budget field is checked when the budget is made, with a ConfigurationError naming it."""
+        with pytest.raises(ConfigurationError, match=field):
+            Budget(1, **options)  # type: ignore[arg-type]
