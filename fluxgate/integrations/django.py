@@ -32,6 +32,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     raise ImportError(msg) from exc
 
 from .._models import AiEventUser, ContextFrame
+from .._recording import OpenStreams
 from .._track import track, track_context
 
 __all__ = ["FluxgateMiddleware"]
@@ -89,18 +90,21 @@ class FluxgateMiddleware:
         fields = self._fields(request)
         if not fields:
             return self.get_response(request)
-        with track_context(**fields):
+        opened = OpenStreams()
+        with track_context(**fields), opened.collecting():
             response = self.get_response(request)
-        _keep_scope(response, fields)
+        _keep_scope(response, fields, opened)
         return response
 
     async def __acall__(self, request: Any) -> Any:
         fields = self._fields(request)
         if not fields:
             return await self.get_response(request)
+        opened = OpenStreams()
         async with track_context(**fields):
-            response = await self.get_response(request)
-        _keep_scope(response, fields)
+            with opened.collecting():
+                response = await self.get_response(request)
+        _keep_scope(response, fields, opened)
         return response
 
     def _fields(self, request: Any) -> dict[str, Any]:
@@ -125,30 +129,44 @@ class FluxgateMiddleware:
         return fields
 
 
-def _keep_scope(response: Any, fields: Mapping[str, Any]) -> None:
-    """Run a streaming response's content in the request's scope, step by step."""
+def _keep_scope(response: Any, fields: Mapping[str, Any], opened: OpenStreams) -> None:
+    """Run a streaming response's content in the request's scope, step by step.
+
+    Streams the request opened and left open are recorded (as aborted) when
+    the response ends: at once for a plain response, when its content is
+    exhausted or closed for a streaming one (Django reads it after the
+    middleware returned).
+    """
     if not getattr(response, "streaming", False):
+        opened.finish()
         return
     try:
         content = response.streaming_content
         scoped = track(**fields)
         if getattr(response, "is_async", False):
-            response.streaming_content = scoped(_arelay)(content)
+            response.streaming_content = scoped(_arelay)(content, opened)
         else:
-            response.streaming_content = scoped(_relay)(content)
+            response.streaming_content = scoped(_relay)(content, opened)
     except Exception:  # the response goes out untracked rather than not at all
         logger.warning("fluxgate: could not keep the scope across a streaming response", exc_info=True)
+        opened.finish()
 
 
-def _relay(content: Iterator[Any]) -> Iterator[Any]:
-    yield from content  # closing the relay closes ``content`` too
+def _relay(content: Iterator[Any], opened: OpenStreams) -> Iterator[Any]:
+    try:
+        with opened.collecting():
+            yield from content  # closing the relay closes ``content`` too
+    finally:
+        opened.finish()
 
 
-async def _arelay(content: AsyncIterator[Any]) -> AsyncIterator[Any]:
+async def _arelay(content: AsyncIterator[Any], opened: OpenStreams) -> AsyncIterator[Any]:
     try:  # ``async for`` does not close what it iterates; do it, as ``yield from`` would
-        async for chunk in content:
-            yield chunk
+        with opened.collecting():
+            async for chunk in content:
+                yield chunk
     finally:
         aclose: Callable[[], Awaitable[Any]] | None = getattr(content, "aclose", None)
         if aclose is not None:
             await aclose()
+        opened.finish()

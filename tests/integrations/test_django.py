@@ -107,7 +107,7 @@ class TestDjangoMiddleware:
         assert fluxgate.flush(timeout_s=10)
         (event,) = sink.events
         assert (event.user_id, event.feature, event.streamed) == ("cy", "/docs/<int:doc_id>/stream", True)
-        assert event.cost_status == "estimated_usage"
+        assert (event.cost_status, event.aborted) == ("estimated_usage", True)
 
     def test_failing_hook_is_logged(self, caplog: pytest.LogCaptureFixture) -> None:
         """A hook that raises is logged; the request is served without that field."""
