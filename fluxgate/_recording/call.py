@@ -28,7 +28,7 @@ from .._ids import new_tracking_id, now_ms
 from .._models import TRACKING_ATTRIBUTE, ContextFrame, CostTrackingResponse, Status, Usage
 from .event import PendingEvent
 from .outcome import STOP_STATUS, header, str_or_none
-from .usage import get, usage_from
+from .usage import get
 
 if TYPE_CHECKING:
     from .._pricing import PriceTable
@@ -210,7 +210,7 @@ class Call:
         self,
         *,
         status: Status,
-        usage: Usage | None,
+        usage: Usage | object | None,
         model: str | None,
         stop_reason: str | None = None,
         request_id: str | None = None,
@@ -345,7 +345,7 @@ class Call:
         stop_reason = str_or_none(get(message, "stop_reason"))
         self.event(
             status=STOP_STATUS.get(stop_reason or "", Status.SUCCESS),
-            usage=usage_from(get(message, "usage")),
+            usage=get(message, "usage"),  # read on the flusher's thread (PendingEvent.usage)
             model=str_or_none(get(message, "model")),
             stop_reason=stop_reason,
             request_id=request_id or str_or_none(getattr(message, "_request_id", None)),

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._guard import swallow
 from .._models import ContextFrame, CostEvent, Status, Usage
+from .usage import usage_from
 
 if TYPE_CHECKING:
     from .._pricing import PriceTable
@@ -40,6 +41,7 @@ class PendingEvent:
     __slots__ = (
         "_event",
         "_priced",
+        "_usage",
         "aborted",
         "api",
         "batch_id",
@@ -62,7 +64,6 @@ class PendingEvent:
         "streamed",
         "trace_parent",
         "tracking_id",
-        "usage",
     )
 
     #: Returns the OpenTelemetry context current on the caller's thread.
@@ -84,7 +85,7 @@ class PendingEvent:
         custom_id: str | None,
         tracking_id: str,
         status: Status,
-        usage: Usage | None,
+        usage: Usage | object | None,
         model: str | None,
         stop_reason: str | None,
         request_id: str | None,
@@ -107,7 +108,9 @@ class PendingEvent:
         self.custom_id = custom_id
         self.tracking_id = tracking_id
         self.status = status
-        self.usage = usage
+        #: A ``Usage``, or the SDK's own usage object read on first use (off
+        #: the caller's thread: the caller only keeps the reference).
+        self._usage = usage
         self.model = model
         self.stop_reason = stop_reason
         self.request_id = request_id
@@ -123,6 +126,20 @@ class PendingEvent:
         #: The OpenTelemetry context that was current when the call was made
         #: (see :attr:`current_trace`): the parent of the sink's span.
         self.trace_parent: Any = None
+
+    @property
+    def usage(self) -> Usage | None:
+        """The call's usage, read from the SDK's object the first time it is asked for."""
+        found = self._usage
+        if found is None or type(found) is Usage:
+            return found
+        try:
+            read = usage_from(found)
+        except Exception as exc:  # noqa: BLE001 - an odd usage shape costs the usage, never the event
+            swallow(exc)
+            read = None
+        self._usage = read
+        return read
 
     def cost(self) -> _Priced:
         """(cost_usd, cost_status, breakdown, price_version), computed once."""
