@@ -343,7 +343,7 @@ class BudgetGuard:
                 if self.on_error != "allow":
                     raise self._unavailable(applicable, exc) from None
                 warn_once(f"budget-store:{type(exc).__name__}", _STORE_ALLOWS, self.store, type(exc).__name__)
-                claims = []
+                applicable, claims = [], []  # nothing reserved: nothing to warn about or settle
             else:
                 if store_id is None:
                     self._raise_for(applicable, claims, amount)
