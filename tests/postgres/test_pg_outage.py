@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import pytest
 
@@ -15,7 +16,7 @@ from fluxgate._store.postgres import StoreUnavailableError
 from fluxgate.sinks.postgres import PostgresSink
 from fluxgate.testing import FakeAnthropicAPI, MemorySink
 
-from .conftest import PostgresServer, make_event
+from .conftest import PostgresServer, make_event, spawn
 
 PATIENT = RetryPolicy(
     max_attempts=10_000,
@@ -135,3 +136,47 @@ class TestOutage:
         outage.start()
         [(after,)] = outage.query(pg_db, "SELECT SUM(amount_pusd) FROM fluxgate_budget_ledger")
         assert before == after > 0
+
+
+OUTAGE_APP = """
+import sys, time
+import fluxgate
+from fluxgate.testing import FakeAnthropicAPI
+
+fluxgate.init(store=sys.argv[1], spill_path=sys.argv[2], exit_timeout_s=3)
+client = FakeAnthropicAPI().client()
+slowest = 0.0
+for _ in range(20):
+    began = time.perf_counter()
+    client.messages.create(model="claude-haiku-4-5", max_tokens=8, messages=[{"role": "user", "content": "x"}])
+    slowest = max(slowest, time.perf_counter() - began)
+print(f"slowest {slowest:.4f}", flush=True)
+"""
+
+REPLAY_APP = """
+import sys
+import fluxgate
+
+fg = fluxgate.init(store=sys.argv[1], spill_path=sys.argv[2])
+print("flushed", fluxgate.flush(timeout_s=60), flush=True)
+"""
+
+
+@pytest.mark.slow
+class TestOutageAcrossExit:
+    def test_spilled_at_exit_then_replayed(self, outage: PostgresServer, pg_db: str, tmp_path: Path) -> None:
+        """PostgreSQL down: calls never fail or stall, the exiting process spills, and the next one delivers."""
+        url, spill = outage.url(pg_db), tmp_path / "spill"
+        PostgresSink(url).write([make_event(0)])  # the table exists, as on a running system
+        outage.stop("fast")
+        proc = spawn(OUTAGE_APP, url, str(spill))
+        out, err = proc.communicate(timeout=120)
+        assert proc.returncode == 0, err
+        assert float(out.split()[-1]) < 0.5  # no call waited on the database
+        assert any(spill.iterdir()), "nothing was spilled at exit"
+        outage.start()
+        replay = spawn(REPLAY_APP, url, str(spill))
+        out, err = replay.communicate(timeout=120)
+        assert replay.returncode == 0, err
+        assert len(ids(outage, pg_db)) == 21
+        assert "password" not in err.lower()
