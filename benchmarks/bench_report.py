@@ -21,7 +21,7 @@ from pathlib import Path
 
 from fluxgate import _report
 from fluxgate._report.html import render
-from fluxgate.sinks.sqlite import COLUMNS, TABLE, ensure_schema
+from fluxgate._store import COLUMNS, TABLE, ensure_schema
 
 _DAY_MS = 86_400_000
 _MODELS = (
