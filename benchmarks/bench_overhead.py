@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import ctypes
 import datetime as dt
 import gc
@@ -171,10 +172,8 @@ def flusher_rate(store: Path, events: int) -> tuple[float, float]:
 
 def rss_mib() -> float:
     """Resident memory now, after giving freed heap pages back to the OS (glibc keeps them otherwise)."""
-    try:
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: read RSS as it is
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except (OSError, AttributeError):  # not glibc: read RSS as it is
-        pass
     with open("/proc/self/status") as status:  # noqa: PTH123 - Linux only, as the VM is
         for line in status:
             if line.startswith("VmRSS:"):
