@@ -1,4 +1,4 @@
-"""Tracking ids (unique, cheap to make, safe across fork) and the wall clock in milliseconds.
+"""Tracking ids (unique, cheap to make, safe across fork), the wall clock in milliseconds, and ``--since`` times.
 
 ``uuid.uuid4()`` reads the kernel's random source on every call; inside some
 virtual machines that system call alone took ~20 µs, more than everything
@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import time
+from datetime import datetime, timezone
+from decimal import Decimal
 
-__all__ = ["new_tracking_id", "now_ms"]
+__all__ = ["new_tracking_id", "now_ms", "parse_when"]
 
 _prefix = ""
 _counter = itertools.count()
@@ -41,3 +44,38 @@ def new_tracking_id() -> str:
 def now_ms() -> int:
     """Milliseconds since the epoch, as stored in ``created_at``."""
     return time.time_ns() // 1_000_000
+
+
+_UNITS_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
+_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+
+def parse_when(text: str, *, now_ms: int) -> int:
+    """Unix ms from ``7d``/``24h``/``30m``/``90s``/``2w`` ago, a UTC date ``2026-11-01`` or an ISO time.
+
+    Raises:
+        ValueError: ``text`` is none of these.
+
+    >>> parse_when("1d", now_ms=86_400_000)
+    0
+    >>> parse_when("1970-01-02", now_ms=0)
+    86400000
+    """
+    match = _DURATION.match(text)
+    if match:
+        return now_ms - int(Decimal(match.group(1)) * _UNITS_MS[match.group(2)])
+    raw = text.strip()
+    if raw == "now":
+        return now_ms
+    try:
+        if _DATE.match(raw):
+            moment = datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=timezone.utc)
+        else:
+            moment = datetime.fromisoformat(raw[:-1] + "+00:00" if raw.endswith(("Z", "z")) else raw)
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=timezone.utc)
+    except ValueError:
+        msg = f"expected a duration such as 7d, 24h or 30m, or a date such as 2026-11-01 (got {text!r})"
+        raise ValueError(msg) from None
+    return int(moment.timestamp() * 1000)

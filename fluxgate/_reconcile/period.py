@@ -7,50 +7,14 @@ days, because Anthropic's report has no smaller cost bucket than a day.
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime, timedelta, timezone
-from decimal import Decimal
+
+from .._ids import parse_when
 
 __all__ = ["DAY_MS", "day_of", "day_start_ms", "parse_rfc3339_day", "parse_when", "rfc3339", "since_day", "until_day"]
 
 DAY_MS = 86_400_000
 _EPOCH = date(1970, 1, 1)
-_UNITS_MS = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": DAY_MS, "w": 7 * DAY_MS}
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
-def parse_when(text: str, *, now_ms: int) -> int:
-    """Unix ms from ``7d``/``24h``/``30m``/``90s``/``2w`` ago, a UTC date ``2026-11-01`` or an ISO time.
-
-    The same forms as ``fluxgate report --since`` (kept in step by hand: this
-    package imports nothing from the report).
-
-    Raises:
-        ValueError: ``text`` is none of these.
-
-    >>> parse_when("1d", now_ms=DAY_MS)
-    0
-    >>> parse_when("1970-01-02", now_ms=0)
-    86400000
-    """
-    match = _DURATION.match(text)
-    if match:
-        return now_ms - int(Decimal(match.group(1)) * _UNITS_MS[match.group(2)])
-    raw = text.strip()
-    if raw == "now":
-        return now_ms
-    try:
-        if _DATE.match(raw):
-            moment = datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=timezone.utc)
-        else:
-            moment = datetime.fromisoformat(raw[:-1] + "+00:00" if raw.endswith(("Z", "z")) else raw)
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=timezone.utc)
-    except ValueError:
-        msg = f"expected a duration such as 7d, or a date such as 2026-11-01 (got {text!r})"
-        raise ValueError(msg) from None
-    return int(moment.timestamp() * 1000)
 
 
 def day_of(ms: int) -> date:

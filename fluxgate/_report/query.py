@@ -10,16 +10,15 @@ from __future__ import annotations
 
 import importlib
 import os
-import re
 from collections.abc import Iterable, Mapping, Sequence
 from contextlib import closing
 from datetime import date, datetime, timedelta, timezone
-from decimal import Decimal
 from typing import Any, Final
 
 import attrs
 
 from .._ids import now_ms as clock_ms
+from .._ids import parse_when
 from .._models import Status
 from .._store import resolve_store
 from .records import Filters, Row
@@ -31,41 +30,8 @@ __all__ = ["WHERE_KEYS", "Rows", "parse_when", "query"]
 #: What ``query(where=...)`` filters on -> the ``Filters`` field it fills.
 WHERE_KEYS: Final[Mapping[str, str]] = {"feature": "features", "user": "users", "model": "models", "status": "statuses"}
 
-_UNITS_MS: Final = {"s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 7 * 86_400_000}
-_DURATION: Final = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
-_DATE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 When = str | datetime | date | timedelta
-
-
-def parse_when(text: str, *, now_ms: int) -> int:
-    """Unix ms from ``7d``/``24h``/``30m``/``90s``/``2w`` ago, a UTC date ``2026-11-01`` or an ISO time.
-
-    Raises:
-        ValueError: ``text`` is none of these.
-
-    >>> parse_when("1d", now_ms=86_400_000)
-    0
-    >>> parse_when("1970-01-02", now_ms=0)
-    86400000
-    """
-    match = _DURATION.match(text)
-    if match:
-        return now_ms - int(Decimal(match.group(1)) * _UNITS_MS[match.group(2)])
-    raw = text.strip()
-    if raw == "now":
-        return now_ms
-    try:
-        if _DATE.match(raw):
-            moment = datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=timezone.utc)
-        else:
-            moment = datetime.fromisoformat(raw[:-1] + "+00:00" if raw.endswith(("Z", "z")) else raw)
-            if moment.tzinfo is None:
-                moment = moment.replace(tzinfo=timezone.utc)
-    except ValueError:
-        msg = f"expected a duration such as 7d, 24h or 30m, or a date such as 2026-11-01 (got {text!r})"
-        raise ValueError(msg) from None
-    return int(moment.timestamp() * 1000)
 
 
 def _when_ms(name: str, value: When | None, now_ms: int) -> int | None:
