@@ -15,6 +15,7 @@ import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import attrs
 
@@ -22,7 +23,7 @@ from .._ids import now_ms as clock_ms
 from .._models import AiEventUser, ContextFrame
 from .sqlite import connect
 
-__all__ = ["BatchStore", "Claim", "context_from_json", "context_to_json"]
+__all__ = ["BatchStore", "Claim", "context_from_dict", "context_from_json", "context_to_dict", "context_to_json"]
 
 _BATCHES = "fluxgate_batches"
 _REQUESTS = "fluxgate_batch_requests"
@@ -38,28 +39,21 @@ _SCHEMA = (
 _CHUNK = 400
 
 
-def context_to_json(ctx: ContextFrame) -> str:
-    """The context fields as JSON (what the store keeps per batch)."""
-    return json.dumps(
-        {
-            "feature": ctx.feature,
-            "user": None if ctx.user is None else ctx.user.to_dict(),
-            "step": ctx.step,
-            "session_id": ctx.session_id,
-            "conversation_id": ctx.conversation_id,
-            "service_tier": ctx.service_tier,
-            "metadata": None if ctx.metadata is None else dict(ctx.metadata),
-        },
-        default=str,
-    )
+def context_to_dict(ctx: ContextFrame) -> dict[str, Any]:
+    """The context fields as JSON-ready data (what each store keeps per batch)."""
+    return {
+        "feature": ctx.feature,
+        "user": None if ctx.user is None else ctx.user.to_dict(),
+        "step": ctx.step,
+        "session_id": ctx.session_id,
+        "conversation_id": ctx.conversation_id,
+        "service_tier": ctx.service_tier,
+        "metadata": None if ctx.metadata is None else dict(ctx.metadata),
+    }
 
 
-def context_from_json(text: str) -> ContextFrame:
-    """The inverse of :func:`context_to_json`; an unreadable value gives an empty context."""
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return ContextFrame()
+def context_from_dict(data: object) -> ContextFrame:
+    """The inverse of :func:`context_to_dict`; an unreadable value gives an empty context."""
     if not isinstance(data, dict):
         return ContextFrame()
     user = data.get("user")
@@ -78,6 +72,19 @@ def context_from_json(text: str) -> ContextFrame:
         service_tier=data.get("service_tier"),
         metadata=metadata if isinstance(metadata, dict) else None,
     )
+
+
+def context_to_json(ctx: ContextFrame) -> str:
+    """The context fields as JSON text (the SQLite store's column)."""
+    return json.dumps(context_to_dict(ctx), default=str)
+
+
+def context_from_json(text: str) -> ContextFrame:
+    """The inverse of :func:`context_to_json`; an unreadable value gives an empty context."""
+    try:
+        return context_from_dict(json.loads(text))
+    except ValueError:
+        return ContextFrame()
 
 
 @attrs.frozen

@@ -17,10 +17,9 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
 from .._errors import ConfigurationError
-from .._models import AiEventUser, ContextFrame
+from .._models import ContextFrame
+from .batches import Claim, context_from_dict, context_to_dict
 from .postgres import Connections, StoreUnavailableError, check_timeout, ensure_schema, parse_target
 
 if TYPE_CHECKING:
@@ -40,51 +39,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " PRIMARY KEY (batch_id, custom_id))",
     ),
 )
-
-
-@attrs.frozen
-class Claim:
-    """A result this reader may count: what was stored for it at ``create`` (None if nothing was)."""
-
-    context: ContextFrame | None
-    created_at: int | None
-    model: str | None
-    platform: str | None
-
-
-def context_to_dict(ctx: ContextFrame) -> dict[str, Any]:
-    """The context fields as JSON-ready data (the shape the SQLite store keeps as text)."""
-    return {
-        "feature": ctx.feature,
-        "user": None if ctx.user is None else ctx.user.to_dict(),
-        "step": ctx.step,
-        "session_id": ctx.session_id,
-        "conversation_id": ctx.conversation_id,
-        "service_tier": ctx.service_tier,
-        "metadata": None if ctx.metadata is None else dict(ctx.metadata),
-    }
-
-
-def context_from_dict(data: object) -> ContextFrame:
-    """The inverse of :func:`context_to_dict`; an unreadable value gives an empty context."""
-    if not isinstance(data, dict):
-        return ContextFrame()
-    user = data.get("user")
-    if isinstance(user, dict) and isinstance(user.get("id"), str):
-        fields = {k: v for k, v in user.items() if k in ("name", "email", "monthly_revenue")}
-        user = AiEventUser(user["id"], **fields)
-    else:
-        user = None
-    metadata = data.get("metadata")
-    return ContextFrame(
-        feature=data.get("feature"),
-        user=user,
-        step=data.get("step"),
-        session_id=data.get("session_id"),
-        conversation_id=data.get("conversation_id"),
-        service_tier=data.get("service_tier"),
-        metadata=metadata if isinstance(metadata, dict) else None,
-    )
 
 
 class PostgresBatchStore:
