@@ -16,7 +16,7 @@ import fluxgate._store.batches
 from fluxgate._context import _STACK
 from fluxgate.testing import FakeAnthropicAPI, MemorySink
 
-#: The recorded API interactions the tests replay, copied from ``../shared/fixtures/anthropic``
+#: The recorded API interactions the tests replay, kept in the repository (tests/fixtures/anthropic/)
 #: so a plain clone runs every test (``$FLUXGATE_FIXTURES`` points elsewhere).
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "anthropic"
 

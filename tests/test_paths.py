@@ -631,7 +631,7 @@ class TestLegacyCompletions:
 
 
 class TestRecordingsThroughPaths:
-    """The real recordings in ../shared/fixtures/anthropic, each through the paths that fit it."""
+    """The real recordings in tests/fixtures/anthropic, each through the paths that fit it."""
 
     BETA_JSON = (
         "beta-compaction-iterations-claude-sonnet-4-6.json",
