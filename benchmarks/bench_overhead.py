@@ -24,6 +24,7 @@ import contextlib
 import ctypes
 import datetime as dt
 import gc
+import json
 import os
 import platform
 import statistics
@@ -37,7 +38,8 @@ from typing import Any
 
 import fluxgate
 from fluxgate import track_context
-from fluxgate.testing import FakeAnthropicAPI, FakeReply, FakeRequest, sse_body
+from fluxgate.testing import sse_body
+from fluxgate.testing._fake_wire import http_library
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 MESSAGES = [{"role": "user", "content": "Summarize the attached ticket."}]
@@ -73,11 +75,19 @@ def stream_body(deltas: int) -> bytes:
 SHORT, LONG = stream_body(20), stream_body(220)
 
 
-def canned(request: FakeRequest) -> FakeReply:
-    body = request.body if isinstance(request.body, dict) else {}
-    if body.get("stream"):
-        return FakeReply(sse=LONG if body.get("max_tokens") == 513 else SHORT)
-    return FakeReply(json_body=MESSAGE)
+MESSAGE_BYTES = json.dumps(MESSAGE).encode()
+JSON_HEADERS = {"content-type": "application/json", "request-id": "req_bench"}
+SSE_HEADERS = {"content-type": "text/event-stream", "request-id": "req_bench"}
+
+
+def canned(request: Any) -> Any:
+    """The recorded wire format of a reply, keeping nothing: what the fake remembers is not fluxgate's memory."""
+    httpx = http_library()
+    body = request.content
+    if b'"stream":true' in body or b'"stream": true' in body:
+        long = b'"max_tokens":513' in body or b'"max_tokens": 513' in body
+        return httpx.Response(200, headers=SSE_HEADERS, content=LONG if long else SHORT)
+    return httpx.Response(200, headers=JSON_HEADERS, content=MESSAGE_BYTES)
 
 
 class Bench:
@@ -92,10 +102,16 @@ class Bench:
         self.loop = asyncio.new_event_loop()
 
     def fresh_clients(self) -> None:
-        """New clients on a new fake: the fake keeps every request it answered, which is not fluxgate's memory."""
-        api = FakeAnthropicAPI(responder=canned)
-        self.client = api.client()
-        self.async_client = api.async_client()
+        """Clients on an in-process transport that answers with canned replies."""
+        import anthropic
+
+        httpx = http_library()
+        transport = httpx.MockTransport(canned)
+        key = "sk-ant-bench"
+        self.client = anthropic.Anthropic(api_key=key, max_retries=0, http_client=httpx.Client(transport=transport))
+        self.async_client = anthropic.AsyncAnthropic(
+            api_key=key, max_retries=0, http_client=httpx.AsyncClient(transport=transport)
+        )
 
     def tracked(self, on: bool) -> None:
         if on:
@@ -189,16 +205,11 @@ def memory_growth(store: Path, calls: int, *, tracked: bool = True) -> float:
         for _ in range(2000):
             bench.create()
         assert bench.fg.flush(timeout_s=60)
-        bench.fresh_clients()
         gc.collect()
         before = rss_mib()
-        for i in range(calls):
+        for _ in range(calls):
             bench.create()
-            if i % 10_000 == 9_999:
-                assert bench.fg.flush(timeout_s=120)
-                bench.fresh_clients()
         assert bench.fg.flush(timeout_s=120)
-        bench.fresh_clients()
     gc.collect()
     after = rss_mib()
     fluxgate.shutdown()

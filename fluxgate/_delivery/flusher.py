@@ -1,6 +1,8 @@
 """The background flusher: one intake queue, a dispatcher, one worker per sink.
 
-The caller's thread only appends to a deque (a length check, no lock, no I/O).
+The caller's thread only appends to a deque (a length check, no lock, no I/O;
+while the background threads are starved of the GIL it also yields it now and
+then, see ``_YIELD_EVERY``).
 When the queue holds ``max_queue_size`` events the *new* event is dropped and
 counted: the queued ones are older and closer to delivery, and dropping the
 newest needs no lock on the caller's path. A dispatcher thread wakes when a
@@ -67,6 +69,15 @@ DROP_REASONS = (
     "spill_full",  # the spill file is at max_spill_bytes
     "spill_failed",  # the spill file could not be written
 )
+
+#: Starved threads: a caller that keeps the interpreter busy and lets go of the
+#: GIL only for moments (I/O that is ready at once) gets it straight back, and
+#: threads waiting for it can wait for seconds while the queues fill. So while
+#: the dispatcher has not answered its wake-up, or a sink's worker holds more
+#: than ``_BEHIND_BATCHES`` batches, every ``_YIELD_EVERY``-th ``submit()``
+#: yields the GIL (``time.sleep(0)``). A caller that is not ahead never does.
+_BEHIND_BATCHES = 3
+_YIELD_EVERY = 10
 
 #: The default bound of each sink's spill file.
 DEFAULT_MAX_SPILL_BYTES = 100 * 2**20
@@ -166,8 +177,11 @@ class Flusher:
         self._pid = os.getpid()
         self._start_lock = threading.Lock()
         self._drop_lock = threading.Lock()
+        self._dispatch_lock = threading.Lock()
         self._dropped: dict[str, int] = {"queue_full": 0, "shut_down": 0}
         self._dispatched = 0  # events the dispatcher handed to the workers
+        #: A sink's worker holds more than a few batches (see submit()).
+        self._behind = False
         self._drops_seen = 0  # every drop counted when the latest flush() returned
 
     def _after_fork(self) -> None:
@@ -180,7 +194,8 @@ class Flusher:
     # -- the caller's side ------------------------------------------------------
 
     def submit(self, event: CostEvent | LazyEvent) -> bool:
-        """Queue ``event``. Returns True if queued, False if dropped; never blocks.
+        """Queue ``event``. Returns True if queued, False if dropped; never blocks
+        (while delivery is behind, one call in ten yields the GIL for a moment).
 
         A :class:`LazyEvent` is turned into its ``CostEvent`` off the caller's
         thread, and only for sinks that need one.
@@ -197,8 +212,14 @@ class Flusher:
         queue.append(event)
         if self._thread is None:
             self._ensure_thread()
-        if len(queue) >= self._max_batch_size and not self._wake.is_set():
-            self._wake.set()
+        waiting = len(queue)
+        if waiting >= self._max_batch_size:
+            if not self._wake.is_set():
+                self._wake.set()
+            elif waiting % _YIELD_EVERY == 0:
+                time.sleep(0)  # woken a batch ago, the dispatcher is still waiting for the GIL
+        elif self._behind and waiting % _YIELD_EVERY == 0:
+            time.sleep(0)  # a sink's worker is behind: let it have the GIL
         return True
 
     def flush(self, timeout_s: float | None = 5.0) -> bool:
@@ -290,16 +311,18 @@ class Flusher:
         delivered + dropped + spilled)``, the first two being the intake's.
         """
         queued = self.queued()
-        with self._drop_lock:
-            dropped = dict(self._dropped)
-            dispatched = self._dispatched
+        with self._dispatch_lock:
+            with self._drop_lock:
+                dropped = dict(self._dropped)
+                dispatched = self._dispatched
+            sinks = {worker.name: worker.snapshot() for worker in self._workers}
         return {
             "recorded": dispatched + queued + sum(dropped.values()),
             "queued": queued,
             "dropped": sum(dropped.values()),
             "dropped_queue_full": dropped["queue_full"],
             "dropped_by_reason": {reason: count for reason, count in dropped.items() if count},
-            "sinks": {worker.name: worker.snapshot() for worker in self._workers},
+            "sinks": sinks,
         }
 
     # -- the dispatcher's side ----------------------------------------------------
@@ -324,18 +347,31 @@ class Flusher:
 
     def _run(self) -> None:
         while True:
-            self._wake.wait(self._flush_interval_s)
+            woken = self._wake.wait(self._flush_interval_s)
             self._wake.clear()
             with guarded():
-                self._drain()
+                self._drain(whole_batches_only=woken and not self._stopping.is_set())
             if self._stopping.is_set() and not self._queue:
                 return
 
-    def _drain(self) -> None:
+    def _drain(self, *, whole_batches_only: bool = False) -> None:
+        """Cut the intake into batches and offer them to the workers.
+
+        Woken because a batch filled up, the dispatcher leaves a last, partial
+        batch for later (more events, the timer, a flush or close), unless a
+        flush's marker waits behind it: under load every batch is a full one.
+        """
         queue = self._queue
         size = self._max_batch_size
         batch: list[Item] = []
         while queue:
+            if (
+                whole_batches_only
+                and not batch
+                and len(queue) < size
+                and not any(isinstance(item, Marker) for item in list(queue))
+            ):
+                return
             item = queue.popleft()
             if isinstance(item, Marker):
                 if batch:
@@ -353,10 +389,14 @@ class Flusher:
             self._dispatch(batch)
 
     def _dispatch(self, batch: list[Item]) -> None:
-        with self._drop_lock:
-            self._dispatched += len(batch)
-        for worker in self._workers:
-            worker.offer(list(batch))  # a copy each: a sink may not share a list with another
+        # One step for snapshot(): counted as dispatched exactly when every worker has it.
+        most = 0
+        with self._dispatch_lock:
+            with self._drop_lock:
+                self._dispatched += len(batch)
+            for worker in self._workers:
+                most = max(most, worker.offer(list(batch)))  # a copy each: a sink may not share a list
+        self._behind = most > _BEHIND_BATCHES * self._max_batch_size
 
     def _count_drop(self, event: Item, reason: str) -> None:
         with self._drop_lock:

@@ -113,8 +113,11 @@ class SinkWorker:
 
     # -- called by the dispatcher and by close() ---------------------------
 
-    def offer(self, batch: list[Item]) -> None:
-        """Queue ``batch``; spill or drop it if this sink is too far behind."""
+    def offer(self, batch: list[Item]) -> int:
+        """Queue ``batch``; spill or drop it if this sink is too far behind.
+
+        Returns how many events this sink now holds (waiting or in flight).
+        """
         with self._cond:
             held = self._pending + len(self._inflight or ()) + len(batch)
             taken = not self._abandoned.is_set() and held <= self._max_events
@@ -122,10 +125,12 @@ class SinkWorker:
                 self._queue.append(batch)
                 self._pending += len(batch)
                 self._cond.notify()
+            waiting = self._pending + len(self._inflight or ())
         if taken:
             self._kick()
         else:
             self._give_up(batch, "shut_down" if self._abandoned.is_set() else "sink_queue_full")
+        return waiting
 
     def offer_marker(self, marker: Marker) -> None:
         with self._cond:

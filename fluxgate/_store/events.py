@@ -308,8 +308,9 @@ class SQLiteSink:
         # calls: their JSON is made once (keyed by identity; the object is
         # held, so its id cannot be reused while it is cached).
         self._json: dict[int, tuple[object, str]] = {}
-        columns = ", ".join(_INSERT_ORDER)
-        self._insert = f"INSERT OR IGNORE INTO {TABLE} ({columns}) VALUES ({', '.join('?' * len(_INSERT_ORDER))})"
+        #: INSERT statements by their number of rows (see _insert_rows).
+        self._statements: dict[int, str] = {}
+        self._rows_per_statement = 1
 
     def __repr__(self) -> str:
         return f"SQLiteSink({str(self.path)!r})"
@@ -321,8 +322,12 @@ class SQLiteSink:
         # SQLite docs forbid carrying one across fork); it opens its own.
         self._conn = None
         self._pid = os.getpid()
-        conn = connect(self.path, self._timeout_s)
+        conn = connect(self.path, self._timeout_s, cached_statements=_STATEMENTS_KEPT)
+        # Appending touches a few pages per index; SQLite's default 2 MiB
+        # cache would only hold pages nobody reads again.
+        conn.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
         ensure_schema(conn)
+        self._rows_per_statement = _rows_per_statement(conn)
         self._conn = conn
         return conn
 
@@ -384,11 +389,41 @@ class SQLiteSink:
                     raise ValueError(f"an event cannot be stored: {exc}") from exc
 
     def _insert_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        """Insert ``rows``: one multi-row statement for up to 128 of them.
+
+        Python's sqlite3 lets go of the GIL around every statement it steps,
+        so ``executemany`` (or a ``BEGIN`` ... ``COMMIT`` around statements)
+        hands the GIL back and forth once per step. Beside an application
+        thread that keeps the interpreter busy, each hand-back can wait many
+        switch intervals (5 ms each), and the flusher would fall behind until
+        events are dropped. One ``INSERT ... VALUES (...), (...)`` is stepped
+        once and, in autocommit mode, is its own transaction. A larger write
+        takes one statement per 128 rows, each committed alone: the rows are
+        keyed by ``tracking_id`` (``OR IGNORE``), so a write retried after a
+        failure part-way stores nothing twice.
+
+        The statement for each row count is prepared once; the connection
+        keeps the few in use (``_STATEMENTS_KEPT``: one of 100 rows holds
+        about 400 KiB).
+        """
         try:
-            with immediate(self._connect()) as conn:
-                conn.executemany(self._insert, rows)
+            conn = self._connect()
+            most = self._rows_per_statement
+            for start in range(0, len(rows), most):
+                part = rows[start : start + most] if start or len(rows) > most else rows
+                statement = self._statements.get(len(part)) or self._statement(len(part))
+                conn.execute(statement, [value for row in part for value in row])
         except sqlite3.OperationalError as exc:
             raise TransientSinkError(f"SQLite write failed: {exc}") from exc
+
+    def _statement(self, size: int) -> str:
+        if len(self._statements) >= _STATEMENTS_KEPT:
+            self._statements.clear()
+        one = f"({', '.join('?' * len(_INSERT_ORDER))})"
+        columns = ", ".join(_INSERT_ORDER)
+        statement = f"INSERT OR IGNORE INTO {TABLE} ({columns}) VALUES " + ", ".join([one] * size)
+        self._statements[size] = statement
+        return statement
 
     def close(self) -> None:
         """Close the connection (a later write reopens it)."""
@@ -397,6 +432,24 @@ class SQLiteSink:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+
+
+#: The page cache of the writing connection, in KiB.
+_CACHE_KIB = 512
+#: Rows per INSERT statement at most (see SQLiteSink._insert_rows).
+_MAX_ROWS_PER_STATEMENT = 128
+#: Prepared statements the writing connection keeps (the oldest goes first).
+_STATEMENTS_KEPT = 8
+
+
+def _rows_per_statement(conn: sqlite3.Connection) -> int:
+    """How many rows (at most 128) one statement may bind the values of."""
+    getlimit = getattr(conn, "getlimit", None)  # Python 3.11+
+    if getlimit is not None:
+        limit = int(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+    else:  # SQLite's compiled-in default: 999 before 3.32, 32766 since
+        limit = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
+    return max(1, min(_MAX_ROWS_PER_STATEMENT, limit // len(_INSERT_ORDER)))
 
 
 def ensure_schema(conn: sqlite3.Connection) -> None:

@@ -21,11 +21,21 @@ from pathlib import Path
 __all__ = ["connect", "immediate"]
 
 
-def connect(path: Path, timeout_s: float) -> sqlite3.Connection:
-    """A connection to the store at ``path`` (created 0600, parents too), in WAL mode."""
+def connect(path: Path, timeout_s: float, *, cached_statements: int = 128) -> sqlite3.Connection:
+    """A connection to the store at ``path`` (created 0600, parents too), in WAL mode.
+
+    ``cached_statements`` bounds the prepared statements the connection keeps
+    (sqlite3's default is 128).
+    """
     if str(path) != ":memory:":
         _create_private(path)
-    conn = sqlite3.connect(str(path), timeout=timeout_s, isolation_level=None, check_same_thread=False)
+    conn = sqlite3.connect(
+        str(path),
+        timeout=timeout_s,
+        isolation_level=None,
+        check_same_thread=False,
+        cached_statements=cached_statements,
+    )
     deadline = time.monotonic() + timeout_s
     while True:
         try:
