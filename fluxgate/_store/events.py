@@ -440,13 +440,15 @@ _CACHE_KIB = 512
 _MAX_ROWS_PER_STATEMENT = 128
 #: Prepared statements the writing connection keeps (the oldest goes first).
 _STATEMENTS_KEPT = 8
+#: sqlite3.h's SQLITE_LIMIT_VARIABLE_NUMBER (the module names it from Python 3.11 on).
+_SQLITE_LIMIT_VARIABLE_NUMBER = 9
 
 
 def _rows_per_statement(conn: sqlite3.Connection) -> int:
     """How many rows (at most 128) one statement may bind the values of."""
     getlimit = getattr(conn, "getlimit", None)  # Python 3.11+
     if getlimit is not None:
-        limit = int(getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
+        limit = int(getlimit(getattr(sqlite3, "SQLITE_LIMIT_VARIABLE_NUMBER", _SQLITE_LIMIT_VARIABLE_NUMBER)))
     else:  # SQLite's compiled-in default: 999 before 3.32, 32766 since
         limit = 32766 if sqlite3.sqlite_version_info >= (3, 32, 0) else 999
     return max(1, min(_MAX_ROWS_PER_STATEMENT, limit // len(_INSERT_ORDER)))
