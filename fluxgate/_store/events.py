@@ -5,7 +5,8 @@ WAL mode, so ``fluxgate report`` can read while an application writes, and
 several processes on one host can share a file. Rows are keyed by
 ``tracking_id``, so a batch retried after a failure is not stored twice.
 
-A batch is one ``executemany`` in one transaction, and each row is a tuple
+A batch is one multi-row ``INSERT`` per 128 rows (each statement its own
+transaction; see ``SQLiteSink._insert_rows``), and each row is a tuple
 read straight from the event's attributes (or from a :class:`PendingEvent`'s
 facts, which skips building the ``CostEvent`` at all): this is most of what
 the flusher's thread does for every call, so it is kept to attribute reads.
@@ -285,9 +286,9 @@ class SQLiteSink:
     #: place of its ``CostEvent``; a subclass that overrides ``write`` gets
     #: ``CostEvent`` objects only.
     accepts_pending_events: ClassVar[bool] = True
-    #: The flusher may merge batches waiting for this sink into one write
-    #: (one transaction) of up to this many events: a commit costs about as
-    #: much as a hundred rows, so a backlog drains several times faster.
+    #: The flusher may merge batches waiting for this sink into one write of
+    #: up to this many events (one statement, and commit, per 128 rows), so a
+    #: backlog drains in few, large steps.
     max_events_per_write: ClassVar[int] = 1000
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -369,7 +370,7 @@ class SQLiteSink:
         )
 
     def write(self, batch: Sequence[CostEvent | PendingEvent]) -> None:
-        """Insert ``batch`` in one transaction; a locked database is transient.
+        """Insert ``batch`` (see ``_insert_rows``); a locked database is transient.
 
         Raises:
             TransientSinkError: The database is locked or cannot be written.

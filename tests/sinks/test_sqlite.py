@@ -88,6 +88,17 @@ class TestSQLiteSink:
         sink.write(batch)
         assert len(rows(tmp_path / "a.db")) == 3
 
+    @pytest.mark.parametrize("size", [1, 127, 128, 129, 300, 1000])
+    def test_writes_of_every_size_store_each_event_once(self, size: int, tmp_path: Path) -> None:
+        """A write longer than one statement (128 rows) stores every event, and one retried part-way none twice."""
+        sink = SQLiteSink(tmp_path / "a.db")
+        batch = [make_event(i, feature=f"f{i}") for i in range(size)]
+        sink.write(batch[: size // 2])  # a retry after the first statements were committed
+        sink.write(batch)
+        stored = rows(tmp_path / "a.db")
+        assert [row["tracking_id"] for row in stored] == [event.tracking_id for event in batch]
+        assert [event_from_row(row) for row in stored] == batch
+
     def test_adds_columns_of_newer_versions(self, tmp_path: Path) -> None:
         """A store made by an older fluxgate gets the missing columns on first write."""
         path = tmp_path / "old.db"
