@@ -64,6 +64,20 @@ class Route:
 
 
 _ROUTE_CACHE: dict[tuple[str, bool], Route] = {}
+#: URL -> (kind, beta=true in its query), for the few URLs an application uses.
+_URL_CACHE: dict[str, tuple[str | None, bool]] = {}
+_MAX_URLS = 256
+
+
+def _url_kind(url: str) -> tuple[str | None, bool]:
+    found = _URL_CACHE.get(url)
+    if found is None:
+        path, _, query = url.partition("?")
+        found = (_ROUTES.get(path), "beta=true" in query)
+        if len(_URL_CACHE) >= _MAX_URLS:
+            _URL_CACHE.clear()
+        _URL_CACHE[url] = found
+    return found
 
 
 def route(options: Any) -> Route | None:
@@ -71,14 +85,12 @@ def route(options: Any) -> Route | None:
     url = getattr(options, "url", None)
     if url.__class__ is not str:
         return None
-    path, _, query = url.partition("?")
-    kind = _ROUTES.get(path)
+    kind, beta = _url_kind(url)
     if kind is None:
         return None
     method = getattr(options, "method", "")
-    if not isinstance(method, str) or method.lower() != "post":
+    if method != "post" and (not isinstance(method, str) or method.lower() != "post"):
         return None
-    beta = "beta=true" in query
     if not beta:
         # anthropic 2.x says "beta" in the options' qualifiers, not in the URL.
         qualifiers = getattr(options, "qualifiers", None)

@@ -28,7 +28,7 @@ from .._ids import new_tracking_id, now_ms
 from .._models import TRACKING_ATTRIBUTE, ContextFrame, CostTrackingResponse, Status, Usage
 from .event import PendingEvent
 from .outcome import STOP_STATUS, header, str_or_none
-from .usage import get
+from .usage import fields, get
 
 if TYPE_CHECKING:
     from .._pricing import PriceTable
@@ -342,11 +342,17 @@ class Call:
 
     def succeed(self, message: Any, request_id: str | None = None) -> None:
         """Record a complete response (a message, a completion, or its JSON); hang the summary on it."""
-        stop_reason = str_or_none(get(message, "stop_reason"))
+        # A message's fields, read in one go from its __dict__ (pydantic keeps them there).
+        found = message if type(message) is dict else fields(message)
+        if found is None:  # neither a dict nor a model: attribute by attribute
+            stop_reason, usage, model = (get(message, name) for name in ("stop_reason", "usage", "model"))
+        else:
+            stop_reason, usage, model = found.get("stop_reason"), found.get("usage"), found.get("model")
+        stop_reason = stop_reason if type(stop_reason) is str else str_or_none(stop_reason)
         self.event(
-            status=STOP_STATUS.get(stop_reason or "", Status.SUCCESS),
-            usage=get(message, "usage"),  # read on the flusher's thread (PendingEvent.usage)
-            model=str_or_none(get(message, "model")),
+            status=STOP_STATUS.get(stop_reason, Status.SUCCESS) if stop_reason else Status.SUCCESS,
+            usage=usage,  # read on the flusher's thread (PendingEvent.usage)
+            model=str_or_none(model),
             stop_reason=stop_reason,
             request_id=request_id or str_or_none(getattr(message, "_request_id", None)),
         )
