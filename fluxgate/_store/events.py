@@ -413,7 +413,7 @@ class SQLiteSink:
             for start in range(0, len(rows), most):
                 part = rows[start : start + most] if start or len(rows) > most else rows
                 statement = self._statements.get(len(part)) or self._statement(len(part))
-                conn.execute(statement, [value for row in part for value in row])
+                conn.execute(statement, [_NULL if value is None else value for row in part for value in row])
         except sqlite3.OperationalError as exc:
             raise TransientSinkError(f"SQLite write failed: {exc}") from exc
 
@@ -435,6 +435,10 @@ class SQLiteSink:
                 self._conn = None
 
 
+#: What a row binds for NULL. Python's sqlite3 passes every ``None`` through
+#: its adapter lookup before binding it (about 0.2 µs each; a row holds twenty
+#: or more); a float binds on the fast path, and SQLite stores a NaN as NULL.
+_NULL = math.nan
 #: The page cache of the writing connection, in KiB.
 _CACHE_KIB = 512
 #: Rows per INSERT statement at most (see SQLiteSink._insert_rows).
