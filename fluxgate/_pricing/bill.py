@@ -19,6 +19,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Mapping, Sequence
 from decimal import Context, Decimal
+from types import MappingProxyType
 from typing import Final, NamedTuple
 
 import attrs
@@ -224,8 +225,8 @@ class Bill:
             self.unit = unit
         return _pow10(unit - self.unit)
 
-    def cost(self) -> tuple[Decimal, dict[str, Decimal]]:
-        """The total and the breakdown, as ``Decimal``: the edge of the integer arithmetic.
+    def cost(self) -> tuple[Decimal, Mapping[str, Decimal]]:
+        """The total and the (read-only) breakdown, as ``Decimal``: the edge of the integer arithmetic.
 
         Each amount gets the exponent Decimal division gave it: the ideal one
         (the rate's, one lower per modifier) if the figure is exact there,
@@ -234,27 +235,32 @@ class Bill:
         """
         unit = self.unit
         breakdown: dict[str, Decimal] = {}
-        total = Decimal(0)
+        total = _ZERO
         if unit is None:
-            return total, breakdown
-        exact = _EXACT
-        add = exact.add
+            return total, MappingProxyType(breakdown)
+        add = _EXACT.add
         for name, part in self.parts.items():
-            value = None
-            for j in range(0, len(part), 2):  # one pair per step; more than one only with iterations
-                amount, ideal = part[j], part[j + 1]
-                k = ideal - unit
-                whole, rest = divmod(amount, _POW10[k] if k < 128 else 10**k)
-                figure = (
-                    Decimal(amount).scaleb(unit, exact).normalize(exact)  # not exact at the ideal exponent
-                    if rest
-                    else Decimal(whole).scaleb(ideal, exact)
-                )
-                value = figure if value is None else add(value, figure)
-            assert value is not None
+            if len(part) == 2:  # one step charged this component (all but iterations)
+                value = _figure(part[0], part[1], unit)
+            else:
+                value = _figure(part[0], part[1], unit)
+                for j in range(2, len(part), 2):
+                    value = add(value, _figure(part[j], part[j + 1], unit))
             breakdown[name] = value
             total = add(total, value)
-        return total, breakdown
+        return total, MappingProxyType(breakdown)
+
+
+_ZERO: Final = Decimal(0)
+
+
+def _figure(amount: int, ideal: int, unit: int) -> Decimal:
+    """``amount`` (in ``10**unit`` USD) at its ideal exponent if exact there, else with as few digits as it needs."""
+    k = ideal - unit
+    whole, rest = divmod(amount, _POW10[k] if k < 128 else 10**k)
+    if rest:
+        return Decimal(amount).scaleb(unit, _EXACT).normalize(_EXACT)
+    return Decimal(whole).scaleb(ideal, _EXACT)
 
 
 def charge(plan: Plan, counts: Sequence[int], mods: Modifiers, names: Sequence[str], bill: Bill) -> None:

@@ -47,6 +47,9 @@ from .rows import (
 
 __all__ = ["COMPONENTS", "LongContext", "PriceRow", "PriceTable", "Rates", "Resolution", "default_table"]
 
+#: The modifiers of a call that has none (no batch, fast mode, US-only inference or regional endpoint).
+_NO_MODIFIERS = Modifiers(batch=False, fast=False, geo_us=False, regional=False)
+
 logger = logging.getLogger("fluxgate")
 
 _MAX_CACHED_IDS: Final = 4096
@@ -340,12 +343,17 @@ class PriceTable:
         if tier == "priority":
             bill.flag(ESTIMATED)  # no per-token Priority Tier price exists (ST)
         geo = getattr(usage, "inference_geo", None)
-        mods = Modifiers(
-            batch=bool(batch) or tier == "batch",
-            fast=getattr(usage, "speed", None) == "fast",
-            geo_us=isinstance(geo, str) and geo.lower() == "us",
-            regional=resolution.regional if regional is None else bool(regional),
-        )
+        speed = getattr(usage, "speed", None)
+        regional = resolution.regional if regional is None else bool(regional)
+        if not batch and tier is None and speed is None and geo is None and not regional:
+            mods = _NO_MODIFIERS  # the usual call
+        else:
+            mods = Modifiers(
+                batch=bool(batch) or tier == "batch",
+                fast=speed == "fast",
+                geo_us=isinstance(geo, str) and geo.lower() == "us",
+                regional=regional,
+            )
         main, inexact = tokens(usage)
         if inexact:
             bill.flag(PARTIAL)
