@@ -5,8 +5,8 @@ while the background threads are starved of the GIL it also yields it now and
 then, see ``_YIELD_EVERY``).
 When the queue holds ``max_queue_size`` events the *new* event is dropped and
 counted: the queued ones are older and closer to delivery, and dropping the
-newest needs no lock on the caller's path. A dispatcher thread wakes when a
-batch is full, every ``flush_interval_s``, or on ``flush()``; it cuts the queue
+newest needs no lock on the caller's path. A dispatcher thread wakes when five
+batches are full, every ``flush_interval_s``, or on ``flush()``; it cuts the queue
 into batches and offers each to every sink's worker (``worker.py``), which has
 its own thread, bounded queue, retries, circuit breaker and spill file.
 Events are built (priced) by the workers, once, and only for sinks that need
@@ -77,6 +77,8 @@ DROP_REASONS = (
 #: than ``_BEHIND_BATCHES`` batches, every ``_YIELD_EVERY``-th ``submit()``
 #: yields the GIL (``time.sleep(0)``). A caller that is not ahead never does.
 _BEHIND_BATCHES = 3
+#: The dispatcher is woken when this many batches are queued (or the interval passes, or on flush()).
+_WAKE_BATCHES = 5
 _YIELD_EVERY = 10
 
 #: The default bound of each sink's spill file.
@@ -145,6 +147,10 @@ class Flusher:
         self.sinks = tuple(sinks)
         self._max_queue_size = max_queue_size
         self._max_batch_size = max_batch_size
+        #: The intake length that wakes the dispatcher: several batches, so that
+        #: one wake-up (and one write to a sink that merges them) serves them all;
+        #: at most a quarter of the queue, so a burst never fills it first.
+        self._wake_at = max(max_batch_size, min(max_batch_size * _WAKE_BATCHES, max_queue_size // 4))
         self._flush_interval_s = flush_interval_s
         self._on_drop = on_drop
         policy = retry or RetryPolicy()
@@ -213,7 +219,7 @@ class Flusher:
         if self._thread is None:
             self._ensure_thread()
         waiting = len(queue)
-        if waiting >= self._max_batch_size:
+        if waiting >= self._wake_at:
             if not self._wake.is_set():
                 self._wake.set()
             elif waiting % _YIELD_EVERY == 0:
