@@ -261,11 +261,13 @@ def table(rows: list[tuple[str, str, str, str]]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--calls", type=int, default=200, help="calls per round")
+    parser.add_argument("--rounds", type=int, default=9)
+    # Rounds long enough that the flusher's work overlaps the calls, as it does in steady state
+    # (the dispatcher wakes for every 500 events): shorter ones would leave it all to flush().
+    parser.add_argument("--calls", type=int, default=1000, help="calls per round")
     parser.add_argument("--memory-calls", type=int, default=200_000)
     parser.add_argument("--flusher-events", type=int, default=50_000)
-    parser.add_argument("--quick", action="store_true", help="7 rounds, 20k calls for memory, 20k events")
+    parser.add_argument("--quick", action="store_true", help="5 rounds, 20k calls for memory, 20k events")
     parser.add_argument("--save", action="store_true", help="record this run in benchmarks/RESULTS.md")
     parser.add_argument("--memory-only", choices=("tracked", "untracked"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -275,7 +277,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{grown:.3f}")
         return 0
     if args.quick:
-        args.rounds, args.memory_calls, args.flusher_events = 7, 20_000, 20_000
+        args.rounds, args.memory_calls, args.flusher_events = 5, 20_000, 20_000
 
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)

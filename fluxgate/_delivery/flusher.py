@@ -74,9 +74,9 @@ DROP_REASONS = (
 #: GIL only for moments (I/O that is ready at once) gets it straight back, and
 #: threads waiting for it can wait for seconds while the queues fill. So while
 #: the dispatcher has not answered its wake-up, or a sink's worker holds more
-#: than ``_BEHIND_BATCHES`` batches, every ``_YIELD_EVERY``-th ``submit()``
-#: yields the GIL (``time.sleep(0)``). A caller that is not ahead never does.
-_BEHIND_BATCHES = 3
+#: than ``_BEHIND_WAKES`` wake-ups' worth of events, every ``_YIELD_EVERY``-th
+#: ``submit()`` yields the GIL (``time.sleep(0)``). A caller that is not ahead never does.
+_BEHIND_WAKES = 2
 #: The dispatcher is woken when this many batches are queued (or the interval passes, or on flush()).
 _WAKE_BATCHES = 5
 _YIELD_EVERY = 10
@@ -402,7 +402,7 @@ class Flusher:
                 self._dispatched += len(batch)
             for worker in self._workers:
                 most = max(most, worker.offer(list(batch)))  # a copy each: a sink may not share a list
-        self._behind = most > _BEHIND_BATCHES * self._max_batch_size
+        self._behind = most > _BEHIND_WAKES * self._wake_at
 
     def _count_drop(self, event: Item, reason: str) -> None:
         with self._drop_lock:
