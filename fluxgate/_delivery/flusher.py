@@ -75,8 +75,11 @@ DROP_REASONS = (
 #: threads waiting for it can wait for seconds while the queues fill. So while
 #: the dispatcher has not answered its wake-up, or a sink's worker holds more
 #: than ``_BEHIND_WAKES`` wake-ups' worth of events, every ``_YIELD_EVERY``-th
-#: ``submit()`` yields the GIL (``time.sleep(0)``). A caller that is not ahead never does.
+#: ``submit()`` lets go of the GIL for ``_YIELD_S`` (long enough for a waiting
+#: thread to be scheduled and take it: ``sleep(0)`` hands it straight back). A
+#: caller that delivery keeps up with never does.
 _BEHIND_WAKES = 2
+_YIELD_S = 0.0001
 #: The dispatcher is woken when this many batches are queued (or the interval passes, or on flush()).
 _WAKE_BATCHES = 5
 _YIELD_EVERY = 10
@@ -223,9 +226,9 @@ class Flusher:
             if not self._wake.is_set():
                 self._wake.set()
             elif waiting % _YIELD_EVERY == 0:
-                time.sleep(0)  # woken a batch ago, the dispatcher is still waiting for the GIL
+                time.sleep(_YIELD_S)  # woken a while ago, the dispatcher is still waiting for the GIL
         elif self._behind and waiting % _YIELD_EVERY == 0:
-            time.sleep(0)  # a sink's worker is behind: let it have the GIL
+            time.sleep(_YIELD_S)  # a sink's worker is behind: let it have the GIL
         return True
 
     def flush(self, timeout_s: float | None = 5.0) -> bool:

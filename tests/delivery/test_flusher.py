@@ -202,16 +202,29 @@ class TestBusyCaller:
         Each round computes for a while, then lets go of the GIL for a moment, as
         I/O that is ready at once does: CPython then hands the GIL straight back,
         and threads waiting for it (the dispatcher, a worker back from SQLite)
-        could wait for seconds. The intake holds under half of what is recorded.
+        could wait for seconds. Another thread of the application wakes every
+        half millisecond. The intake holds a quarter of what is recorded.
         """
+        stop = threading.Event()
+
+        def neighbour() -> None:
+            while not stop.wait(0.0005):
+                sum(range(200))
+
+        other = threading.Thread(target=neighbour, daemon=True)
+        other.start()
         store = SQLiteSink(tmp_path / "events.db")
         f = Flusher([store], max_queue_size=1000)  # default batching and retries
         events = make_events(4000)
-        for event in events:
-            sum(range(15_000))  # an application busy computing
-            select.select([], [], [], 0)
-            f.submit(event)
-        assert f.flush(30)
+        try:
+            for event in events:
+                sum(range(15_000))  # an application busy computing
+                select.select([], [], [], 0)
+                f.submit(event)
+            assert f.flush(30), f.snapshot()
+        finally:
+            stop.set()
+        other.join(5)
         assert f.snapshot()["sinks"]["SQLiteSink"]["delivered"] == len(events)
         assert f.close(5)
 
