@@ -112,6 +112,11 @@ class Breaker:
             return "closed"
         return "half_open" if now >= self.open_until else "open"
 
+    @property
+    def failing(self) -> bool:
+        """Whether the last round of writes failed (and none has succeeded since)."""
+        return self._failures > 0
+
     def wait_s(self, now: float) -> float:
         """Seconds until a batch may be tried (0 when closed or half open)."""
         until = self.open_until

@@ -116,7 +116,8 @@ class SinkWorker:
     def offer(self, batch: list[Item]) -> int:
         """Queue ``batch``; spill or drop it if this sink is too far behind.
 
-        Returns how many events this sink now holds (waiting or in flight).
+        Returns how many events this sink now holds (waiting or in flight),
+        or 0 while its writes are failing.
         """
         with self._cond:
             held = self._pending + len(self._inflight or ()) + len(batch)
@@ -125,7 +126,8 @@ class SinkWorker:
                 self._queue.append(batch)
                 self._pending += len(batch)
                 self._cond.notify()
-            waiting = self._pending + len(self._inflight or ())
+            # A failing sink is behind for a reason more GIL time would not cure.
+            waiting = 0 if self._breaker.failing else self._pending + len(self._inflight or ())
         if taken:
             self._kick()
         else:
