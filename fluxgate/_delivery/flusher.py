@@ -186,7 +186,8 @@ class Flusher:
         self._pid = os.getpid()
         self._start_lock = threading.Lock()
         self._drop_lock = threading.Lock()
-        self._dispatch_lock = threading.Lock()
+        # Reentrant: an on_drop hook run while a batch is offered may ask for stats().
+        self._dispatch_lock = threading.RLock()
         self._dropped: dict[str, int] = {"queue_full": 0, "shut_down": 0}
         self._dispatched = 0  # events the dispatcher handed to the workers
         #: A sink's worker holds more than a few batches (see submit()).
@@ -319,8 +320,8 @@ class Flusher:
         For every sink: ``recorded == queued + dropped + (its queued +
         delivered + dropped + spilled)``, the first two being the intake's.
         """
-        queued = self.queued()
-        with self._dispatch_lock:
+        with self._dispatch_lock:  # nothing moves from the intake to the workers meanwhile
+            queued = self.queued()
             with self._drop_lock:
                 dropped = dict(self._dropped)
                 dispatched = self._dispatched
@@ -366,45 +367,48 @@ class Flusher:
     def _drain(self, *, whole_batches_only: bool = False) -> None:
         """Cut the intake into batches and offer them to the workers.
 
-        Woken because a batch filled up, the dispatcher leaves a last, partial
+        Woken because batches filled up, the dispatcher leaves a last, partial
         batch for later (more events, the timer, a flush or close), unless a
         flush's marker waits behind it: under load every batch is a full one.
+
+        It holds the dispatch lock throughout, so that ``snapshot()`` sees each
+        event either still queued here or in every worker, never both or neither.
         """
         queue = self._queue
         size = self._max_batch_size
         batch: list[Item] = []
-        while queue:
-            if (
-                whole_batches_only
-                and not batch
-                and len(queue) < size
-                and not any(isinstance(item, Marker) for item in list(queue))
-            ):
-                return
-            item = queue.popleft()
-            if isinstance(item, Marker):
-                if batch:
+        with self._dispatch_lock:
+            while queue:
+                if (
+                    whole_batches_only
+                    and not batch
+                    and len(queue) < size
+                    and not any(isinstance(item, Marker) for item in list(queue))
+                ):
+                    return
+                item = queue.popleft()
+                if isinstance(item, Marker):
+                    if batch:
+                        self._dispatch(batch)
+                        batch = []
+                    item.expect(len(self._workers))
+                    for worker in self._workers:
+                        worker.offer_marker(item)
+                    continue
+                batch.append(item)
+                if len(batch) >= size:
                     self._dispatch(batch)
                     batch = []
-                item.expect(len(self._workers))
-                for worker in self._workers:
-                    worker.offer_marker(item)
-                continue
-            batch.append(item)
-            if len(batch) >= size:
+            if batch:
                 self._dispatch(batch)
-                batch = []
-        if batch:
-            self._dispatch(batch)
 
     def _dispatch(self, batch: list[Item]) -> None:
-        # One step for snapshot(): counted as dispatched exactly when every worker has it.
+        """Offer ``batch`` to every worker (call with the dispatch lock held)."""
         most = 0
-        with self._dispatch_lock:
-            with self._drop_lock:
-                self._dispatched += len(batch)
-            for worker in self._workers:
-                most = max(most, worker.offer(list(batch)))  # a copy each: a sink may not share a list
+        with self._drop_lock:
+            self._dispatched += len(batch)
+        for worker in self._workers:
+            most = max(most, worker.offer(list(batch)))  # a copy each: a sink may not share a list
         self._behind = most > _BEHIND_WAKES * self._wake_at
 
     def _count_drop(self, event: Item, reason: str) -> None:

@@ -710,6 +710,35 @@ def run_python(code: str, tmp_path: Path, timeout_s: float = 30) -> tuple[subpro
 
 
 @pytest.mark.slow
+class TestSnapshotWhileRunning:
+    def test_every_snapshot_accounts_for_every_event(self) -> None:
+        """Snapshots taken while events flow each add up: an event is queued or with the sinks, never both."""
+        f = make_flusher([MemorySink(), MemorySink()], max_batch_size=7, max_queue_size=100_000)
+        stop = threading.Event()
+        wrong: list[dict[str, Any]] = []
+
+        def watch() -> None:
+            while not stop.is_set():
+                snapshot = f.snapshot()
+                before = snapshot["queued"] + snapshot["dropped"]
+                for sink in snapshot["sinks"].values():
+                    handled = sink["queued"] + sink["delivered"] + sink["dropped"] + sink["spilled"]
+                    if before + handled != snapshot["recorded"]:
+                        wrong.append(snapshot)
+
+        watcher = threading.Thread(target=watch)
+        watcher.start()
+        try:
+            for event in make_events(5_000):
+                f.submit(event)
+            assert f.flush(30)
+        finally:
+            stop.set()
+            watcher.join(10)
+        assert wrong == []
+        assert f.snapshot()["recorded"] == 5_000
+
+
 class TestExit:
     @pytest.mark.parametrize("count", [3, 250])
     def test_events_are_delivered_at_exit(self, tmp_path: Path, count: int) -> None:
