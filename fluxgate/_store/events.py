@@ -34,6 +34,7 @@ import attrs
 from .._errors import ConfigurationError, TransientSinkError
 from .._models import AiEventUser, CostEvent, Status, Usage
 from .._recording import PendingEvent
+from .lines import clean_text, json_default
 from .sqlite import connect, immediate
 
 __all__ = ["COLUMNS", "TABLE", "SQLiteSink", "default_db_path", "ensure_schema", "event_from_row"]
@@ -73,7 +74,6 @@ _plain_of = operator.attrgetter(*_PLAIN)
 
 _INT64 = 2**63
 _NO_USAGE = Usage()
-_SURROGATE = re.compile("[\ud800-\udfff]")
 _SAFE_KEY = re.compile(r"[A-Za-z0-9_.\-]+")
 _JSON_CACHE_SIZE = 256
 # What binding a value SQLite cannot store raises.
@@ -97,21 +97,8 @@ def _to_pusd(cost: Decimal | None) -> int | None:
     return pusd if -_INT64 <= pusd < _INT64 else None
 
 
-def _json_default(value: object) -> object:
-    # A revenue may be any real number (Decimal, Fraction, numpy's floats): JSON gets its value.
-    if isinstance(value, numbers.Integral):
-        return int(value)
-    if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
-        return int(value)
-    if isinstance(value, (numbers.Real, Decimal)):
-        number = float(value)
-        return number if math.isfinite(number) else None
-    msg = f"{type(value).__name__} is not JSON serialisable"
-    raise TypeError(msg)
-
-
 def _dumps(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=_json_default)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=json_default)
 
 
 # Breakdowns have a handful of shapes (which components a call used): the JSON
@@ -142,7 +129,7 @@ def _storable(value: object) -> object:
     if value is None or isinstance(value, float):
         return value
     if isinstance(value, str):
-        return value if value.isascii() else _SURROGATE.sub("\ufffd", value)
+        return clean_text(value)
     if isinstance(value, int):
         if -_INT64 <= value < _INT64:
             return int(value)
@@ -152,7 +139,7 @@ def _storable(value: object) -> object:
             return None
     if isinstance(value, numbers.Real):
         return float(value)
-    return _SURROGATE.sub("\ufffd", str(value))
+    return clean_text(str(value))
 
 
 def event_from_row(row: sqlite3.Row | dict[str, Any]) -> CostEvent:

@@ -34,6 +34,7 @@ __all__ = [
     "event_dict",
     "event_from_dict",
     "event_line",
+    "json_default",
     "lock_file",
     "unlock_file",
     "write_all",
@@ -51,8 +52,8 @@ def clean_text(text: str) -> str:
     return text if text.isascii() else _SURROGATE.sub("\ufffd", text)
 
 
-def _default(value: object) -> object:
-    # A revenue may be any real number (Decimal, Fraction, numpy's floats): JSON gets its value.
+def json_default(value: object) -> object:
+    """``json.dumps``'s ``default``: a revenue may be any real number; JSON gets its value."""
     if isinstance(value, numbers.Integral):
         return int(value)
     if isinstance(value, Decimal) and value.is_finite() and value == value.to_integral_value():
@@ -86,10 +87,11 @@ def encode(data: object) -> bytes:
         TypeError, ValueError: ``data`` holds a value JSON has no form for.
     """
     try:
-        text = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_default)
+        text = json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=json_default)
         return text.encode()
     except ValueError:  # a lone surrogate (UnicodeEncodeError) or a non-finite float
-        text = json.dumps(_clean(data), ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=_default)
+        cleaned = _clean(data)
+        text = json.dumps(cleaned, ensure_ascii=False, allow_nan=False, separators=(",", ":"), default=json_default)
         return text.encode()
 
 
