@@ -99,6 +99,20 @@ class TestSQLiteSink:
         assert [row["tracking_id"] for row in stored] == [event.tracking_id for event in batch]
         assert [event_from_row(row) for row in stored] == batch
 
+    @pytest.mark.parametrize("size", [129, 1000])
+    def test_a_write_is_one_transaction(self, size: int, tmp_path: Path) -> None:
+        """A write of several statements is one transaction (one commit writes the index pages once)."""
+        sink = SQLiteSink(tmp_path / "a.db")
+        sink.write([make_event(-1)])
+        statements: list[str] = []
+        sink._connect().set_trace_callback(statements.append)
+        sink.write([make_event(i) for i in range(size)])
+        kinds = [text.split()[0] for text in statements]
+        statements_needed = -(-size // sink._rows_per_statement)
+        assert kinds == ["BEGIN", *["INSERT"] * statements_needed, "COMMIT"]
+        assert len(rows(tmp_path / "a.db")) == size + 1
+        sink.close()
+
     def test_adds_columns_of_newer_versions(self, tmp_path: Path) -> None:
         """A store made by an older fluxgate gets the missing columns on first write."""
         path = tmp_path / "old.db"
