@@ -107,6 +107,7 @@ def per_event_us(
     for _ in range(5):
         for event in events:
             event._priced = None
+            event._exact = None
             event._event = None
         ready = prepare(events)
         runs.append(timeit.timeit(lambda r=ready: work(r), number=1) / len(events) * 1e6)
@@ -126,7 +127,7 @@ def main() -> None:
 
     def price(batch: Sequence[PendingEvent]) -> None:
         for event in batch:
-            event.cost()
+            event.exact()
 
     def rows(batch: Sequence[PendingEvent]) -> None:
         for event in batch:

@@ -378,7 +378,7 @@ class TestNeverBreaksAPath:
         def explode(*args: Any, **kwargs: Any) -> Any:
             raise ZeroDivisionError("bug in fluxgate")
 
-        monkeypatch.setattr(fg.prices, "price", explode)
+        monkeypatch.setattr(fg.prices, "price_exact", explode)
         api = FakeAnthropicAPI(responder=fixed)
         path.run(resource(api.streamed_client(), "messages"))
         assert fg.flush(timeout_s=10)  # pricing runs on the flusher's thread

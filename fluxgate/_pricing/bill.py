@@ -6,7 +6,9 @@ A row's rates are compiled once into integers. USD per million tokens times
 instead, so nothing is ever rounded. The billing modifiers are exact fractions
 over 1000 (batch 500, each +10 % 1100/1000), so a component costs
 ``tokens x rate x modifier`` in units of 10**-15 USD, and a bill sums those
-integers. ``Bill.cost()`` is the one place they become ``Decimal``.
+integers. ``Bill.figures()`` gives them as exact (coefficient, exponent)
+pairs, which the SQLite store writes as text without ever making a
+``Decimal``; ``to_decimal`` is the one place they become one.
 
 Each amount also carries the decimal exponent that the all-``Decimal``
 arithmetic this replaces gave it (``0.30`` at $0.30 is not ``0.3``), so the
@@ -24,7 +26,7 @@ from typing import Final, NamedTuple
 
 import attrs
 
-from .._models import CostStatus
+from .._models import Cost, CostStatus
 from .rows import _PROVENANCE, COMPONENTS, PriceRow, Rates
 
 # Private to _pricing: table.py prices with these; only tests reach in otherwise.
@@ -34,13 +36,19 @@ __all__ = [
     "PRICED",
     "STATUSES",
     "Bill",
+    "ExactCost",
+    "Figure",
     "IntRates",
     "Modifiers",
     "Plan",
     "charge",
     "charge_fee",
     "count",
+    "figure_float",
+    "figure_pico",
+    "figure_text",
     "raw_totals",
+    "to_decimal",
     "tokens",
 ]
 
@@ -225,42 +233,152 @@ class Bill:
             self.unit = unit
         return _pow10(unit - self.unit)
 
-    def cost(self) -> tuple[Decimal, Mapping[str, Decimal]]:
-        """The total and the (read-only) breakdown, as ``Decimal``: the edge of the integer arithmetic.
+    def figures(self) -> tuple[Figure, dict[str, Figure]]:
+        """The total and the breakdown as exact :data:`Figure` pairs, each the ``Decimal`` ``cost()`` gives.
 
         Each amount gets the exponent Decimal division gave it: the ideal one
         (the rate's, one lower per modifier) if the figure is exact there,
         else as few digits as it needs. Sums are exact and keep the smaller
-        exponent, as Decimal addition does.
+        exponent, as Decimal addition does (the total starts from
+        ``Decimal(0)``, exponent 0).
         """
         unit = self.unit
-        breakdown: dict[str, Decimal] = {}
-        total = _ZERO
+        breakdown: dict[str, Figure] = {}
         if unit is None:
-            return total, MappingProxyType(breakdown)
-        add = _EXACT.add
+            return (0, 0), breakdown
+        # Inlined: this runs once per priced call, on the flusher's thread.
+        total, total_exp = 0, 0
         for name, part in self.parts.items():
             if len(part) == 2:  # one step charged this component (all but iterations)
-                value = _figure(part[0], part[1], unit)
+                amount, ideal = part
+                k = ideal - unit
+                whole, rest = divmod(amount, _POW10[k] if k < 128 else 10**k)
+                value = _normalized(amount, unit) if rest else (whole, ideal)
             else:
                 value = _figure(part[0], part[1], unit)
                 for j in range(2, len(part), 2):
-                    value = add(value, _figure(part[j], part[j + 1], unit))
+                    value = _add(value, _figure(part[j], part[j + 1], unit))
             breakdown[name] = value
-            total = add(total, value)
-        return total, MappingProxyType(breakdown)
+            coefficient, exp = value
+            if exp == total_exp:
+                total += coefficient
+            elif exp < total_exp:
+                total, total_exp = total * _pow10(total_exp - exp) + coefficient, exp
+            else:
+                total += coefficient * _pow10(exp - total_exp)
+        return (total, total_exp), breakdown
+
+    def cost(self) -> tuple[Decimal, Mapping[str, Decimal]]:
+        """The total and the (read-only) breakdown, as ``Decimal``: the edge of the integer arithmetic."""
+        total, parts = self.figures()
+        return to_decimal(total), MappingProxyType({name: to_decimal(value) for name, value in parts.items()})
 
 
-_ZERO: Final = Decimal(0)
+#: An exact amount of USD as (coefficient, exponent): ``coefficient * 10**exponent``.
+#: The pair is the ``Decimal`` the arithmetic gives, digits and exponent both,
+#: so its text (:func:`figure_text`) is that Decimal's ``str()``.
+Figure = tuple[int, int]
 
 
-def _figure(amount: int, ideal: int, unit: int) -> Decimal:
+class ExactCost(NamedTuple):
+    """What a call cost, in exact integers: :class:`Cost` before its figures become ``Decimal``.
+
+    ``total`` is ``None`` only when ``status == "unpriced_model"``.
+    """
+
+    total: Figure | None
+    breakdown: Mapping[str, Figure]
+    status: CostStatus
+    price_version: str
+    resolved_model: str | None
+
+    def cost(self) -> Cost:
+        """The same cost with ``Decimal`` figures."""
+        return Cost(
+            total_usd=None if self.total is None else to_decimal(self.total),
+            status=self.status,
+            breakdown=MappingProxyType({name: to_decimal(value) for name, value in self.breakdown.items()}),
+            price_version=self.price_version,
+            resolved_model=self.resolved_model,
+        )
+
+
+def _figure(amount: int, ideal: int, unit: int) -> Figure:
     """``amount`` (in ``10**unit`` USD) at its ideal exponent if exact there, else with as few digits as it needs."""
     k = ideal - unit
     whole, rest = divmod(amount, _POW10[k] if k < 128 else 10**k)
-    if rest:
-        return Decimal(amount).scaleb(unit, _EXACT).normalize(_EXACT)
-    return Decimal(whole).scaleb(ideal, _EXACT)
+    return _normalized(amount, unit) if rest else (whole, ideal)
+
+
+def _normalized(amount: int, unit: int) -> Figure:
+    """``amount`` (not 0) in ``10**unit`` USD without trailing zeros, as ``Decimal.normalize()`` gives it."""
+    # By eight digits, then four, two and one: amounts in 10**-15 USD end in many zeros.
+    while not amount % 100_000_000:
+        amount //= 100_000_000
+        unit += 8
+    if not amount % 10_000:
+        amount //= 10_000
+        unit += 4
+    if not amount % 100:
+        amount //= 100
+        unit += 2
+    if not amount % 10:
+        amount //= 10
+        unit += 1
+    return amount, unit
+
+
+def _add(a: Figure, b: Figure) -> Figure:
+    """``a + b`` as Decimal adds exact values: the smaller exponent."""
+    (ca, ea), (cb, eb) = a, b
+    if ea == eb:
+        return ca + cb, ea
+    if ea < eb:
+        return ca + cb * _pow10(eb - ea), ea
+    return ca * _pow10(ea - eb) + cb, eb
+
+
+def to_decimal(value: Figure) -> Decimal:
+    """The ``Decimal`` of a figure, digits and exponent as they are."""
+    return Decimal(value[0]).scaleb(value[1], _EXACT)
+
+
+def figure_text(value: Figure) -> str:
+    """``str()`` of the figure's ``Decimal``, made without it (the General Decimal Arithmetic to-sci-string)."""
+    coefficient, exp = value
+    digits = str(coefficient) if coefficient >= 0 else str(-coefficient)
+    left = exp + len(digits)
+    dot = left if exp <= 0 and left > -6 else 1
+    if dot <= 0:
+        text = "0." + "0" * -dot + digits
+    elif dot >= len(digits):
+        text = digits + "0" * (dot - len(digits))
+    else:
+        text = digits[:dot] + "." + digits[dot:]
+    if left != dot:
+        text = f"{text}E{left - dot:+d}"
+    return text if coefficient >= 0 else "-" + text
+
+
+def figure_float(value: Figure) -> float:
+    """The figure as the nearest float (as ``float(Decimal)`` rounds it)."""
+    coefficient, exp = value
+    if exp >= 0:
+        return float(coefficient * _pow10(exp))
+    return coefficient / _pow10(-exp)  # int / int is correctly rounded
+
+
+def figure_pico(value: Figure) -> int:
+    """The figure in pico-dollars (10**-12 USD), rounded half to even where it has finer digits."""
+    coefficient, exp = value
+    shift = exp + 12
+    if shift >= 0:
+        return coefficient * _pow10(shift)
+    quotient, rest = divmod(coefficient, _pow10(-shift))
+    twice, half = 2 * rest, _pow10(-shift)
+    if twice > half or (twice == half and quotient % 2):
+        quotient += 1
+    return quotient
 
 
 def charge(plan: Plan, counts: Sequence[int], mods: Modifiers, names: Sequence[str], bill: Bill) -> None:

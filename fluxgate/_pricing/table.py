@@ -25,13 +25,27 @@ import time
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from functools import lru_cache
+from types import MappingProxyType
 from typing import Any, Final
 
 import attrs
 
 from .._errors import ConfigurationError
 from .._models import Cost, Usage
-from .bill import ESTIMATED, PARTIAL, STATUSES, Bill, Modifiers, Plan, charge, charge_fee, count, raw_totals, tokens
+from .bill import (
+    ESTIMATED,
+    PARTIAL,
+    STATUSES,
+    Bill,
+    ExactCost,
+    Modifiers,
+    Plan,
+    charge,
+    charge_fee,
+    count,
+    raw_totals,
+    tokens,
+)
 from .rows import (
     _CTX,
     COMPONENTS,
@@ -53,6 +67,7 @@ _NO_MODIFIERS = Modifiers(batch=False, fast=False, geo_us=False, regional=False)
 logger = logging.getLogger("fluxgate")
 
 _MAX_CACHED_IDS: Final = 4096
+_NO_PARTS: Final[Mapping[str, tuple[int, int]]] = MappingProxyType({})
 _COMPACTION_NAMES: Final = tuple(f"iteration_compaction_{c}" for c in COMPONENTS)
 
 _REGIONAL_PREFIXES: Final = frozenset({"us", "eu", "jp", "apac", "au", "us-gov"})
@@ -295,7 +310,7 @@ class PriceTable:
             self._warned.add(model_id)
         logger.warning(message, *args)
 
-    def _unpriced(self, model: object, key: str | None, why: str) -> Cost:
+    def _unpriced(self, model: object, key: str | None, why: str) -> ExactCost:
         self._warn_once(
             repr(model),
             "fluxgate has no price for model %r (%s); its calls are recorded with cost_usd=None. "
@@ -303,7 +318,7 @@ class PriceTable:
             model,
             why,
         )
-        return Cost(total_usd=None, status="unpriced_model", price_version=self.version, resolved_model=key)
+        return ExactCost(None, _NO_PARTS, "unpriced_model", self.version, key)
 
     def price(
         self,
@@ -314,7 +329,27 @@ class PriceTable:
         batch: bool = False,
         regional: bool | None = None,
     ) -> Cost:
-        """The exact cost of one call; never raises.
+        """The exact cost of one call, in ``Decimal``; never raises.
+
+        Takes the arguments of :meth:`price_exact`, whose figures it turns into
+        ``Decimal`` (``Cost.total_usd`` and ``Cost.breakdown``).
+
+        >>> from fluxgate._models import Usage
+        >>> default_table().price(None, Usage()).status
+        'unpriced_model'
+        """
+        return self.price_exact(model, usage, at_ms=at_ms, batch=batch, regional=regional).cost()
+
+    def price_exact(
+        self,
+        model: str | None,
+        usage: Usage,
+        *,
+        at_ms: int | None = None,
+        batch: bool = False,
+        regional: bool | None = None,
+    ) -> ExactCost:
+        """The exact cost of one call, in integers (:class:`ExactCost`); never raises.
 
         Args:
             model: The model id as sent or returned, in any form ``resolve`` knows.
@@ -324,10 +359,6 @@ class PriceTable:
                 ``usage.service_tier == "batch"``): 50 % off every token component.
             regional: The call used a regional endpoint (+10 % on 4.5+ models);
                 ``None`` takes it from the id (Bedrock ``us.``, ``eu.``... prefixes).
-
-        >>> from fluxgate._models import Usage
-        >>> default_table().price(None, Usage()).status
-        'unpriced_model'
         """
         if model is None:
             return self._unpriced(None, None, "the call reported no model")
@@ -373,15 +404,9 @@ class PriceTable:
             bill.flag(PARTIAL)
         if bill.left_out and not bill.parts:
             # Every token went to models without a price (warned above): a total of 0 would say they were free.
-            return Cost(total_usd=None, status="unpriced_model", price_version=self.version, resolved_model=key)
-        total, breakdown = bill.cost()
-        return Cost(
-            total_usd=total,
-            status=STATUSES[bill.rank],
-            breakdown=breakdown,
-            price_version=self.version,
-            resolved_model=key,
-        )
+            return ExactCost(None, _NO_PARTS, "unpriced_model", self.version, key)
+        total, breakdown = bill.figures()
+        return ExactCost(total, breakdown, STATUSES[bill.rank], self.version, key)
 
     def _charge_iterations(
         self,

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from decimal import Decimal
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._guard import swallow
 from .._models import ContextFrame, CostEvent, Status, Usage
+from .._pricing import Figure, figure_float, to_decimal
 from .usage import usage_from
 
 if TYPE_CHECKING:
@@ -25,7 +27,9 @@ if TYPE_CHECKING:
 __all__ = ["PendingEvent"]
 
 _Priced = tuple[Decimal | None, str, Mapping[str, Decimal], str]
+_Exact = tuple[Figure | None, str, Mapping[str, Figure], str]
 _NO_USAGE = Usage()
+_NO_PARTS: Mapping[str, Figure] = MappingProxyType({})
 
 
 class PendingEvent:
@@ -40,6 +44,7 @@ class PendingEvent:
 
     __slots__ = (
         "_event",
+        "_exact",
         "_priced",
         "_usage",
         "aborted",
@@ -121,6 +126,7 @@ class PendingEvent:
         self.first_token_ms = first_token_ms
         self.stream_ms = stream_ms
         self.aborted = aborted
+        self._exact: _Exact | None = None
         self._priced: _Priced | None = None
         self._event: CostEvent | None = None
         #: The OpenTelemetry context that was current when the call was made
@@ -141,39 +147,52 @@ class PendingEvent:
         self._usage = read
         return read
 
+    def exact(self) -> _Exact:
+        """(total, cost_status, breakdown, price_version) with exact integer figures, computed once.
+
+        Figures are :data:`fluxgate._pricing.bill.Figure` pairs; the SQLite
+        store writes them as text without making a ``Decimal``.
+        """
+        exact = self._exact
+        if exact is None:
+            exact = self._exact = self._price()
+        return exact
+
     def cost(self) -> _Priced:
-        """(cost_usd, cost_status, breakdown, price_version), computed once."""
+        """(cost_usd, cost_status, breakdown, price_version), with ``Decimal`` figures, computed once."""
         priced = self._priced
         if priced is None:
-            priced = self._priced = self._price()
+            total, status, parts, version = self.exact()
+            breakdown = MappingProxyType({name: to_decimal(value) for name, value in parts.items()})
+            priced = self._priced = (None if total is None else to_decimal(total), status, breakdown, version)
         return priced
 
     def cost_float(self) -> float | None:
         """The cost as the npm-shaped summary reports it: a float, or None."""
         try:
-            cost_usd = self.cost()[0]
+            total = self.exact()[0]
         except Exception as exc:  # noqa: BLE001 - reading a summary must never raise
             swallow(exc)
             return None
-        return None if cost_usd is None else float(cost_usd)
+        return None if total is None else figure_float(total)
 
-    def _price(self) -> _Priced:
+    def _price(self) -> _Exact:
         usage, status, prices = self.usage, self.status, self.prices
         if usage is None:
             if status in (Status.SUCCESS, Status.MAX_TOKENS, Status.CONTENT_FILTER):
                 # A success without usage (legacy completions, a body never
                 # read): it was billed, but we cannot know what it cost.
-                return None, "unpriced_model", {}, prices.version
-            return Decimal(0), "priced", {}, prices.version
+                return None, "unpriced_model", _NO_PARTS, prices.version
+            return (0, 0), "priced", _NO_PARTS, prices.version
         try:
-            cost = prices.price(
+            cost = prices.price_exact(
                 self.model, usage, at_ms=self.created_at, batch=self.batch_id is not None, regional=self.regional
             )
         except Exception as exc:  # noqa: BLE001 - keep the call on record even if pricing fails
             swallow(exc)
-            return None, "unpriced_model", {}, prices.version
-        status_of_cost = "estimated_usage" if self.estimated and cost.total_usd is not None else cost.status
-        return cost.total_usd, status_of_cost, cost.breakdown, cost.price_version
+            return None, "unpriced_model", _NO_PARTS, prices.version
+        status_of_cost = "estimated_usage" if self.estimated and cost.total is not None else cost.status
+        return cost.total, status_of_cost, cost.breakdown, cost.price_version
 
     def materialize(self) -> CostEvent:
         """The event, priced; built once, however many sinks ask."""

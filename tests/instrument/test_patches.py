@@ -369,7 +369,7 @@ class TestNeverBreaksTheCall:
         def explode(*args: Any, **kwargs: Any) -> Any:
             raise ZeroDivisionError("bug in fluxgate")
 
-        monkeypatch.setattr(fg.prices, "price", explode)
+        monkeypatch.setattr(fg.prices, "price_exact", explode)
         message = create(api.client())
         assert message.content[0].text
         assert message.fluxgate_cost_tracking_response.cost is None

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timezone
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 import attrs
@@ -18,6 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fluxgate._models import Cost, Iteration, Usage
+from fluxgate._pricing import ExactCost, figure_float, figure_pico, figure_text, to_decimal
 from fluxgate._pricing.bill import Plan
 from fluxgate._pricing.table import PriceTable, default_table
 
@@ -43,6 +44,17 @@ def assert_same(cost: Cost, reference: tuple[Decimal, dict[str, Decimal]] | None
     assert (cost.total_usd, str(cost.total_usd)) == (total, str(total))
     assert (cost.total_usd * PICO) == (total * PICO)
     assert {k: str(v) for k, v in cost.breakdown.items()} == {k: str(v) for k, v in breakdown.items()}
+
+
+def assert_exact_same(exact: ExactCost, reference: tuple[Decimal, dict[str, Decimal]] | None) -> None:
+    """The integer figures (what the SQLite store writes) give the reference's text, pico-dollars and float."""
+    assert reference is not None
+    total, breakdown = reference
+    assert exact.total is not None
+    assert figure_text(exact.total) == str(total)
+    assert figure_pico(exact.total) == int((total * PICO).to_integral_value())
+    assert figure_float(exact.total) == float(total)
+    assert {k: figure_text(v) for k, v in exact.breakdown.items()} == {k: str(v) for k, v in breakdown.items()}
 
 
 def _recordings() -> list[tuple[str, dict[str, Any]]]:
@@ -76,6 +88,8 @@ class TestRecordings:
                     cost = table.price(model, variant, at_ms=at_ms, batch=batch, regional=regional)
                     reference = reference_price(table, model, variant, at_ms=at_ms, batch=batch, regional=regional)
                     assert_same(cost, reference)
+                    exact = table.price_exact(model, variant, at_ms=at_ms, batch=batch, regional=regional)
+                    assert_exact_same(exact, reference)
 
 
 # --- any usage --------------------------------------------------------------------------
@@ -142,7 +156,9 @@ class TestAnyUsage:
         """Any usage on any priced row, with any modifiers and date, costs the same both ways."""
         table = default_table()
         cost = table.price(model, usage, at_ms=at_ms, batch=batch, regional=regional)
-        assert_same(cost, reference_price(table, model, usage, at_ms=at_ms, batch=batch, regional=regional))
+        reference = reference_price(table, model, usage, at_ms=at_ms, batch=batch, regional=regional)
+        assert_same(cost, reference)
+        assert_exact_same(table.price_exact(model, usage, at_ms=at_ms, batch=batch, regional=regional), reference)
 
     @settings(max_examples=200, deadline=None)
     @given(usage=usages(), batch=st.booleans(), data=st.data())
@@ -159,7 +175,33 @@ class TestAnyUsage:
         )
         for model in ("house-model", "claude-sonnet-4-6"):
             cost = table.price(model, usage, batch=batch)
-            assert_same(cost, reference_price(table, model, usage, batch=batch))
+            reference = reference_price(table, model, usage, batch=batch)
+            assert_same(cost, reference)
+            assert_exact_same(table.price_exact(model, usage, batch=batch), reference)
+
+
+class TestFigures:
+    @settings(max_examples=2000, deadline=None)
+    @given(
+        coefficient=st.one_of(st.integers(-(10**30), 10**30), st.integers(0, 10**3)),
+        exp=st.integers(-40, 12),
+    )
+    def test_text_pico_and_float_are_the_decimals(self, coefficient: int, exp: int) -> None:
+        """A figure's text, pico-dollars and float are its Decimal's str(), rounded scaleb(12) and float()."""
+        value = Decimal(coefficient).scaleb(exp, Context(prec=100))
+        assert to_decimal((coefficient, exp)).as_tuple() == value.as_tuple()
+        assert figure_text((coefficient, exp)) == str(value)
+        assert figure_pico((coefficient, exp)) == int(value.scaleb(12, Context(prec=100)).to_integral_value())
+        assert figure_float((coefficient, exp)) == float(value)
+
+    @pytest.mark.parametrize(
+        ("figure", "text"),
+        [((0, 0), "0"), ((0, -8), "0E-8"), ((8, -8), "8E-8"), ((3702, -6), "0.003702"), ((30, -2), "0.30"),
+         ((1, 3), "1E+3"), ((12345, -2), "123.45"), ((-5, -7), "-5E-7")],
+    )  # fmt: skip
+    def test_text_keeps_the_exponent(self, figure: tuple[int, int], text: str) -> None:
+        """Trailing zeros stay (0.30 is not 0.3), and small figures are in exponent form, as Decimal writes them."""
+        assert figure_text(figure) == text
 
 
 class TestCompiledRates:

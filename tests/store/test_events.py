@@ -21,6 +21,7 @@ from fluxgate._store import event_from_row
 from fluxgate._store import events as store_events
 from fluxgate.sinks import SQLiteSink
 
+from ..pricing.test_bill import ID_FORMS, usages
 from ..sinks.conftest import make_event, make_pending
 
 SURROGATE = json.loads('"eve\\ud800"')
@@ -57,6 +58,25 @@ class TestRows:
         [row] = stored(tmp_path / "a.db", [pending])
         assert event_from_row(row) == pending.materialize()
         assert row["cost_pusd"] == int(pending.materialize().cost_usd.scaleb(12))  # type: ignore[union-attr]
+
+    @settings(max_examples=300, deadline=None)
+    @given(
+        model=st.sampled_from([*ID_FORMS, "claude-unknown-9"]),
+        usage=usages(),
+        batch_id=st.none() | st.just("msgbatch_1"),
+        estimated=st.booleans(),
+    )
+    def test_pending_row_is_the_events_row(
+        self, model: str, usage: Usage, batch_id: str | None, estimated: bool
+    ) -> None:
+        """A call's facts give the row its CostEvent gives, cost text and pico-dollars included, for any usage.
+
+        The facts' row writes the bill's integer figures as text; the event's
+        holds the Decimal figures: the two must be the same to the digit.
+        """
+        pending = make_pending(model=model, usage=usage, batch_id=batch_id, estimated=estimated)
+        sink = SQLiteSink(":memory:")
+        assert sink._row(pending) == sink._row(pending.materialize())
 
     def test_unpriced_pending_event(self, tmp_path: Path) -> None:
         """A call to an unknown model stores NULL cost and pico-dollars, never 0."""
