@@ -35,6 +35,7 @@ from .._models import Cost, Usage
 from .bill import (
     ESTIMATED,
     PARTIAL,
+    PRICED,
     STATUSES,
     Bill,
     ExactCost,
@@ -43,6 +44,7 @@ from .bill import (
     charge,
     charge_fee,
     count,
+    plain_figures,
     raw_totals,
     tokens,
 )
@@ -369,10 +371,8 @@ class PriceTable:
         plan = self._plan(key, at_ms)
         if plan.standard is None:
             return self._unpriced(model, key, f"known model without an official price: {plan.row.note or key}")
-        bill = Bill()
         tier = getattr(usage, "service_tier", None)
-        if tier == "priority":
-            bill.flag(ESTIMATED)  # no per-token Priority Tier price exists (ST)
+        rank = ESTIMATED if tier == "priority" else PRICED  # no per-token Priority Tier price exists (ST)
         geo = getattr(usage, "inference_geo", None)
         speed = getattr(usage, "speed", None)
         regional = resolution.regional if regional is None else bool(regional)
@@ -386,9 +386,17 @@ class PriceTable:
                 regional=regional,
             )
         main, inexact = tokens(usage)
+        iterations = getattr(usage, "iterations", None) or ()
+        searches = count(getattr(usage, "web_search_requests", None))
+        if mods == _NO_MODIFIERS and not (inexact or iterations or searches):
+            plain = plain_figures(plan, main)  # the usual call, in small integers (same figures)
+            if plain is not None:
+                total, breakdown, plain_rank = plain
+                return ExactCost(total, breakdown, STATUSES[max(rank, plain_rank)], self.version, key)
+        bill = Bill()
+        bill.flag(rank)
         if inexact:
             bill.flag(PARTIAL)
-        iterations = getattr(usage, "iterations", None) or ()
         if not isinstance(iterations, (list, tuple)):
             iterations = ()
             bill.flag(PARTIAL)
@@ -397,7 +405,6 @@ class PriceTable:
                 plan=plan, iterations=iterations, usage=usage, main=main, mods=mods, at_ms=at_ms, bill=bill
             )
         charge(plan, main, mods, COMPONENTS, bill)
-        searches = count(getattr(usage, "web_search_requests", None))
         if searches > 0:
             charge_fee(bill, "web_search", searches, self._web_search_per_request)
         elif searches < 0:

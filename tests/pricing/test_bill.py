@@ -11,6 +11,7 @@ import json
 from datetime import datetime, timezone
 from decimal import Context, Decimal
 from typing import Any
+from unittest import mock
 
 import attrs
 import pytest
@@ -19,6 +20,7 @@ from hypothesis import strategies as st
 
 from fluxgate._models import Cost, Iteration, Usage
 from fluxgate._pricing import ExactCost, figure_float, figure_pico, figure_text, to_decimal
+from fluxgate._pricing import table as table_module
 from fluxgate._pricing.bill import Plan
 from fluxgate._pricing.table import PriceTable, default_table
 
@@ -159,6 +161,26 @@ class TestAnyUsage:
         reference = reference_price(table, model, usage, at_ms=at_ms, batch=batch, regional=regional)
         assert_same(cost, reference)
         assert_exact_same(table.price_exact(model, usage, at_ms=at_ms, batch=batch, regional=regional), reference)
+
+    @settings(max_examples=500, deadline=None)
+    @given(
+        model=st.sampled_from(ID_FORMS),
+        usage=usages(),
+        at_ms=st.integers(ms("2026-01-01"), ms("2027-01-01")),
+        regional=st.sampled_from([None, False]),
+    )
+    def test_the_usual_call_agrees(self, model: str, usage: Usage, at_ms: int, regional: bool | None) -> None:
+        """Calls without modifiers, iterations or fees (priced in small integers) cost what the reference says."""
+        table = default_table()
+        usage = attrs.evolve(usage, web_search_requests=0, iterations=(), speed=None, inference_geo=None)
+        if usage.service_tier == "batch":
+            usage = attrs.evolve(usage, service_tier="standard")
+        reference = reference_price(table, model, usage, at_ms=at_ms, regional=regional)
+        assert_same(table.price(model, usage, at_ms=at_ms, regional=regional), reference)
+        exact = table.price_exact(model, usage, at_ms=at_ms, regional=regional)
+        assert_exact_same(exact, reference)
+        with mock.patch.object(table_module, "plain_figures", return_value=None):  # the general path
+            assert table.price_exact(model, usage, at_ms=at_ms, regional=regional) == exact
 
     @settings(max_examples=200, deadline=None)
     @given(usage=usages(), batch=st.booleans(), data=st.data())
