@@ -8,7 +8,9 @@ over 1000 (batch 500, each +10 % 1100/1000), so a component costs
 ``tokens x rate x modifier`` in units of 10**-15 USD, and a bill sums those
 integers. ``Bill.figures()`` gives them as exact (coefficient, exponent)
 pairs, which the SQLite store writes as text without ever making a
-``Decimal``; ``to_decimal`` is the one place they become one.
+``Decimal``; ``to_decimal`` is the one place they become one. The usual call
+(no modifier, iteration or fee) skips the bill: ``plain_figures`` reaches the
+same pairs in numbers small enough for CPython's fast integer paths.
 
 Each amount also carries the decimal exponent that the all-``Decimal``
 arithmetic this replaces gave it (``0.30`` at $0.30 is not ``0.3``), so the
@@ -274,11 +276,6 @@ class Bill:
             else:
                 total += coefficient * _pow10(exp - total_exp)
         return (total, total_exp), breakdown
-
-    def cost(self) -> tuple[Decimal, Mapping[str, Decimal]]:
-        """The total and the (read-only) breakdown, as ``Decimal``: the edge of the integer arithmetic."""
-        total, parts = self.figures()
-        return to_decimal(total), MappingProxyType({name: to_decimal(value) for name, value in parts.items()})
 
 
 #: An exact amount of USD as (coefficient, exponent): ``coefficient * 10**exponent``.
