@@ -13,7 +13,7 @@ import numbers
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 from types import MappingProxyType
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal, NamedTuple, TypedDict
 
 import attrs
 
@@ -31,6 +31,7 @@ __all__ = [
     "SessionFields",
     "Status",
     "Usage",
+    "UsageFacts",
     "tracking_response",
 ]
 
@@ -365,6 +366,30 @@ class Usage:
     #: ``usage.speed``: ``"fast"`` bills at fast-mode rates.
     speed: str | None = None
     #: ``usage.inference_geo``: where inference ran.
+    inference_geo: str | None = None
+    iterations: tuple[Iteration, ...] = ()
+
+
+class UsageFacts(NamedTuple):
+    """A :class:`Usage`'s fields as a tuple: what the flusher reads the SDK's usage into.
+
+    The same names, types and defaults as :class:`Usage`, made in one call
+    instead of one attribute store per field (a frozen attrs class pays
+    ``object.__setattr__`` for each of its 13): the flusher reads one usage
+    per call. Never handed to users; pricing and the stores read either.
+    """
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    reasoning_tokens: int | None = None
+    cache_creation_input_tokens: int = 0
+    cache_creation_5m_input_tokens: int | None = None
+    cache_creation_1h_input_tokens: int | None = None
+    cache_read_input_tokens: int = 0
+    web_search_requests: int = 0
+    web_fetch_requests: int = 0
+    service_tier: str | None = None
+    speed: str | None = None
     inference_geo: str | None = None
     iterations: tuple[Iteration, ...] = ()
 

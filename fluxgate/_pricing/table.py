@@ -31,7 +31,7 @@ from typing import Any, Final
 import attrs
 
 from .._errors import ConfigurationError
-from .._models import Cost, Usage
+from .._models import Cost, Usage, UsageFacts
 from .bill import (
     ESTIMATED,
     PARTIAL,
@@ -345,7 +345,7 @@ class PriceTable:
     def price_exact(
         self,
         model: str | None,
-        usage: Usage,
+        usage: Usage | UsageFacts,
         *,
         at_ms: int | None = None,
         batch: bool = False,
@@ -355,7 +355,7 @@ class PriceTable:
 
         Args:
             model: The model id as sent or returned, in any form ``resolve`` knows.
-            usage: The call's usage.
+            usage: The call's usage (a :class:`Usage`, or the flusher's :class:`UsageFacts`).
             at_ms: When the call was made (Unix ms), to pick effective-dated rows; default now.
             batch: The call went through the Message Batches API (also implied by
                 ``usage.service_tier == "batch"``): 50 % off every token component.

@@ -17,9 +17,9 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._guard import swallow
-from .._models import ContextFrame, CostEvent, Status, Usage
+from .._models import ContextFrame, CostEvent, Status, Usage, UsageFacts
 from .._pricing import Figure, figure_float, to_decimal
-from .usage import usage_from
+from .usage import usage_facts
 
 if TYPE_CHECKING:
     from .._pricing import PriceTable
@@ -134,13 +134,17 @@ class PendingEvent:
         self.trace_parent: Any = None
 
     @property
-    def usage(self) -> Usage | None:
-        """The call's usage, read from the SDK's object the first time it is asked for."""
+    def usage(self) -> Usage | UsageFacts | None:
+        """The call's usage, read from the SDK's object the first time it is asked for.
+
+        A :class:`Usage` given at the start stays as it is; the SDK's own
+        object is read into a :class:`UsageFacts` (same fields, one call).
+        """
         found = self._usage
-        if found is None or type(found) is Usage:
+        if found is None or type(found) is Usage or type(found) is UsageFacts:
             return found
         try:
-            read = usage_from(found)
+            read = usage_facts(found)
         except Exception as exc:  # noqa: BLE001 - an odd usage shape costs the usage, never the event
             swallow(exc)
             read = None

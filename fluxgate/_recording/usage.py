@@ -8,12 +8,14 @@ callers decide what a missing usage means.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import Any, TypeVar
 
-from .._models import Iteration, Usage
+from .._models import Iteration, Usage, UsageFacts
 
-__all__ = ["StreamAccumulator", "event_type", "fields", "get", "usage_from"]
+_U = TypeVar("_U", Usage, UsageFacts)
+
+__all__ = ["StreamAccumulator", "event_type", "fields", "get", "usage_facts", "usage_from"]
 
 
 def get(obj: Any, name: str) -> Any:
@@ -104,6 +106,15 @@ def _iterations(raw: Any) -> tuple[Iteration, ...]:
 
 def usage_from(raw: Any) -> Usage | None:
     """Read a ``usage`` object (model or dict); None if it has no token counts."""
+    return _read(raw, Usage)
+
+
+def usage_facts(raw: Any) -> UsageFacts | None:
+    """``usage_from`` into a :class:`UsageFacts` (the flusher's cheaper record of the same fields)."""
+    return _read(raw, UsageFacts)
+
+
+def _read(raw: Any, make: Callable[..., _U]) -> _U | None:
     if raw is None:
         return None
     view = fields(raw)
@@ -125,7 +136,7 @@ def usage_from(raw: Any) -> Usage | None:
     details = view.get("output_tokens_details")
     tier, speed, geo = view.get("service_tier"), view.get("speed"), view.get("inference_geo")
     iterations = view.get("iterations")
-    return Usage(
+    return make(
         input_tokens=input_tokens or 0,
         output_tokens=output_tokens or 0,
         reasoning_tokens=None if details is None else _int(details, "thinking_tokens"),
