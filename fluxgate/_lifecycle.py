@@ -30,6 +30,8 @@ from ._fluxgate import FluxGate, active, set_active
 from ._guard import env_flag, guarded, logger, start_quiet_thread
 from ._instrument import instrument
 from ._instrument import uninstrument as _uninstrument_sdk
+from ._sigwatch import handling as sigterm_handling
+from ._sigwatch import watch_sigterm
 from ._threads import propagate as propagate_scopes
 from ._threads import stop as stop_propagating
 from .sinks import Sink
@@ -193,6 +195,7 @@ def _install_sigterm() -> None:
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:
+    sigterm_handling.set()
     previous = _previous_sigterm
     if _exiting.is_set() and not callable(previous):
         # We interrupted the exit flush itself (a pool worker leaving as the
@@ -239,6 +242,9 @@ def _flush_at_child_exit() -> None:
 
         def in_child(_: object, finalize: Any = finalize) -> None:
             finalize(None, _at_exit, exitpriority=100)
+            if signal.getsignal(signal.SIGTERM) is _on_sigterm:
+                with guarded():
+                    watch_sigterm()  # a pool worker blocked on its queue still obeys SIGTERM
 
         register(_at_exit, in_child)
 

@@ -61,6 +61,51 @@ if __name__ == "__main__":
 """
 
 
+BLOCKED_CHILD = """
+import multiprocessing
+import signal
+import sys
+import threading
+import fluxgate
+from fluxgate.testing import FakeAnthropicAPI
+
+fluxgate.init(db_path=sys.argv[1], flush_interval_s=3600, exit_timeout_s=20)
+
+
+def main_is_blocked(main_id):
+    with open(f"/proc/self/task/{main_id}/stat") as stat:
+        return stat.read().rsplit(")", 1)[1].split()[0] == "S"
+
+
+def child():
+    client = FakeAnthropicAPI().client()
+    client.messages.create(model="claude-haiku-4-5", max_tokens=8, messages=[{"role": "user", "content": "hi"}])
+    held = multiprocessing.Lock()
+    held.acquire()
+    about_to_block = threading.Event()
+    main_id = threading.get_native_id()
+
+    def signal_from_here():
+        # The C-level handler runs on this thread: the main thread, blocked in
+        # sem_wait, sees no EINTR, as when the signal lands just before it blocks.
+        about_to_block.wait()
+        while not main_is_blocked(main_id):
+            pass
+        signal.pthread_kill(threading.get_ident(), signal.SIGTERM)
+
+    threading.Thread(target=signal_from_here).start()
+    about_to_block.set()
+    held.acquire()  # never released: only the SIGTERM handler ends this process
+
+
+if __name__ == "__main__":
+    process = multiprocessing.get_context("fork").Process(target=child)
+    process.start()
+    process.join(60)
+    print("exitcode", process.exitcode, flush=True)
+"""
+
+
 def _env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": str(REPO)}
 
@@ -115,6 +160,24 @@ class TestPools:
     def test_fork_pool_in_a_with_block(self, tmp_path: Path, run: int) -> None:
         """Every event made in fork-pool workers is stored, though the with block terminates them."""
         self._pool(tmp_path, "fork")
+
+    def test_forked_child_blocked_on_a_lock_obeys_sigterm(self, tmp_path: Path) -> None:
+        """A SIGTERM handled on another thread of a forked child still delivers and ends it.
+
+        The child's main thread waits on a multiprocessing lock (as a pool
+        worker waits for its queue) when the signal arrives on another thread:
+        the handler is left pending and would never run; fluxgate interrupts
+        the main thread again until it does.
+        """
+        db = tmp_path / "events.db"
+        path = tmp_path / "blocked.py"
+        path.write_text(textwrap.dedent(BLOCKED_CHILD))
+        done = subprocess.run(
+            [sys.executable, str(path), str(db)], capture_output=True, text=True, env=_env(), timeout=120, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        assert f"exitcode {-signal.SIGTERM}" in done.stdout, done.stderr
+        assert _count(db) == 1
 
     def test_spawn_pool_in_a_with_block(self, tmp_path: Path) -> None:
         """Spawned workers (which run init() at import) deliver theirs too."""
