@@ -24,7 +24,7 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, ClassVar
@@ -33,7 +33,7 @@ import attrs
 
 from .._errors import ConfigurationError, TransientSinkError
 from .._models import AiEventUser, CostEvent, Status, Usage
-from .._pricing import Figure, figure_pico, figure_text
+from .._pricing import figure_pico, figure_text
 from .._recording import PendingEvent
 from .lines import clean_text, json_default
 from .sqlite import connect, immediate
@@ -121,21 +121,13 @@ def _template(keys: tuple[str, ...]) -> str | None:
     return template
 
 
-def _breakdown_json(breakdown: Mapping[str, Decimal]) -> str:
+def _breakdown_json(breakdown: Mapping[str, Any], text: Callable[[Any], str] = str) -> str:
+    """The breakdown as JSON, each figure written by ``text`` (``figure_text`` for exact figures)."""
     keys = tuple(breakdown)
     template = _TEMPLATES[keys] if keys in _TEMPLATES else _template(keys)
     if template is None:  # a component name that would need escaping
-        return _dumps({key: str(value) for key, value in breakdown.items()})
-    return template % tuple(breakdown.values())
-
-
-def _figures_json(parts: Mapping[str, Figure]) -> str:
-    """``_breakdown_json`` of the same breakdown, from its exact figures."""
-    keys = tuple(parts)
-    template = _TEMPLATES[keys] if keys in _TEMPLATES else _template(keys)
-    if template is None:
-        return _dumps({key: figure_text(value) for key, value in parts.items()})
-    return template % tuple(map(figure_text, parts.values()))
+        return _dumps({key: text(value) for key, value in breakdown.items()})
+    return template % tuple(map(text, breakdown.values()))
 
 
 def _storable(value: object) -> object:
@@ -375,7 +367,7 @@ class SQLiteSink:
             1 if p.aborted else 0,
             # the _SPECIAL columns
             None if total is None else figure_text(total),
-            _figures_json(parts),
+            _breakdown_json(parts, figure_text),
             self._shared_json(user),
             self._shared_json(c.metadata),
             None if total is None else _pico_column(figure_pico(total)),
