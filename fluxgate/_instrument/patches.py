@@ -36,9 +36,8 @@ from typing import Any
 import wrapt
 
 from .._context import current_context
-from .._errors import BudgetExceeded
 from .._fluxgate import FluxGate, active
-from .._guard import env_flag, guarded, logger, swallow
+from .._guard import env_flag, guarded, logger
 from .._models import ContextFrame
 from .._recording import ATTRIBUTE, STEP, Call, get, read_content
 from . import batches, responses, runners, streams
@@ -176,24 +175,19 @@ async def _async_input_count(call: Call, client: Any, options: Any) -> Callable[
     return lambda: tokens
 
 
-def _request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """``SyncAPIClient.request``: one billable request, one call.
+def _options(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    return args[1] if len(args) > 1 else kwargs.get("options")
 
-    fluxgate's own steps are in ``try``/``except Exception: swallow`` rather
-    than ``with guarded()``: the same rule (report, never raise; a
-    ``BaseException`` passes), without three calls per step on every request.
-    """
-    options = args[1] if len(args) > 1 else kwargs.get("options")
+
+def _request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """``SyncAPIClient.request``: one billable request, one call."""
+    options = _options(args, kwargs)
     found = route(options)
     if found is None:
         return wrapped(*args, **kwargs)
     call = None
-    try:
+    with guarded():
         call = _bind(found, instance, options, kwargs)
-    except BudgetExceeded:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a fault in fluxgate never stops the call
-        swallow(exc)
     if call is None:
         return wrapped(*args, **kwargs)
     if isinstance(call, Call) and call.budgeted:
@@ -206,28 +200,21 @@ def _request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], 
         with guarded():
             call.fail(exc)
         raise
-    try:
-        return _settle(call, result)
-    except BudgetExceeded:
-        raise
-    except Exception as exc:  # noqa: BLE001 - the user gets what the SDK returned
-        swallow(exc)
-        return result
+    out = result
+    with guarded():
+        out = _settle(call, result)
+    return out
 
 
 async def _arequest(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """``AsyncAPIClient.request``: the async twin of ``_request``."""
-    options = args[1] if len(args) > 1 else kwargs.get("options")
+    options = _options(args, kwargs)
     found = route(options)
     if found is None:
         return await wrapped(*args, **kwargs)
     call = None
-    try:
+    with guarded():
         call = _bind(found, instance, options, kwargs)
-    except BudgetExceeded:
-        raise
-    except Exception as exc:  # noqa: BLE001 - a fault in fluxgate never stops the call
-        swallow(exc)
     if call is None:
         return await wrapped(*args, **kwargs)
     if isinstance(call, Call) and call.budgeted:
@@ -239,13 +226,10 @@ async def _arequest(wrapped: Callable[..., Any], instance: Any, args: tuple[Any,
         with guarded():
             call.fail(exc)
         raise
-    try:
-        return _settle(call, result)
-    except BudgetExceeded:
-        raise
-    except Exception as exc:  # noqa: BLE001 - the user gets what the SDK returned
-        swallow(exc)
-        return result
+    out = result
+    with guarded():
+        out = _settle(call, result)
+    return out
 
 
 marked(_request)
