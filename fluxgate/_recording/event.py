@@ -17,14 +17,15 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._guard import swallow
-from .._models import ContextFrame, CostEvent, Status, Usage, UsageFacts
+from .._ids import tracking_id_text
+from .._models import ContextFrame, CostEvent, CostTrackingResponse, Status, Usage, UsageFacts
 from .._pricing import Figure, figure_float, to_decimal
 from .usage import usage_facts
 
 if TYPE_CHECKING:
     from .._pricing import PriceTable
 
-__all__ = ["PendingEvent"]
+__all__ = ["EventSummary", "PendingEvent"]
 
 _Priced = tuple[Decimal | None, str, Mapping[str, Decimal], str]
 _Exact = tuple[Figure | None, str, Mapping[str, Figure], str]
@@ -45,6 +46,7 @@ class PendingEvent:
     __slots__ = (
         "_event",
         "_exact",
+        "_id",
         "_priced",
         "_usage",
         "aborted",
@@ -68,7 +70,6 @@ class PendingEvent:
         "stream_ms",
         "streamed",
         "trace_parent",
-        "tracking_id",
     )
 
     #: Returns the OpenTelemetry context current on the caller's thread.
@@ -88,7 +89,7 @@ class PendingEvent:
         regional: bool | None,
         batch_id: str | None,
         custom_id: str | None,
-        tracking_id: str,
+        tracking_id: str | int,
         status: Status,
         usage: Usage | object | None,
         model: str | None,
@@ -101,6 +102,7 @@ class PendingEvent:
         first_token_ms: float | None,
         stream_ms: float | None,
         aborted: bool = False,
+        trace_parent: Any = None,
     ) -> None:
         self.prices = prices
         self.api = api
@@ -111,7 +113,8 @@ class PendingEvent:
         self.regional = regional
         self.batch_id = batch_id
         self.custom_id = custom_id
-        self.tracking_id = tracking_id
+        #: The tracking id, or its number (``_ids.tracking_serial``) until first read.
+        self._id = tracking_id
         self.status = status
         #: A ``Usage``, or the SDK's own usage object read on first use (off
         #: the caller's thread: the caller only keeps the reference).
@@ -131,7 +134,16 @@ class PendingEvent:
         self._event: CostEvent | None = None
         #: The OpenTelemetry context that was current when the call was made
         #: (see :attr:`current_trace`): the parent of the sink's span.
-        self.trace_parent: Any = None
+        self.trace_parent = trace_parent
+
+    @property
+    def tracking_id(self) -> str:
+        """The call's tracking id, written from its number on first read (on whichever thread reads it)."""
+        found = self._id
+        if type(found) is int:
+            # Two threads may both get here: they write the same text.
+            found = self._id = tracking_id_text(found)
+        return found  # type: ignore[return-value]
 
     @property
     def usage(self) -> Usage | UsageFacts | None:
@@ -252,3 +264,44 @@ class PendingEvent:
             custom_id=self.custom_id,
             aborted=self.aborted,
         )
+
+
+class EventSummary(CostTrackingResponse):
+    """A tracked call's ``fluxgate_cost_tracking_response``: a read-only view of its :class:`PendingEvent`.
+
+    One is made on the caller's thread for every tracked call, so it copies
+    nothing: one slot, and each field read from the facts when asked (the
+    cost priced then, unless the flusher priced it already). It is a
+    :class:`CostTrackingResponse` in every way a user can see: equality,
+    hashing, ``repr``, and pickling and copying as a plain one.
+    """
+
+    __slots__ = ("_facts",)
+
+    def __init__(self, facts: PendingEvent) -> None:
+        self._facts = facts
+
+    @property
+    def status(self) -> Status:
+        """SUCCESS, ERROR, BLOCKED, MAX_TOKENS, CONTENT_FILTER, RECITATION or MALFORMED_REQUEST."""
+        return self._facts.status
+
+    @property
+    def cost(self) -> float | None:
+        """The call's cost in USD, or None when it cannot be known."""
+        return self._facts.cost_float()
+
+    @property
+    def tracking_id(self) -> str | None:
+        """The id of the call's :class:`CostEvent`."""
+        return self._facts.tracking_id
+
+    @property
+    def created_at(self) -> int | None:
+        """When the call started, Unix time in milliseconds."""
+        return self._facts.created_at
+
+    @property
+    def error_message(self) -> str | None:
+        """The API's error message, for a failed or blocked call."""
+        return self._facts.error_message

@@ -1,0 +1,94 @@
+"""The summary hung on a tracked call's message: a view of the call's facts that behaves as a plain one."""
+
+from __future__ import annotations
+
+import copy
+import os
+import pickle
+import re
+from typing import Any
+
+import fluxgate
+from fluxgate import CostTrackingResponse, Status
+from fluxgate._ids import new_tracking_id, tracking_id_text, tracking_serial
+from fluxgate.testing import FakeAnthropicAPI, MemorySink
+
+from ..helpers import message_body
+
+KW: dict[str, Any] = {
+    "model": "claude-sonnet-4-5",
+    "max_tokens": 64,
+    "messages": [{"role": "user", "content": "hi"}],
+}
+_ID = re.compile(r"[0-9a-f]{32}")
+
+
+def tracked_message(sink: MemorySink, **usage: int) -> Any:
+    fluxgate.init(sinks=[sink])
+    api = FakeAnthropicAPI()
+    api.reply_json(message_body(**usage))
+    return api.client().messages.create(**KW)
+
+
+class TestTheSummary:
+    def test_read_before_delivery_it_names_the_stored_event(self) -> None:
+        """Read before the flusher has the event, the summary's id, time and cost are the stored event's."""
+        sink = MemorySink()
+        message = tracked_message(sink, input_tokens=1200, output_tokens=345)
+        summary = message.fluxgate_cost_tracking_response
+        seen = (summary.status, summary.tracking_id, summary.created_at, summary.cost, summary.error_message)
+        assert fluxgate.flush(timeout_s=10)
+        [event] = sink.events
+        assert seen == (Status.SUCCESS, event.tracking_id, event.created_at, float(event.cost_usd), None)
+        assert _ID.fullmatch(event.tracking_id)
+
+    def test_read_after_delivery_it_is_the_same(self) -> None:
+        sink = MemorySink()
+        message = tracked_message(sink, input_tokens=10, output_tokens=2)
+        assert fluxgate.flush(timeout_s=10)
+        [event] = sink.events
+        summary = message.fluxgate_cost_tracking_response
+        assert (summary.tracking_id, summary.cost) == (event.tracking_id, float(event.cost_usd))
+
+    def test_it_is_a_cost_tracking_response_to_every_reader(self) -> None:
+        """isinstance, equality with a plain one, hash, repr; pickled and copied it is a plain one."""
+        summary = tracked_message(MemorySink(), input_tokens=10, output_tokens=2).fluxgate_cost_tracking_response
+        plain = CostTrackingResponse(
+            status=summary.status,
+            cost=summary.cost,
+            tracking_id=summary.tracking_id,
+            created_at=summary.created_at,
+        )
+        assert isinstance(summary, CostTrackingResponse)
+        assert summary == plain
+        assert hash(summary) == hash(plain)
+        assert repr(summary) == repr(plain)
+        for twin in (pickle.loads(pickle.dumps(summary)), copy.copy(summary), copy.deepcopy(summary)):
+            assert type(twin) is CostTrackingResponse
+            assert twin == plain
+
+
+class TestTrackingIds:
+    def test_text_of_a_serial_is_32_hex_digits_and_unique(self) -> None:
+        serials = [tracking_serial() for _ in range(1000)]
+        texts = {tracking_id_text(serial) for serial in serials}
+        assert len(texts) == 1000
+        assert all(_ID.fullmatch(text) for text in texts)
+        assert len({text[:16] for text in texts}) == 1  # one process, one prefix
+
+    def test_new_tracking_id_is_the_text_of_the_next_serial(self) -> None:
+        before = tracking_serial()
+        assert new_tracking_id() == tracking_id_text(before + 1)
+
+    def test_a_forked_child_draws_a_new_prefix(self) -> None:
+        read, write = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: send its id, then leave without running the parent's atexit hooks
+            os.write(write, new_tracking_id().encode())
+            os._exit(0)
+        os.close(write)
+        child = os.read(read, 64).decode()
+        os.close(read)
+        os.waitpid(pid, 0)
+        assert _ID.fullmatch(child)
+        assert child[:16] != new_tracking_id()[:16]
