@@ -24,9 +24,9 @@ from .._budget import BudgetGuard, MemorySpendStore, Reservation, ScopeBudget, e
 from .._context import current_scopes
 from .._errors import BudgetExceeded
 from .._guard import guarded, logger, swallow
-from .._ids import new_tracking_id, now_ms
+from .._ids import now_ms, tracking_serial
 from .._models import TRACKING_ATTRIBUTE, ContextFrame, CostTrackingResponse, Status, Usage
-from .event import PendingEvent
+from .event import EventSummary, PendingEvent
 from .outcome import STOP_STATUS, header, str_or_none
 from .usage import fields, get
 
@@ -48,6 +48,8 @@ _MAX_ERROR_CHARS = 1000
 # the response's ``model`` (a Bedrock ``us.`` prefix means the regional rate).
 _REQUEST_MODEL_WINS = frozenset({"bedrock", "vertex"})
 _INTERRUPTED = "the call was interrupted before its response arrived"
+# Call(sending=...)'s default: the call's request is not being sent yet.
+_NOT_SENDING: Any = object()
 
 
 def attach(obj: Any, response: CostTrackingResponse | None) -> None:
@@ -84,7 +86,9 @@ class Call:
 
     ``context`` is taken when the call object is made, on the caller's thread.
     ``start()`` reads the clocks; ``_instrument`` calls it when the HTTP request
-    is made, which for ``messages.stream()`` is the ``with`` block's entry.
+    is made, which for ``messages.stream()`` is the ``with`` block's entry. A
+    call made as its request is sent gets the request body as ``sending``:
+    it starts at once, as ``start(body=sending)`` would start it.
     A batch result is a call too (``batch_id``, ``custom_id``): billed at the
     batch rate, dated when its batch was created, with no latency of its own.
     """
@@ -124,6 +128,7 @@ class Call:
         batch_id: str | None = None,
         custom_id: str | None = None,
         created_at: int | None = None,
+        sending: Any = _NOT_SENDING,
     ) -> None:
         self.tracker = tracker
         self.api = api
@@ -143,18 +148,24 @@ class Call:
         self.timed = not self.batch
         self.batch_id = batch_id
         self.custom_id = custom_id
-        #: True once an HTTP request belongs to this call (it then makes no other).
-        self.bound = False
-        #: The request body, kept (never copied, never recorded) to estimate the
-        #: prompt of a call interrupted before its usage arrived.
-        self.body: Any = None
         #: The tracing context current when the call was made (an OTelSink asked
         #: for it: PendingEvent.current_trace is set only while one is open).
         capture = PendingEvent.current_trace
         self.trace_parent: Any = None if capture is None else capture()
-        self.started = 0.0
-        self.created_at = 0 if created_at is None else created_at
         self.response: CostTrackingResponse | None = None
+        if sending is _NOT_SENDING:
+            #: True once an HTTP request belongs to this call (it then makes no other).
+            self.bound = False
+            #: The request body, kept (never copied, never recorded) to estimate the
+            #: prompt of a call interrupted before its usage arrived.
+            self.body: Any = None
+            self.started = 0.0
+            self.created_at = 0 if created_at is None else created_at
+        else:  # made as its request is sent: start() in one step (the usual call)
+            self.bound = True
+            self.body = sending
+            self.started = time.perf_counter()
+            self.created_at = now_ms() if batch_id is None else 0 if created_at is None else created_at
 
     def reserve(self, body: Any, count_input: Callable[[], int | None] | None = None) -> None:
         """Hold this call's worst-case cost against every budget that applies, before it is sent.
@@ -241,7 +252,7 @@ class Call:
             self.regional,
             self.batch_id,
             self.custom_id,
-            new_tracking_id(),
+            tracking_serial(),
             status,
             usage,
             model,
@@ -254,19 +265,13 @@ class Call:
             None if first_token is None else (first_token - self.started) * 1000,
             None if first_event is None else (ended - first_event) * 1000,
             aborted,
+            self.trace_parent,
         )
         self.body = None  # the prompt is not needed once the event is made
         if self.reservation is not None:
             with guarded():
                 self.reservation.settle(pending.cost()[0])
-        self.response = CostTrackingResponse(
-            status=status,
-            tracking_id=pending.tracking_id,
-            created_at=self.created_at,
-            error_message=error_message,
-            price=pending.cost_float,
-        )
-        pending.trace_parent = self.trace_parent
+        self.response = EventSummary(pending)
         self.tracker.record(pending)
 
     def error(
@@ -348,13 +353,17 @@ class Call:
             stop_reason, usage, model = (get(message, name) for name in ("stop_reason", "usage", "model"))
         else:
             stop_reason, usage, model = found.get("stop_reason"), found.get("usage"), found.get("model")
+        # type(x) is str first: the usual answer, cheaper than a call to str_or_none.
         stop_reason = stop_reason if type(stop_reason) is str else str_or_none(stop_reason)
+        if not request_id:
+            request_id = getattr(message, "_request_id", None)
+            request_id = request_id if type(request_id) is str else str_or_none(request_id)
         self.event(
             status=STOP_STATUS.get(stop_reason, Status.SUCCESS) if stop_reason else Status.SUCCESS,
             usage=usage,  # read on the flusher's thread (PendingEvent.usage)
-            model=str_or_none(model),
+            model=model if type(model) is str else str_or_none(model),
             stop_reason=stop_reason,
-            request_id=request_id or str_or_none(getattr(message, "_request_id", None)),
+            request_id=request_id,
         )
         if not isinstance(message, dict):
             attach(message, self.response)
