@@ -37,7 +37,7 @@ import wrapt
 
 from .._context import current_context
 from .._fluxgate import FluxGate, active
-from .._guard import env_flag, guarded, logger
+from .._guard import env_flag, guarded, logger, swallow
 from .._models import ContextFrame
 from .._recording import ATTRIBUTE, STEP, Call, get, read_content
 from . import batches, responses, runners, streams
@@ -85,10 +85,15 @@ def _bind(found: Route, client: Any, options: Any, kwargs: dict[str, Any]) -> Ca
     platform = platform_of(client)
     if found.kind == BATCH_CREATE:
         return _BatchCreation(fg, label(found, options), platform, body, current_context())
-    model = get(body, "model")
-    call = Call(fg, label(found, options), platform=platform, model=model, regional=regional_of(client, platform))
-    call.start(model=model, streamed=kwargs.get("stream") is True, body=body)
-    return call
+    return Call(
+        fg,
+        label(found, options),
+        platform=platform,
+        model=get(body, "model"),
+        regional=regional_of(client, platform),
+        streamed=kwargs.get("stream") is True,
+        sending=body,
+    )
 
 
 def _is_raw(result: Any) -> bool:
@@ -175,19 +180,19 @@ async def _async_input_count(call: Call, client: Any, options: Any) -> Callable[
     return lambda: tokens
 
 
-def _options(args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    return args[1] if len(args) > 1 else kwargs.get("options")
-
-
 def _request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """``SyncAPIClient.request``: one billable request, one call."""
-    options = _options(args, kwargs)
+    options = args[1] if len(args) > 1 else kwargs.get("options")
     found = route(options)
     if found is None:
         return wrapped(*args, **kwargs)
-    call = None
-    with guarded():
+    # try/except and swallow() rather than `with guarded()`: the same handling,
+    # about 4,600 instructions (8 %) less per call on this path (bench_instructions).
+    try:
         call = _bind(found, instance, options, kwargs)
+    except Exception as exc:  # noqa: BLE001 - fluxgate's fault: the call goes untracked
+        swallow(exc)
+        call = None
     if call is None:
         return wrapped(*args, **kwargs)
     if isinstance(call, Call) and call.budgeted:
@@ -200,21 +205,24 @@ def _request(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], 
         with guarded():
             call.fail(exc)
         raise
-    out = result
-    with guarded():
-        out = _settle(call, result)
-    return out
+    try:
+        return _settle(call, result)
+    except Exception as exc:  # noqa: BLE001 - the user gets the SDK's result untouched
+        swallow(exc)
+        return result
 
 
 async def _arequest(wrapped: Callable[..., Any], instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
     """``AsyncAPIClient.request``: the async twin of ``_request``."""
-    options = _options(args, kwargs)
+    options = args[1] if len(args) > 1 else kwargs.get("options")
     found = route(options)
     if found is None:
         return await wrapped(*args, **kwargs)
-    call = None
-    with guarded():
+    try:  # see _request
         call = _bind(found, instance, options, kwargs)
+    except Exception as exc:  # noqa: BLE001 - fluxgate's fault: the call goes untracked
+        swallow(exc)
+        call = None
     if call is None:
         return await wrapped(*args, **kwargs)
     if isinstance(call, Call) and call.budgeted:
@@ -226,10 +234,11 @@ async def _arequest(wrapped: Callable[..., Any], instance: Any, args: tuple[Any,
         with guarded():
             call.fail(exc)
         raise
-    out = result
-    with guarded():
-        out = _settle(call, result)
-    return out
+    try:
+        return _settle(call, result)
+    except Exception as exc:  # noqa: BLE001 - the user gets the SDK's result untouched
+        swallow(exc)
+        return result
 
 
 marked(_request)

@@ -63,20 +63,21 @@ class Route:
     beta: bool
 
 
-_ROUTE_CACHE: dict[tuple[str, bool], Route] = {}
-#: URL -> (kind, beta=true in its query), for the few URLs an application uses.
-_URL_CACHE: dict[str, tuple[str | None, bool]] = {}
+#: Every route there is, by (kind, beta).
+_ROUTE_OF: Final = {(kind, beta): Route(kind, beta) for kind in set(_ROUTES.values()) for beta in (False, True)}
+#: URL -> its route (beta when its query says ``beta=true``) or None, for the few URLs an application uses.
+_URL_ROUTES: dict[str, Route | None] = {}
 _MAX_URLS = 256
+_UNSEEN: Final = Route("", False)
 
 
-def _url_kind(url: str) -> tuple[str | None, bool]:
-    found = _URL_CACHE.get(url)
-    if found is None:
-        path, _, query = url.partition("?")
-        found = (_ROUTES.get(path), "beta=true" in query)
-        if len(_URL_CACHE) >= _MAX_URLS:
-            _URL_CACHE.clear()
-        _URL_CACHE[url] = found
+def _url_route(url: str) -> Route | None:
+    path, _, query = url.partition("?")
+    kind = _ROUTES.get(path)
+    found = None if kind is None else _ROUTE_OF[kind, "beta=true" in query]
+    if len(_URL_ROUTES) >= _MAX_URLS:
+        _URL_ROUTES.clear()
+    _URL_ROUTES[url] = found
     return found
 
 
@@ -85,20 +86,19 @@ def route(options: Any) -> Route | None:
     url = getattr(options, "url", None)
     if url.__class__ is not str:
         return None
-    kind, beta = _url_kind(url)
-    if kind is None:
+    found = _URL_ROUTES.get(url, _UNSEEN)
+    if found is _UNSEEN:
+        found = _url_route(url)
+    if found is None:
         return None
     method = getattr(options, "method", "")
     if method != "post" and (not isinstance(method, str) or method.lower() != "post"):
         return None
-    if not beta:
+    if not found.beta:
         # anthropic 2.x says "beta" in the options' qualifiers, not in the URL.
         qualifiers = getattr(options, "qualifiers", None)
-        beta = isinstance(qualifiers, dict) and qualifiers.get("beta") == "true"
-    key = (kind, beta)
-    found = _ROUTE_CACHE.get(key)
-    if found is None:
-        found = _ROUTE_CACHE[key] = Route(kind, beta)
+        if isinstance(qualifiers, dict) and qualifiers.get("beta") == "true":
+            return _ROUTE_OF[found.kind, True]
     return found
 
 
@@ -112,16 +112,33 @@ def label(found: Route, options: Any) -> str:
     if callable(getattr(options, "post_parser", None)):
         return f"{prefix}.parse"  # only parse() sets a post_parser on /v1/messages
     headers = getattr(options, "headers", None)
-    if isinstance(headers, dict):
+    if isinstance(headers, dict) and headers:
         # messages.stream() says so in a header on every release, naming its
         # resource (anthropic 0.x's async beta stream() sends no beta=true).
-        for name, value in headers.items():
-            key = name.lower() if isinstance(name, str) else ""
+        for name in _helper_names(headers):
+            key, value = name.lower(), headers[name]
             if key == _STREAM_HELPER_HEADER:
                 return f"{value}.stream" if value in _STREAM_RESOURCES else f"{prefix}.stream"
             if key == _HELPER_HEADER and value == "stream":
                 return f"{prefix}.stream"
-    return f"{prefix}.create"
+    return "beta.messages.create" if found.beta else "messages.create"
+
+
+#: The header names of a request (in order) -> those of them that name a helper, in any case.
+_HELPER_NAMES: dict[tuple[object, ...], tuple[str, ...]] = {}
+_HELPERS: Final = frozenset({_HELPER_HEADER, _STREAM_HELPER_HEADER})
+
+
+def _helper_names(headers: dict[object, object]) -> tuple[str, ...]:
+    """The names in ``headers`` that name a helper: an application sends a few sets of names, each looked at once."""
+    names = tuple(headers)
+    found = _HELPER_NAMES.get(names)
+    if found is None:
+        found = tuple(name for name in names if isinstance(name, str) and name.lower() in _HELPERS)
+        if len(_HELPER_NAMES) >= _MAX_URLS:
+            _HELPER_NAMES.clear()
+        _HELPER_NAMES[names] = found
+    return found
 
 
 # -- platforms ----------------------------------------------------------------
