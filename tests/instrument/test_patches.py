@@ -395,6 +395,42 @@ class TestNeverBreaksTheCall:
         assert "disk on fire" not in repr(message)
         fluxgate.shutdown(timeout_s=0.1)  # its event cannot be delivered; do not wait for it
 
+    @pytest.mark.parametrize("step", ["_bind", "_settle"])
+    @pytest.mark.parametrize("kind", ["sync", "async"])
+    def test_fault_in_the_request_wrapper(
+        self,
+        api: FakeAnthropicAPI,
+        swallowed: list[BaseException],
+        monkeypatch: pytest.MonkeyPatch,
+        step: str,
+        kind: str,
+    ) -> None:
+        """A fault before the request (binding the call) or after it (settling it) is swallowed once:
+        the user gets anthropic's message as it came; with FLUXGATE_DEBUG=1 the fault is raised."""
+        from fluxgate._instrument import patches
+
+        fluxgate.init(sinks=[MemorySink()])
+
+        def explode(*args: Any, **kwargs: Any) -> Any:
+            raise ZeroDivisionError(f"bug in {step}")
+
+        monkeypatch.setattr(patches, step, explode)
+
+        def call() -> Any:
+            if kind == "sync":
+                return create(api.client())
+            return asyncio.run(create(api.async_client()))
+
+        message = call()
+        assert type(message) is anthropic.types.Message
+        assert message.content[0].text
+        assert message.usage.input_tokens > 0
+        assert [str(e) for e in swallowed] == [f"bug in {step}"]
+        swallowed.clear()
+        monkeypatch.setenv("FLUXGATE_DEBUG", "1")
+        with pytest.raises(ZeroDivisionError):
+            call()
+
     def test_error_path_fault(self, api: FakeAnthropicAPI, swallowed: list[BaseException]) -> None:
         """A fault while recording an API error still re-raises the original error."""
         fg = fluxgate.init(sinks=[MemorySink()])
