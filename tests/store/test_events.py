@@ -107,6 +107,15 @@ class TestRows:
 
 
 class TestStorable:
+    def test_an_unhashable_value_is_stored_as_text_beside_nulls(self, tmp_path: Path) -> None:
+        """A value that is neither bindable nor hashable (a list where text belongs) is stored as its text;
+        the Nones of every row of the batch are stored as NULL."""
+        odd = make_event(feature=["a", "b"])  # type: ignore[arg-type]
+        batch = [make_pending(), odd, make_pending()]
+        by_id = {row["tracking_id"]: row for row in stored(tmp_path / "a.db", batch)}
+        assert by_id[odd.tracking_id]["feature"] == "['a', 'b']"
+        assert all(row["batch_id"] is None and row["stream_duration_ms"] is None for row in by_id.values())
+
     def test_lone_surrogate_is_replaced_and_the_batch_stored(self, tmp_path: Path) -> None:
         """Text with a lone surrogate that got past the edge is stored with U+FFFD, beside the rest of its batch."""
         context = ContextFrame(feature=SURROGATE, step="s", metadata={SURROGATE: SURROGATE})
