@@ -24,21 +24,18 @@ from .lines import (
 )
 from .location import describe_store, resolve_store
 from .pg_batches import PostgresBatchStore
+from .pg_schema import EVENT_COLUMNS, EVENTS_TABLE, ensure_events_schema, quoted
+from .pg_schema import event_from_row as pg_event_from_row
 from .pg_spend import PostgresSpendStore
 from .postgres import (
-    EVENT_COLUMNS,
-    EVENTS_TABLE,
     Connections,
     StoreError,
     StoreUnavailableError,
     check_timeout,
-    ensure_events_schema,
     is_postgres_url,
     mask_url,
     parse_target,
-    quoted,
 )
-from .postgres import event_from_row as pg_event_from_row
 from .spend import SQLiteSpendStore
 from .sqlite import connect, immediate
 

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 from .._errors import ConfigurationError
 from .._models import ContextFrame
 from .batches import Claim, context_from_dict, context_to_dict
-from .postgres import Connections, StoreUnavailableError, check_timeout, ensure_schema, parse_target
+from .pg_schema import ensure_schema
+from .postgres import Connections, StoreUnavailableError, check_timeout, parse_target
 
 if TYPE_CHECKING:
     from .postgres import Conn

@@ -24,7 +24,8 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from .._errors import ConfigurationError
-from .postgres import Connections, StoreUnavailableError, check_timeout, ensure_schema, parse_target
+from .pg_schema import ensure_schema
+from .postgres import Connections, StoreUnavailableError, check_timeout, parse_target
 
 if TYPE_CHECKING:
     from .postgres import Conn

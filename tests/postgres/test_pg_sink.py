@@ -12,7 +12,7 @@ import pytest
 
 import fluxgate
 from fluxgate import CostEvent, SinkError, TransientSinkError
-from fluxgate._store.postgres import EVENT_COLUMNS, quoted
+from fluxgate._store.pg_schema import EVENT_COLUMNS, quoted
 from fluxgate.sinks.postgres import PostgresSink, event_from_row
 
 from .conftest import LIMITED, REPO, PostgresServer, free_port, make_event, run_together, spawn
