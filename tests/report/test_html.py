@@ -19,7 +19,8 @@ import pytest
 
 from fluxgate import AiEventUser, CostEvent, Status
 from fluxgate._cli.report import main
-from fluxgate._report.html import BAD, PALETTE, render
+from fluxgate._report.charts import BAD, PALETTE
+from fluxgate._report.html import render
 from fluxgate._report.summary import Overview, overview
 from fluxgate.sinks import SQLiteSink
 
