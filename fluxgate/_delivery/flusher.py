@@ -23,7 +23,7 @@ joining; what is still queued when it runs out is spilled or counted as
 dropped, and a sink stuck in ``write`` is left to its daemon thread.
 
 After ``os.fork()`` the child starts with empty queues and threads of its own
-(``os.register_at_fork``, with a pid check in ``submit`` as a fallback); events
+(``os.register_at_fork``; a pid check in ``submit`` where that does not exist); events
 queued before the fork are delivered once, by the parent.
 """
 
@@ -99,6 +99,11 @@ def sink_names(sinks: Sequence[Sink]) -> list[str]:
     return names
 
 
+#: Whether ``submit()`` must compare pids to notice that it runs in a forked child.
+#: Where ``os.register_at_fork`` exists its hook does that (a fork from C code that
+#: goes on running Python calls ``PyOS_AfterFork_Child``, which runs the hook too),
+#: and ``os.getpid()`` is a system call, three times a clock read, on every call.
+_CHECK_PID = not hasattr(os, "register_at_fork")
 _live: weakref.WeakSet[Flusher] = weakref.WeakSet()
 _fork_hook = threading.Lock()
 _fork_hook_installed = False
@@ -210,7 +215,7 @@ class Flusher:
         A :class:`LazyEvent` is turned into its ``CostEvent`` off the caller's
         thread, and only for sinks that need one.
         """
-        if self._pid != os.getpid():
+        if _CHECK_PID and self._pid != os.getpid():
             self._after_fork()
         if self._closed:
             self._count_drop(event, "shut_down")
