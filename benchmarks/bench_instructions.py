@@ -1,23 +1,27 @@
 """What tracking costs in CPU instructions, counted by valgrind: figures that do not move with a busy machine.
 
 Timings on a small VM move by 10 to 20 % from run to run, more than most changes to one piece of
-fluxgate. Instructions counted by callgrind are the same on every run of the same code, so an A/B
-comparison of a change needs one run of each. Two figures, each the difference between two runs
-of N and N + 1,000 calls (so start-up and imports cancel out), divided by 1,000:
+fluxgate. Instructions counted by callgrind move far less: the untracked create and the caller's
+own work repeat within about 2,000 instructions (0.1 %); what the background threads do while the
+caller runs depends on how valgrind interleaves them, so the whole-process figure moves by about
+10 %. Each figure is the difference between two runs of N and N + 1,000 calls (so start-up and
+imports cancel out), divided by 1,000:
 
   create   instructions added to one `messages.create` (canned transport, default settings, the
-           default SQLite store): on the caller's thread, and in the whole process (the flusher's
-           and the store's threads included, flush() inside the count).
+           default SQLite store): on the caller's thread (and that thread's own work, with the
+           events let go at the queue), and in the whole process (the flusher's and the store's
+           threads included, flush() inside the count).
   flusher  instructions per call's facts priced and written to SQLite (the sink's write alone),
-           once the sink has written before (its INSERT statements prepared).
+           once the sink has written before (its INSERT statements prepared), over 4,000 calls.
 
-    python benchmarks/bench_instructions.py      # needs valgrind; about four minutes
+    python benchmarks/bench_instructions.py      # needs valgrind; about six minutes
 
 Without valgrind it says so and exits 0 (`make bench` runs it when it is there).
 """
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import shutil
@@ -30,19 +34,31 @@ HERE = Path(__file__).resolve().parent
 CALLS = 1000
 
 
-def _calls(count: int, tracked: bool) -> None:
-    """The child: ``count`` creates on the canned transport, tracked or not, then flush."""
+def _calls(count: int, mode: str) -> None:
+    """The child: ``count`` creates on the canned transport, then flush.
+
+    ``mode``: ``off`` (untracked), ``on`` (tracked, default settings), or ``alone``
+    (tracked, each event let go at the queue: the caller's own work, without the
+    background threads taking turns with it).
+    """
     sys.path.insert(0, str(HERE))
     import bench_overhead
 
     from fluxgate import track_context
 
     bench = bench_overhead.Bench(Path(tempfile.mkdtemp()) / "calls.db")
-    bench.tracked(tracked)
+    bench.tracked(mode != "off")
+    if mode == "alone":
+        bench.fg._flusher.submit = lambda _event: True  # type: ignore[method-assign]
     with track_context(feature="bench", user="u1", step="s"):
         for _ in range(50):  # warm: imports, caches, the store's schema
             bench.create()
         bench.fg.flush(timeout_s=60)
+        # What is alive now (anthropic, pydantic, their caches) leaves the collector's
+        # generations: a full collection of that heap landing in one run but not the
+        # other moved the per-call figure by 10,000 instructions from run to run.
+        gc.collect()
+        gc.freeze()
         for _ in range(count):
             bench.create()
         bench.fg.flush(timeout_s=60)
@@ -81,11 +97,11 @@ def _count(args: list[str]) -> tuple[int, int]:
         return main, sum(totals.values())
 
 
-def _per_call(kind: str, *extra: str, first: int = 200) -> tuple[float, float]:
+def _per_call(kind: str, *extra: str, first: int = 200, calls: int = CALLS) -> tuple[float, float]:
     base = [sys.executable, __file__, kind, *extra]
     small = _count([*base[:3], str(first), *extra])
-    large = _count([*base[:3], str(first + CALLS), *extra])
-    return (large[0] - small[0]) / CALLS, (large[1] - small[1]) / CALLS
+    large = _count([*base[:3], str(first + calls), *extra])
+    return (large[0] - small[0]) / calls, (large[1] - small[1]) / calls
 
 
 def main() -> None:
@@ -94,19 +110,23 @@ def main() -> None:
         return
     plain_main, plain_all = _per_call("calls", "off")
     tracked_main, tracked_all = _per_call("calls", "on")
+    alone_main, _ = _per_call("calls", "alone")
     # Both runs write once first: SQLite prepares an INSERT of each size once, not per write.
-    _, flusher = _per_call("writes", first=CALLS + 200)
+    # Four writes, not one: a WAL checkpoint lands in some writes and not in others.
+    _, flusher = _per_call("writes", first=CALLS + 200, calls=4 * CALLS)
     print(f"Instructions (callgrind), per call; Python {sys.version.split()[0]}")
     print(f"  create, untracked                     {plain_main:>10,.0f}")
     caller, process = tracked_main - plain_main, tracked_all - plain_all
     print(f"  added on the caller's thread          {caller:>+10,.0f}  ({tracked_main / plain_main:.3f})")
+    alone = alone_main - plain_main
+    print(f"    of which its own work (queue alone)  {alone:>+10,.0f}  ({alone_main / plain_main:.3f})")
     print(f"  added in the whole process            {process:>+10,.0f}  ({tracked_all / plain_all:.3f})")
     print(f"  flusher: price and write one call     {flusher:>10,.0f}")
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "calls":
-        _calls(int(sys.argv[2]), sys.argv[3] == "on")
+        _calls(int(sys.argv[2]), sys.argv[3])
     elif len(sys.argv) > 2 and sys.argv[1] == "writes":
         _writes(int(sys.argv[2]))
     else:
