@@ -11,10 +11,13 @@ imports cancel out), divided by 1,000:
            default SQLite store): on the caller's thread (and that thread's own work, with the
            events let go at the queue), and in the whole process (the flusher's and the store's
            threads included, flush() inside the count).
+  wrapper  instructions of the request wrapper alone (route, Call, facts, summary, enqueue), the
+           SDK's part a stub, over 20,000 calls: the same to the instruction on every run, so
+           the figure to compare a change to the caller's path by.
   flusher  instructions per call's facts priced and written to SQLite (the sink's write alone),
            once the sink has written before (its INSERT statements prepared), over 4,000 calls.
 
-    python benchmarks/bench_instructions.py      # needs valgrind; about six minutes
+    python benchmarks/bench_instructions.py      # needs valgrind; about eight minutes
 
 Without valgrind it says so and exits 0 (`make bench` runs it when it is there).
 """
@@ -65,6 +68,36 @@ def _calls(count: int, mode: str) -> None:
     bench.tracked(False)
 
 
+def _wrapper(count: int) -> None:
+    """The child: ``count`` passes through the request wrapper alone, the SDK's part a stub returning a message."""
+    sys.path.insert(0, str(HERE))
+    import bench_overhead
+    from anthropic._models import FinalRequestOptions
+
+    from fluxgate import track_context
+    from fluxgate._instrument import patches
+
+    bench = bench_overhead.Bench(Path(tempfile.mkdtemp()) / "calls.db")
+    bench.tracked(True)
+    bench.fg._flusher.submit = lambda _event: True  # type: ignore[method-assign]
+    message = bench.create()
+    options = FinalRequestOptions.construct(
+        method="post",
+        url="/v1/messages",
+        json_data={"model": "claude-sonnet-4-6", "max_tokens": 512, "messages": bench_overhead.MESSAGES},
+        headers={"anthropic-user-profile-id": 1, "anthropic-workspace-id": 2},
+    )
+    kwargs = {"stream": False, "stream_cls": None}
+
+    def sdk(*_args: object, **_kwargs: object) -> object:
+        return message
+
+    with track_context(feature="bench", user="u1", step="s"):
+        for _ in range(count):
+            patches._request(sdk, bench.client, (None, options), kwargs)
+    bench.tracked(False)
+
+
 def _writes(count: int) -> None:
     """The child: ``count`` calls' facts priced and written by the SQLite sink, in writes of 1,000."""
     from fluxgate.sinks import SQLiteSink  # first: bench_flusher puts this checkout first on sys.path
@@ -111,6 +144,7 @@ def main() -> None:
     plain_main, plain_all = _per_call("calls", "off")
     tracked_main, tracked_all = _per_call("calls", "on")
     alone_main, _ = _per_call("calls", "alone")
+    wrapper, _ = _per_call("wrapper", first=0, calls=20 * CALLS)
     # Both runs write once first: SQLite prepares an INSERT of each size once, not per write.
     # Four writes, not one: a WAL checkpoint lands in some writes and not in others.
     _, flusher = _per_call("writes", first=CALLS + 200, calls=4 * CALLS)
@@ -120,6 +154,7 @@ def main() -> None:
     print(f"  added on the caller's thread          {caller:>+10,.0f}  ({tracked_main / plain_main:.3f})")
     alone = alone_main - plain_main
     print(f"    of which its own work (queue alone)  {alone:>+10,.0f}  ({alone_main / plain_main:.3f})")
+    print(f"    the request wrapper by itself       {wrapper:>+10,.0f}")
     print(f"  added in the whole process            {process:>+10,.0f}  ({tracked_all / plain_all:.3f})")
     print(f"  flusher: price and write one call     {flusher:>10,.0f}")
 
@@ -127,6 +162,8 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "calls":
         _calls(int(sys.argv[2]), sys.argv[3])
+    elif len(sys.argv) > 2 and sys.argv[1] == "wrapper":
+        _wrapper(int(sys.argv[2]))
     elif len(sys.argv) > 2 and sys.argv[1] == "writes":
         _writes(int(sys.argv[2]))
     else:
