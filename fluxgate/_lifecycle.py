@@ -244,7 +244,7 @@ def _flush_at_child_exit() -> None:
             finalize(None, _at_exit, exitpriority=100)
             if signal.getsignal(signal.SIGTERM) is _on_sigterm:
                 with guarded():
-                    watch_sigterm()  # a pool worker blocked on its queue still obeys SIGTERM
+                    watch_sigterm(_on_sigterm)  # a pool worker blocked on its queue still obeys SIGTERM
 
         register(_at_exit, in_child)
 

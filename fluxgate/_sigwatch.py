@@ -23,6 +23,8 @@ import contextlib
 import os
 import signal
 import threading
+from collections.abc import Callable
+from typing import Any
 
 from ._guard import guarded, start_quiet_thread
 
@@ -56,8 +58,8 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget)
 
 
-def watch_sigterm() -> bool:
-    """Start the watcher in this (main) thread's process; False where it cannot or must not run."""
+def watch_sigterm(handler: Callable[[int, Any], None]) -> bool:
+    """Start the watcher for ``handler`` (fluxgate's, installed); False where it cannot or must not run."""
     global _pipe  # noqa: PLW0603 - per-process state
     if _pipe is not None or not hasattr(signal, "pthread_kill"):
         return False
@@ -78,17 +80,21 @@ def watch_sigterm() -> bool:
     _pipe = (read_end, write_end)
     handling.clear()
     main = threading.main_thread().ident
-    thread = threading.Thread(target=_watch, args=(read_end, main), name="fluxgate-sigterm-watch", daemon=True)
+    thread = threading.Thread(
+        target=_watch, args=(read_end, main, handler), name="fluxgate-sigterm-watch", daemon=True
+    )
     start_quiet_thread(thread)
     return True
 
 
-def _watch(read_end: int, main: int | None) -> None:
-    """Wait for a SIGTERM; until its handler starts, interrupt the main thread every ``GRACE_S``.
+def _watch(read_end: int, main: int | None, handler: Callable[[int, Any], None]) -> None:
+    """Wait for a SIGTERM; until ``handler`` starts, interrupt the main thread every ``GRACE_S``.
 
     Retires once the handler has started: it ends the process (or an
     application handler it chains to chose to carry on), and interrupting a
-    handled signal again would run the handler twice.
+    handled signal again would run the handler twice. Retires too once
+    ``handler`` is no longer SIGTERM's: the application's own handler, put in
+    its place, must see each SIGTERM once.
     """
     while True:
         try:
@@ -100,5 +106,7 @@ def _watch(read_end: int, main: int | None) -> None:
         if signal.SIGTERM in received:
             break
     while not handling.wait(GRACE_S) and main is not None:
+        if signal.getsignal(signal.SIGTERM) is not handler:
+            return
         with guarded(), contextlib.suppress(ProcessLookupError):
             signal.pthread_kill(main, signal.SIGTERM)  # wakes a blocked call with EINTR

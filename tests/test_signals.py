@@ -197,3 +197,39 @@ class TestPools:
         )
         assert done.returncode == 0, done.stderr
         assert _count(db, "feature = 'pooled'") == 400
+
+
+WATCHER_AFTER_REPLACEMENT = """
+import os
+import signal
+import threading
+from fluxgate import _sigwatch
+
+seen = []
+
+
+def fluxgates(signum, frame):
+    pass
+
+
+signal.signal(signal.SIGTERM, lambda signum, frame: seen.append(signum))  # the application's, in fluxgate's place
+_sigwatch.GRACE_S = 0.01
+read_end, write_end = os.pipe()
+os.write(write_end, bytes([signal.SIGTERM]))  # what the interpreter writes to the wakeup fd
+watcher = threading.Thread(target=_sigwatch._watch, args=(read_end, threading.main_thread().ident, fluxgates))
+watcher.daemon = True
+watcher.start()
+watcher.join(10)
+print("alive" if watcher.is_alive() else "retired", len(seen))
+"""
+
+
+class TestSigtermWatcher:
+    def test_retires_once_another_handler_replaced_fluxgates(self, tmp_path: Path) -> None:
+        """The application's handler, installed in fluxgate's place, is never sent the SIGTERM again."""
+        path = tmp_path / "watcher.py"
+        path.write_text(textwrap.dedent(WATCHER_AFTER_REPLACEMENT))
+        done = subprocess.run(
+            [sys.executable, str(path)], capture_output=True, text=True, env=_env(), timeout=60, check=False
+        )
+        assert done.stdout.split() == ["retired", "0"], done.stderr
