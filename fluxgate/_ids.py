@@ -53,7 +53,7 @@ def tracking_id_text(serial: int) -> str:
 
 def new_tracking_id() -> str:
     """A new 32-hex-digit tracking id."""
-    return f"{next(_serials):032x}"
+    return tracking_id_text(next(_serials))
 
 
 def now_ms() -> int:
