@@ -80,9 +80,7 @@ def watch_sigterm(handler: Callable[[int, Any], None]) -> bool:
     _pipe = (read_end, write_end)
     handling.clear()
     main = threading.main_thread().ident
-    thread = threading.Thread(
-        target=_watch, args=(read_end, main, handler), name="fluxgate-sigterm-watch", daemon=True
-    )
+    thread = threading.Thread(target=_watch, args=(read_end, main, handler), name="fluxgate-sigterm-watch", daemon=True)
     start_quiet_thread(thread)
     return True
 
