@@ -85,15 +85,10 @@ def _bind(found: Route, client: Any, options: Any, kwargs: dict[str, Any]) -> Ca
     platform = platform_of(client)
     if found.kind == BATCH_CREATE:
         return _BatchCreation(fg, label(found, options), platform, body, current_context())
-    return Call(
-        fg,
-        label(found, options),
-        platform=platform,
-        model=get(body, "model"),
-        regional=regional_of(client, platform),
-        streamed=kwargs.get("stream") is True,
-        sending=body,
-    )
+    model = get(body, "model")
+    call = Call(fg, label(found, options), platform=platform, model=model, regional=regional_of(client, platform))
+    call.start(model=model, streamed=kwargs.get("stream") is True, body=body)
+    return call
 
 
 def _is_raw(result: Any) -> bool:

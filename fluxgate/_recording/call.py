@@ -48,8 +48,6 @@ _MAX_ERROR_CHARS = 1000
 # the response's ``model`` (a Bedrock ``us.`` prefix means the regional rate).
 _REQUEST_MODEL_WINS = frozenset({"bedrock", "vertex"})
 _INTERRUPTED = "the call was interrupted before its response arrived"
-# Call(sending=...)'s default: the call's request is not being sent yet.
-_NOT_SENDING: Any = object()
 
 
 def attach(obj: Any, response: CostTrackingResponse | None) -> None:
@@ -86,9 +84,7 @@ class Call:
 
     ``context`` is taken when the call object is made, on the caller's thread.
     ``start()`` reads the clocks; ``_instrument`` calls it when the HTTP request
-    is made, which for ``messages.stream()`` is the ``with`` block's entry. A
-    call made as its request is sent gets the request body as ``sending``:
-    it starts at once, as ``start(body=sending)`` would start it.
+    is made, which for ``messages.stream()`` is the ``with`` block's entry.
     A batch result is a call too (``batch_id``, ``custom_id``): billed at the
     batch rate, dated when its batch was created, with no latency of its own.
     """
@@ -128,7 +124,6 @@ class Call:
         batch_id: str | None = None,
         custom_id: str | None = None,
         created_at: int | None = None,
-        sending: Any = _NOT_SENDING,
     ) -> None:
         self.tracker = tracker
         self.api = api
@@ -148,24 +143,18 @@ class Call:
         self.timed = not self.batch
         self.batch_id = batch_id
         self.custom_id = custom_id
+        #: True once an HTTP request belongs to this call (it then makes no other).
+        self.bound = False
+        #: The request body, kept (never copied, never recorded) to estimate the
+        #: prompt of a call interrupted before its usage arrived.
+        self.body: Any = None
         #: The tracing context current when the call was made (an OTelSink asked
         #: for it: PendingEvent.current_trace is set only while one is open).
         capture = PendingEvent.current_trace
         self.trace_parent: Any = None if capture is None else capture()
+        self.started = 0.0
+        self.created_at = 0 if created_at is None else created_at
         self.response: CostTrackingResponse | None = None
-        if sending is _NOT_SENDING:
-            #: True once an HTTP request belongs to this call (it then makes no other).
-            self.bound = False
-            #: The request body, kept (never copied, never recorded) to estimate the
-            #: prompt of a call interrupted before its usage arrived.
-            self.body: Any = None
-            self.started = 0.0
-            self.created_at = 0 if created_at is None else created_at
-        else:  # made as its request is sent: start() in one step (the usual call)
-            self.bound = True
-            self.body = sending
-            self.started = time.perf_counter()
-            self.created_at = now_ms() if batch_id is None else 0 if created_at is None else created_at
 
     def reserve(self, body: Any, count_input: Callable[[], int | None] | None = None) -> None:
         """Hold this call's worst-case cost against every budget that applies, before it is sent.
