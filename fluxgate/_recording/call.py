@@ -342,17 +342,13 @@ class Call:
             stop_reason, usage, model = (get(message, name) for name in ("stop_reason", "usage", "model"))
         else:
             stop_reason, usage, model = found.get("stop_reason"), found.get("usage"), found.get("model")
-        # type(x) is str first: the usual answer, cheaper than a call to str_or_none.
         stop_reason = stop_reason if type(stop_reason) is str else str_or_none(stop_reason)
-        if not request_id:
-            request_id = getattr(message, "_request_id", None)
-            request_id = request_id if type(request_id) is str else str_or_none(request_id)
         self.event(
             status=STOP_STATUS.get(stop_reason, Status.SUCCESS) if stop_reason else Status.SUCCESS,
             usage=usage,  # read on the flusher's thread (PendingEvent.usage)
-            model=model if type(model) is str else str_or_none(model),
+            model=str_or_none(model),
             stop_reason=stop_reason,
-            request_id=request_id,
+            request_id=request_id or str_or_none(getattr(message, "_request_id", None)),
         )
         if not isinstance(message, dict):
             attach(message, self.response)
