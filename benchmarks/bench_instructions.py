@@ -72,7 +72,6 @@ def _wrapper(count: int) -> None:
     """The child: ``count`` passes through the request wrapper alone, the SDK's part a stub returning a message."""
     sys.path.insert(0, str(HERE))
     import bench_overhead
-    from anthropic._models import FinalRequestOptions
 
     from fluxgate import track_context
     from fluxgate._instrument import patches
@@ -80,21 +79,10 @@ def _wrapper(count: int) -> None:
     bench = bench_overhead.Bench(Path(tempfile.mkdtemp()) / "calls.db")
     bench.tracked(True)
     bench.fg._flusher.submit = lambda _event: True  # type: ignore[method-assign]
-    message = bench.create()
-    options = FinalRequestOptions.construct(
-        method="post",
-        url="/v1/messages",
-        json_data={"model": "claude-sonnet-4-6", "max_tokens": 512, "messages": bench_overhead.MESSAGES},
-        headers={"anthropic-user-profile-id": 1, "anthropic-workspace-id": 2},
-    )
-    kwargs = {"stream": False, "stream_cls": None}
-
-    def sdk(*_args: object, **_kwargs: object) -> object:
-        return message
-
+    sdk, args, kwargs = bench_overhead.stubbed_request(bench, bench.create())
     with track_context(feature="bench", user="u1", step="s"):
         for _ in range(count):
-            patches._request(sdk, bench.client, (None, options), kwargs)
+            patches._request(sdk, bench.client, args, kwargs)
     bench.tracked(False)
 
 

@@ -137,6 +137,27 @@ class Bench:
             pass
 
 
+def stubbed_request(bench: Bench, message: Any) -> tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]:
+    """(the SDK's part, args, kwargs) of one create whose SDK part returns ``message`` at once.
+
+    With them ``patches._request(sdk, bench.client, args, kwargs)`` is the request wrapper's work
+    for one call without the SDK's (``bench_split`` times it, ``bench_instructions`` counts it).
+    """
+    from anthropic._models import FinalRequestOptions
+
+    options = FinalRequestOptions.construct(
+        method="post",
+        url="/v1/messages",
+        json_data={"model": "claude-sonnet-4-6", "max_tokens": 512, "messages": MESSAGES},
+        headers={"anthropic-user-profile-id": 1, "anthropic-workspace-id": 2},
+    )
+
+    def sdk(*_args: Any, **_kwargs: Any) -> Any:
+        return message
+
+    return sdk, (None, options), {"stream": False, "stream_cls": None}
+
+
 def _round(bench: Bench, call: Callable[[], Any], calls: int, *, tracked: bool) -> tuple[float, float, float]:
     """(wall, caller-thread CPU, process CPU) per call in µs; a tracked round's flush is inside the timing."""
     bench.tracked(tracked)

@@ -79,22 +79,10 @@ def tracked_calls(count: int) -> tuple[Any, list[PendingEvent], bench_overhead.B
 
 def request_path_us(bench: bench_overhead.Bench, message: Any) -> float:
     """The request wrapper's work for one create whose SDK part returns ``message`` at once."""
-    from anthropic._models import FinalRequestOptions
-
-    options = FinalRequestOptions.construct(
-        method="post",
-        url="/v1/messages",
-        json_data={"model": "claude-sonnet-4-6", "max_tokens": 512, "messages": bench_overhead.MESSAGES},
-        headers={},
-    )
-    kwargs = {"stream": False, "stream_cls": None}
-
-    def sdk(*args: Any, **kw: Any) -> Any:
-        return message
-
+    sdk, args, kwargs = bench_overhead.stubbed_request(bench, message)
     with track_context(feature="bench", user="u1", step="s"):
-        tracked = best_us(lambda: patches._request(sdk, bench.client, (None, options), kwargs))
-    return tracked - best_us(lambda: sdk(None, options, **kwargs))
+        tracked = best_us(lambda: patches._request(sdk, bench.client, args, kwargs))
+    return tracked - best_us(lambda: sdk(*args, **kwargs))
 
 
 def per_event_us(
