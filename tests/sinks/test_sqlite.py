@@ -123,6 +123,38 @@ class TestSQLiteSink:
         SQLiteSink(path).write([make_event()])
         assert rows(path)[0]["feature"] == "f"
 
+    def test_a_new_store_indexes_time_only(self, tmp_path: Path) -> None:
+        """Each index costs every write; reports read time windows, so a new store indexes created_at alone."""
+        SQLiteSink(tmp_path / "a.db").write([make_event()])
+        conn = sqlite3.connect(tmp_path / "a.db")
+        indexes = {
+            name: [col[2] for col in conn.execute(f"PRAGMA index_info({name})")]
+            for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'events'")
+        }
+        conn.close()
+        key = [name for name in indexes if name.startswith("sqlite_autoindex")]
+        assert [indexes[name] for name in key] == [["tracking_id"]]
+        assert {name: cols for name, cols in indexes.items() if name not in key} == {
+            "ix_events_created_at": ["created_at"]
+        }
+
+    def test_an_older_stores_indexes_are_kept(self, tmp_path: Path) -> None:
+        """Indexes an earlier fluxgate made stay (the user may query by them); writes and reports go on."""
+        path = tmp_path / "old.db"
+        conn = sqlite3.connect(path)
+        conn.execute("CREATE TABLE events (tracking_id TEXT PRIMARY KEY, created_at INTEGER, feature TEXT)")
+        conn.execute("CREATE INDEX ix_events_feature ON events (feature, created_at)")
+        conn.commit()
+        conn.close()
+        SQLiteSink(path).write([make_event(1), make_event(2, feature="g")])
+        conn = sqlite3.connect(path)
+        names = {name for (name,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+        plan = " ".join(row[3] for row in conn.execute("EXPLAIN QUERY PLAN SELECT * FROM events WHERE feature = 'g'"))
+        conn.close()
+        assert {"ix_events_feature", "ix_events_created_at"} <= names
+        assert "ix_events_feature" in plan
+        assert [row["feature"] for row in rows(path)] == ["f", "g"]
+
     def test_unpriced_event(self, tmp_path: Path) -> None:
         """An unpriced event stores NULL cost, never 0."""
         sink = SQLiteSink(tmp_path / "a.db")
