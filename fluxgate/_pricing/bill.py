@@ -444,22 +444,25 @@ def plain_figures(plan: Plan, counts: Sequence[int]) -> tuple[Figure, dict[str, 
         rates = plan.long
         rank = plan.modifier_ranks["long_context"]
     breakdown: dict[str, Figure] = {}
-    total, total_exp = 0, 0
-    exps, coefficients, ranks = rates.exps, rates.coefficients, plan.ranks
-    for i, n in enumerate(counts):
+    total = total_exp = 0
+    rows = zip(counts, rates.coefficients, rates.exps, plan.ranks, COMPONENTS, strict=True)
+    for n, c, exp, component_rank, name in rows:
         if not n:
             continue
-        amount, exp = n * coefficients[i], exps[i]
-        whole, rest = divmod(amount, 1_000_000)
-        coefficient, exp = _normalized(amount, exp - 6) if rest else (whole, exp)
-        breakdown[COMPONENTS[i]] = (coefficient, exp)
+        amount = n * c
+        if amount % 1_000_000:
+            coefficient, exp = _normalized(amount, exp - 6)  # noqa: PLW2901 - the figure's own exponent
+        else:
+            coefficient = amount // 1_000_000
+        breakdown[name] = (coefficient, exp)
         if exp == total_exp:
             total += coefficient
         elif exp < total_exp:
             total, total_exp = total * _pow10(total_exp - exp) + coefficient, exp
         else:
             total += coefficient * _pow10(exp - total_exp)
-        rank = max(rank, ranks[i])
+        if component_rank > rank:  # noqa: PLR1730 - a compare, not a builtin call per component
+            rank = component_rank
     return (total, total_exp), breakdown, rank
 
 
