@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sqlite3
 from collections.abc import Sequence
 from decimal import Decimal
@@ -97,7 +98,9 @@ class TestRows:
         """The row built from attribute reads holds what CostEvent.to_dict() says, column by column."""
         event = make_event(input_tokens=tokens, cost_usd=cost, feature=feature, metadata=metadata)
         sink = SQLiteSink(":memory:")
-        row = dict(zip(store_events._INSERT_ORDER, sink._row(event), strict=True))
+        # as stored: the row holds NaN where a value is missing, which SQLite stores as NULL
+        values = (None if isinstance(value, float) and math.isnan(value) else value for value in sink._row(event))
+        row = dict(zip(store_events._INSERT_ORDER, values, strict=True))
         expected = event.to_dict()
         for name, value in expected.items():
             got = row[name]
