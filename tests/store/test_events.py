@@ -79,6 +79,28 @@ class TestRows:
         sink = SQLiteSink(":memory:")
         assert sink._row(pending) == sink._row(pending.materialize())
 
+    def test_calls_of_several_scopes_keep_their_own_fields(self, tmp_path: Path) -> None:
+        """A scope's columns are made once per scope: calls of interleaved scopes each store their own."""
+        scopes = [
+            ContextFrame.build(feature="a", user=AiEventUser("u1"), metadata={"k": 1}),
+            ContextFrame.build(step="s", session_id="sess", conversation_id="c", service_tier="standard"),
+            ContextFrame(),
+        ]
+        batch = [make_pending(context=scopes[i % 3], created_at=i) for i in range(9)]
+        got = [
+            (row["feature"], row["user_id"], row["user"], row["step"], row["session_id"], row["metadata"])
+            for row in stored(tmp_path / "a.db", batch)
+        ]
+        assert (
+            got
+            == [
+                ("a", "u1", '{"id":"u1","name":null,"email":null,"monthly_revenue":null}', None, None, '{"k":1}'),
+                (None, None, None, "s", "sess", None),
+                (None, None, None, None, None, None),
+            ]
+            * 3
+        )
+
     def test_unpriced_pending_event(self, tmp_path: Path) -> None:
         """A call to an unknown model stores NULL cost and pico-dollars, never 0."""
         pending = make_pending(model="claude-unknown-9")
