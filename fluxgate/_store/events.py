@@ -303,7 +303,7 @@ class SQLiteSink:
         if found is not None and found[0] is context:
             return found[1]
         user = context.user
-        values = (
+        values: tuple[Any, ...] = (
             context.feature,
             None if user is None else user.id,
             context.step,
@@ -325,9 +325,9 @@ class SQLiteSink:
         Raises:
             TypeError, ValueError: A value cannot be stored (not JSON-serialisable metadata).
         """
-        if type(item) is PendingEvent:
+        if isinstance(item, PendingEvent):  # a Call is one
             return self._pending_row(item) if _FAST_PENDING else self._row(item.materialize())
-        event: CostEvent = item  # type: ignore[assignment]
+        event = item
         cost_usd = event.cost_usd
         plain = list(_plain_of(event))  # exact types for sqlite3, as in _pending_row
         plain[_STATUS_AT] = event.status._value_
@@ -359,6 +359,7 @@ class SQLiteSink:
         """
         total, cost_status, parts, version = p.exact()
         u = p.usage or _NO_USAGE
+        v: Any  # each value that may be missing, in turn
         return (
             p.tracking_id,
             p.created_at,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import gc
 import os
 import pickle
 import re
@@ -11,6 +12,7 @@ from typing import Any
 import fluxgate
 from fluxgate import CostTrackingResponse, Status
 from fluxgate._ids import new_tracking_id, tracking_id_text, tracking_serial
+from fluxgate._recording import Call, PendingEvent
 from fluxgate.testing import FakeAnthropicAPI, MemorySink
 
 from ..helpers import message_body
@@ -92,3 +94,45 @@ class TestTrackingIds:
         os.waitpid(pid, 0)
         assert _ID.fullmatch(child)
         assert child[:16] != new_tracking_id()[:16]
+
+
+class TestOneObjectPerCall:
+    def test_a_tracked_call_leaves_no_reference_cycle(self) -> None:
+        """The call is its own event and does not keep its summary: dropping the message frees both at once."""
+        sink = MemorySink()
+        fluxgate.init(sinks=[sink])
+        api = FakeAnthropicAPI()
+        api.reply_json(message_body(input_tokens=10, output_tokens=2))
+        client = api.client()
+        client.messages.create(**KW)  # warm: the SDK's and fluxgate's caches
+        assert fluxgate.flush(timeout_s=10)
+        gc.collect()
+        gc.disable()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        try:
+            message = client.messages.create(**KW)
+            assert message.fluxgate_cost_tracking_response.cost is not None
+            assert fluxgate.flush(timeout_s=10)
+            del message
+            gc.collect()
+            left = [obj for obj in gc.garbage if isinstance(obj, (PendingEvent, CostTrackingResponse))]
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+        assert left == []
+
+    def test_a_call_records_one_outcome(self) -> None:
+        """A second outcome for a call already queued changes nothing the flusher holds."""
+        sink = MemorySink()
+        fg = fluxgate.init(sinks=[sink])
+        call = Call(fg, "messages.create", model="claude-sonnet-4-5")
+        call.start()
+        assert call.response is None
+        call.succeed(message_body(input_tokens=10, output_tokens=2))
+        first = call.response
+        call.error("overloaded_error", "a late second outcome")
+        assert fluxgate.flush(timeout_s=10)
+        [event] = sink.events
+        assert (event.status, event.error_message, event.input_tokens) == (Status.SUCCESS, None, 10)
+        assert call.response == first
