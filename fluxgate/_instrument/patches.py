@@ -86,7 +86,8 @@ def _bind(found: Route, client: Any, options: Any, kwargs: dict[str, Any]) -> Ca
     if found.kind == BATCH_CREATE:
         return _BatchCreation(fg, label(found, options), platform, body, current_context())
     model = get(body, "model")
-    call = Call(fg, label(found, options), platform=platform, model=model, regional=regional_of(client, platform))
+    # Positional: a class called with keywords builds a dict of them (and unpacks it again).
+    call = Call(fg, label(found, options), platform, model, regional_of(client, platform))
     call.start(model=model, streamed=kwargs.get("stream") is True, body=body)
     return call
 
