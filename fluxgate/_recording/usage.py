@@ -9,11 +9,10 @@ callers decide what a missing usage means.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, TypeVar
+from functools import partial
+from typing import Any
 
 from .._models import Iteration, Usage, UsageFacts
-
-_U = TypeVar("_U", Usage, UsageFacts)
 
 __all__ = ["StreamAccumulator", "event_type", "fields", "get", "usage_facts", "usage_from"]
 
@@ -106,15 +105,16 @@ def _iterations(raw: Any) -> tuple[Iteration, ...]:
 
 def usage_from(raw: Any) -> Usage | None:
     """Read a ``usage`` object (model or dict); None if it has no token counts."""
-    return _read(raw, Usage)
+    facts = usage_facts(raw)
+    return None if facts is None else Usage(**facts._asdict())
 
 
 def usage_facts(raw: Any) -> UsageFacts | None:
-    """``usage_from`` into a :class:`UsageFacts` (the flusher's cheaper record of the same fields)."""
-    return _read(raw, UsageFacts)
+    """``usage_from`` into a :class:`UsageFacts` (the flusher's cheaper record of the same fields).
 
-
-def _read(raw: Any, make: Callable[..., _U]) -> _U | None:
+    Made from its values in field order: a class called with thirteen
+    keywords gets them as a dict first (twice the instructions of the rest).
+    """
     if raw is None:
         return None
     view = fields(raw)
@@ -136,22 +136,27 @@ def _read(raw: Any, make: Callable[..., _U]) -> _U | None:
     details = view.get("output_tokens_details")
     tier, speed, geo = view.get("service_tier"), view.get("speed"), view.get("inference_geo")
     iterations = view.get("iterations")
-    return make(
-        input_tokens=input_tokens or 0,
-        output_tokens=output_tokens or 0,
-        reasoning_tokens=None if details is None else _int(details, "thinking_tokens"),
-        cache_creation_input_tokens=total_write or 0,
-        cache_creation_5m_input_tokens=five,
-        cache_creation_1h_input_tokens=hour,
-        cache_read_input_tokens=_count(view, "cache_read_input_tokens") or 0,
-        web_search_requests=0 if server is None else _int(server, "web_search_requests") or 0,
-        web_fetch_requests=0 if server is None else _int(server, "web_fetch_requests") or 0,
-        service_tier=tier if type(tier) is str else None,
-        speed=speed if type(speed) is str else None,
-        inference_geo=geo if type(geo) is str else None,
-        iterations=() if iterations is None else _iterations(iterations),
+    return _new_facts(
+        (
+            input_tokens or 0,
+            output_tokens or 0,
+            None if details is None else _int(details, "thinking_tokens"),  # reasoning_tokens
+            total_write or 0,  # cache_creation_input_tokens, then its 5m and 1h parts
+            five,
+            hour,
+            _count(view, "cache_read_input_tokens") or 0,
+            0 if server is None else _int(server, "web_search_requests") or 0,
+            0 if server is None else _int(server, "web_fetch_requests") or 0,
+            tier if type(tier) is str else None,  # service_tier
+            speed if type(speed) is str else None,
+            geo if type(geo) is str else None,  # inference_geo
+            () if iterations is None else _iterations(iterations),
+        )
     )
 
+
+#: A UsageFacts from its values in field order, made in C (``tuple.__new__``).
+_new_facts: Callable[[tuple[Any, ...]], UsageFacts] = partial(tuple.__new__, UsageFacts)
 
 _USAGE_FIELDS = (
     "input_tokens",

@@ -38,10 +38,26 @@ class TestUsageFacts:
         assert len(RECORDED) >= 10
 
     @pytest.mark.parametrize(("name", "raw"), RECORDED, ids=[name for name, _ in RECORDED])
-    def test_reads_what_usage_from_reads(self, name: str, raw: dict[str, Any]) -> None:
-        """Every recorded usage reads into the same values either way."""
-        usage = usage_from(raw)
+    def test_each_recorded_figure_lands_in_its_field(self, name: str, raw: dict[str, Any]) -> None:
+        """Every recorded usage reads into the field of its name (UsageFacts is made from values in order)."""
         facts = usage_facts(raw)
-        assert usage is not None
+        usage = usage_from(raw)
         assert facts is not None
+        assert usage is not None
+        split = raw.get("cache_creation") or {}
+        server = raw.get("server_tool_use") or {}
+        assert facts._asdict() == {
+            **facts._asdict(),  # reasoning_tokens and iterations: tested with the readers
+            "input_tokens": raw["input_tokens"],
+            "output_tokens": raw["output_tokens"],
+            "cache_creation_input_tokens": raw.get("cache_creation_input_tokens") or 0,
+            "cache_creation_5m_input_tokens": split.get("ephemeral_5m_input_tokens"),
+            "cache_creation_1h_input_tokens": split.get("ephemeral_1h_input_tokens"),
+            "cache_read_input_tokens": raw.get("cache_read_input_tokens") or 0,
+            "web_search_requests": server.get("web_search_requests") or 0,
+            "web_fetch_requests": server.get("web_fetch_requests") or 0,
+            "service_tier": raw.get("service_tier"),
+            "speed": raw.get("speed"),
+            "inference_geo": raw.get("inference_geo"),
+        }
         assert tuple(facts) == attrs.astuple(usage, recurse=False)
