@@ -30,10 +30,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from anthropic.types import Usage as SDKUsage
+
 from fluxgate import AiEventUser, CostEvent, Status
 from fluxgate._delivery import Flusher, LazyEvent
 from fluxgate._ids import new_tracking_id, now_ms
-from fluxgate._models import ContextFrame, Usage
+from fluxgate._models import ContextFrame
 from fluxgate._pricing import PriceTable
 from fluxgate._recording import PendingEvent
 from fluxgate.sinks import HTTPSink, SQLiteSink
@@ -61,10 +63,16 @@ class DeadSink(NullSink):
 
 
 def pending_events(count: int) -> list[PendingEvent]:
-    """What ``count`` tracked calls in one scope hand to the flusher."""
+    """What ``count`` tracked calls in one scope hand to the flusher: their facts, the SDK's own usage unread."""
     table = PriceTable.default()
     context = ContextFrame.build(feature="summarize", user=AiEventUser("u1", name="Ada"), metadata={"plan": "pro"})
-    usage = Usage(input_tokens=1200, output_tokens=300, cache_read_input_tokens=800)
+    usage = SDKUsage(
+        input_tokens=1200,
+        output_tokens=300,
+        cache_creation_input_tokens=0,
+        cache_read_input_tokens=800,
+        service_tier="standard",
+    )
     return [
         PendingEvent(
             table,

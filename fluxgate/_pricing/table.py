@@ -376,14 +376,11 @@ class PriceTable:
         geo = getattr(usage, "inference_geo", None)
         speed = getattr(usage, "speed", None)
         regional = resolution.regional if regional is None else bool(regional)
-        if not batch and tier is None and speed is None and geo is None and not regional:
-            mods = _NO_MODIFIERS  # the usual call
-        else:
+        if not batch and (tier is None or tier == "standard") and speed is None and geo is None and not regional:
+            mods = _NO_MODIFIERS  # the usual call (the API says "standard" on every response)
+        else:  # in field order (batch, fast, geo_us, regional): a class called with keywords makes a dict of them
             mods = Modifiers(
-                batch=bool(batch) or tier == "batch",
-                fast=speed == "fast",
-                geo_us=isinstance(geo, str) and geo.lower() == "us",
-                regional=regional,
+                bool(batch) or tier == "batch", speed == "fast", isinstance(geo, str) and geo.lower() == "us", regional
             )
         main, inexact = tokens(usage)
         iterations = getattr(usage, "iterations", None) or ()
