@@ -88,7 +88,7 @@ def _bind(found: Route, client: Any, options: Any, kwargs: dict[str, Any]) -> Ca
     model = get(body, "model")
     # Positional: a class called with keywords builds a dict of them (and unpacks it again).
     call = Call(fg, label(found, options), platform, model, regional_of(client, platform))
-    call.start(model=model, streamed=kwargs.get("stream") is True, body=body)
+    call.start(model, kwargs.get("stream") is True, body)
     return call
 
 

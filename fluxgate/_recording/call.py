@@ -190,7 +190,7 @@ class Call(PendingEvent):
         """Whether any budget applies to this call (window or scope)."""
         return self.tracker.budget_guard is not None or bool(self.scope_budgets)
 
-    def start(self, *, model: object = None, streamed: bool | None = None, body: Any = None) -> None:
+    def start(self, model: object = None, streamed: bool | None = None, body: Any = None) -> None:
         """The request (``body``) is being sent now, for ``model`` (if the call did not know it yet)."""
         self.bound = True
         if self.model is None and isinstance(model, str):
