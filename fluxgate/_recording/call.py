@@ -204,12 +204,12 @@ class Call(PendingEvent):
 
     def event(
         self,
-        *,
         status: Status,
         usage: Usage | object | None,
         model: str | None,
         stop_reason: str | None = None,
         request_id: str | None = None,
+        *,
         error_type: str | None = None,
         error_message: str | None = None,
         estimated: bool = False,
@@ -332,11 +332,11 @@ class Call(PendingEvent):
             stop_reason, usage, model = found.get("stop_reason"), found.get("usage"), found.get("model")
         stop_reason = stop_reason if type(stop_reason) is str else str_or_none(stop_reason)
         self.event(
-            status=STOP_STATUS.get(stop_reason, Status.SUCCESS) if stop_reason else Status.SUCCESS,
-            usage=usage,  # read on the flusher's thread (PendingEvent.usage)
-            model=str_or_none(model),
-            stop_reason=stop_reason,
-            request_id=request_id or str_or_none(getattr(message, "_request_id", None)),
+            STOP_STATUS.get(stop_reason, Status.SUCCESS) if stop_reason else Status.SUCCESS,
+            usage,  # read on the flusher's thread (PendingEvent.usage)
+            str_or_none(model),
+            stop_reason,
+            request_id or str_or_none(getattr(message, "_request_id", None)),
         )
         if not isinstance(message, dict):
             attach(message, self.response)
