@@ -1,9 +1,11 @@
-"""A finished call's facts, frozen, and the :class:`CostEvent` made from them later.
+"""A finished call's facts, and the :class:`CostEvent` made from them later.
 
-``Call.event`` gathers the facts on the caller's thread and hands a
-:class:`PendingEvent` to the flusher; pricing it and building the event
-happen there, unless someone needs the cost sooner. The pending event holds
-values only (and the price table), never the live :class:`Call`.
+A :class:`Call` is a :class:`PendingEvent`: ``Call.event`` writes the
+outcome into it on the caller's thread and hands it to the flusher, after
+which nothing the flusher reads changes. Pricing it and building the event
+happen on the flusher's thread, unless someone needs the cost sooner. (A
+``PendingEvent`` can also be made from all its facts at once, as tests and
+benchmarks do.)
 
 Sinks that can read the facts directly (the SQLite store builds its rows from
 them) never need the :class:`CostEvent`; the others share one, built once.
