@@ -74,11 +74,6 @@ def _str(obj: Any, name: str) -> str | None:
     return value if isinstance(value, str) else None
 
 
-def _count(view: Mapping[str, Any], name: str) -> int | None:
-    value = view.get(name)
-    return value if type(value) is int else None
-
-
 def _iterations(raw: Any) -> tuple[Iteration, ...]:
     if not isinstance(raw, (list, tuple)):
         return ()
@@ -120,14 +115,18 @@ def usage_facts(raw: Any) -> UsageFacts | None:
     view = fields(raw)
     if view is None:  # an object of a shape we do not know: read its attributes
         view = {name: getattr(raw, name, None) for name in _USAGE_FIELDS}
-    input_tokens = _count(view, "input_tokens")
-    output_tokens = _count(view, "output_tokens")
+    # The four counts by one C call; a count that is not an int reads as absent.
+    input_tokens, output_tokens, total_write, read = map(view.get, _COUNTS)
+    input_tokens = input_tokens if type(input_tokens) is int else None
+    output_tokens = output_tokens if type(output_tokens) is int else None
     if input_tokens is None and output_tokens is None:
         return None
+    total_write = total_write if type(total_write) is int else None
     split = view.get("cache_creation")
-    five = _int(split, "ephemeral_5m_input_tokens")
-    hour = _int(split, "ephemeral_1h_input_tokens")
-    total_write = _count(view, "cache_creation_input_tokens")
+    if split is None:
+        five = hour = None
+    else:
+        five, hour = _int(split, "ephemeral_5m_input_tokens"), _int(split, "ephemeral_1h_input_tokens")
     if total_write is None and (five is not None or hour is not None):
         total_write = (five or 0) + (hour or 0)
     if split is not None and (five is not None or hour is not None):
@@ -144,7 +143,7 @@ def usage_facts(raw: Any) -> UsageFacts | None:
             total_write or 0,  # cache_creation_input_tokens, then its 5m and 1h parts
             five,
             hour,
-            _count(view, "cache_read_input_tokens") or 0,
+            read if type(read) is int else 0,  # cache_read_input_tokens
             0 if server is None else _int(server, "web_search_requests") or 0,
             0 if server is None else _int(server, "web_fetch_requests") or 0,
             tier if type(tier) is str else None,  # service_tier
@@ -155,6 +154,7 @@ def usage_facts(raw: Any) -> UsageFacts | None:
     )
 
 
+_COUNTS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 #: A UsageFacts from its values in field order, made in C (``tuple.__new__``).
 _new_facts: Callable[[tuple[Any, ...]], UsageFacts] = partial(tuple.__new__, UsageFacts)
 
