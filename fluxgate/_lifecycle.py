@@ -192,6 +192,18 @@ def _install_sigterm() -> None:
             return
         _previous_sigterm = current
         signal.signal(signal.SIGTERM, _on_sigterm)
+        if _spawned_child():
+            # A spawned pool worker runs init() as it imports the main module,
+            # and a pool ends it with SIGTERM as it does a forked one
+            # (_flush_at_child_exit starts the watcher there).
+            watch_sigterm(_on_sigterm)
+
+
+def _spawned_child() -> bool:
+    """Whether this process is a multiprocessing child (spawn or forkserver: it imported multiprocessing to start)."""
+    process = sys.modules.get("multiprocessing.process")
+    parent_process = getattr(process, "parent_process", None)
+    return parent_process is not None and parent_process() is not None
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:

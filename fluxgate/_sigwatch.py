@@ -8,7 +8,8 @@ one the kernel interrupts, the handler is left pending and the call never
 returns: ``Pool.terminate()`` then waits for that worker forever. This
 happened in about one run in forty of ``with Pool(4) as pool: pool.map(...)``.
 
-In a child that ``multiprocessing`` forks, while fluxgate's SIGTERM handler is
+In a child that ``multiprocessing`` forks or spawns (a spawned pool worker runs
+``init()`` as it imports the main module), while fluxgate's SIGTERM handler is
 installed, a watcher learns of every signal from the interpreter's wakeup fd
 (``signal.set_wakeup_fd``: written by the C-level handler, on whatever thread
 it runs) and, if the Python handler has not started within

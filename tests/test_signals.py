@@ -224,6 +224,35 @@ print("alive" if watcher.is_alive() else "retired", len(seen))
 """
 
 
+SPAWNED_WATCHER = """
+import multiprocessing
+import sys
+
+
+def child(queue):
+    import fluxgate
+    from fluxgate import _sigwatch
+
+    fluxgate.init(db_path=sys.argv[1])
+    queue.put(_sigwatch._pipe is not None)
+    fluxgate.shutdown()
+
+
+if __name__ == "__main__":
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=child, args=(queue,))
+    process.start()
+    print("child", queue.get(timeout=100), flush=True)
+    process.join(100)
+    import fluxgate
+    from fluxgate import _sigwatch
+
+    fluxgate.init(db_path=sys.argv[1])
+    print("parent", _sigwatch._pipe is not None, flush=True)
+"""
+
+
 class TestSigtermWatcher:
     def test_retires_once_another_handler_replaced_fluxgates(self, tmp_path: Path) -> None:
         """The application's handler, installed in fluxgate's place, is never sent the SIGTERM again."""
@@ -233,3 +262,17 @@ class TestSigtermWatcher:
             [sys.executable, str(path)], capture_output=True, text=True, env=_env(), timeout=60, check=False
         )
         assert done.stdout.split() == ["retired", "0"], done.stderr
+
+    def test_a_spawned_child_watches_too(self, tmp_path: Path) -> None:
+        """A spawned multiprocessing child (a spawn pool's worker) gets the watcher at init(); its parent does not."""
+        path = tmp_path / "spawned.py"
+        path.write_text(textwrap.dedent(SPAWNED_WATCHER))
+        done = subprocess.run(
+            [sys.executable, str(path), str(tmp_path / "events.db")],
+            capture_output=True,
+            text=True,
+            env=_env(),
+            timeout=120,
+            check=False,
+        )
+        assert done.stdout.split() == ["child", "True", "parent", "False"], done.stderr
