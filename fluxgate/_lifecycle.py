@@ -200,10 +200,20 @@ def _install_sigterm() -> None:
 
 
 def _spawned_child() -> bool:
-    """Whether this process is a multiprocessing child (spawn or forkserver: it imported multiprocessing to start)."""
+    """Whether this process is a multiprocessing child (spawn or forkserver: it imported multiprocessing to start).
+
+    A spawned child imports the parent's main module (and so runs its
+    ``init()``) before ``parent_process()`` is set; while it does, its
+    current process is marked ``_inheriting`` (what ``multiprocessing.spawn``
+    itself checks to refuse starting processes from there).
+    """
     process = sys.modules.get("multiprocessing.process")
+    if process is None:
+        return False
     parent_process = getattr(process, "parent_process", None)
-    return parent_process is not None and parent_process() is not None
+    if parent_process is not None and parent_process() is not None:
+        return True
+    return bool(getattr(process.current_process(), "_inheriting", False))
 
 
 def _on_sigterm(signum: int, frame: Any) -> None:

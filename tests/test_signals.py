@@ -228,14 +228,15 @@ SPAWNED_WATCHER = """
 import multiprocessing
 import sys
 
+import fluxgate
+from fluxgate import _sigwatch
+
+# At import, as a spawn pool's workers run it: before the child knows its parent process.
+fluxgate.init(db_path=sys.argv[1])
+
 
 def child(queue):
-    import fluxgate
-    from fluxgate import _sigwatch
-
-    fluxgate.init(db_path=sys.argv[1])
     queue.put(_sigwatch._pipe is not None)
-    fluxgate.shutdown()
 
 
 if __name__ == "__main__":
@@ -245,10 +246,6 @@ if __name__ == "__main__":
     process.start()
     print("child", queue.get(timeout=100), flush=True)
     process.join(100)
-    import fluxgate
-    from fluxgate import _sigwatch
-
-    fluxgate.init(db_path=sys.argv[1])
     print("parent", _sigwatch._pipe is not None, flush=True)
 """
 
@@ -264,7 +261,7 @@ class TestSigtermWatcher:
         assert done.stdout.split() == ["retired", "0"], done.stderr
 
     def test_a_spawned_child_watches_too(self, tmp_path: Path) -> None:
-        """A spawned multiprocessing child (a spawn pool's worker) gets the watcher at init(); its parent does not."""
+        """A spawned child running init() as it imports the main module (as a spawn pool's worker does) watches."""
         path = tmp_path / "spawned.py"
         path.write_text(textwrap.dedent(SPAWNED_WATCHER))
         done = subprocess.run(
