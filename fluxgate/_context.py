@@ -11,6 +11,7 @@ tracked call reads the merged view with one ``ContextVar.get()``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextvars import ContextVar, Token
 from typing import TYPE_CHECKING
 
@@ -63,9 +64,9 @@ def reset(token: Token[tuple[Scope, ...]]) -> None:
     _STACK.reset(token)
 
 
-def current_scopes() -> tuple[Scope, ...]:
-    """The whole stack, outermost first."""
-    return _STACK.get()
+#: The whole stack, outermost first: ``current_scopes()``. The ContextVar's own
+#: method, not a function calling it: a tracked call reads it on the caller's thread.
+current_scopes: Callable[[], tuple[Scope, ...]] = _STACK.get
 
 
 def current_budgets() -> tuple[ScopeBudget, ...]:

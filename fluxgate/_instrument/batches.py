@@ -87,7 +87,6 @@ class ResultsRecorder:
             custom_id=custom_id,
             created_at=claim.created_at or clock_ms(),
         )
-        call.start()
         _record_result(call, get(item, "result"))
         attach(item, call.response)
 

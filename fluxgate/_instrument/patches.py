@@ -85,11 +85,11 @@ def _bind(found: Route, client: Any, options: Any, kwargs: dict[str, Any]) -> Ca
     platform = platform_of(client)
     if found.kind == BATCH_CREATE:
         return _BatchCreation(fg, label(found, options), platform, body, current_context())
-    model = get(body, "model")
+    model = body.get("model") if type(body) is dict else get(body, "model")
     # Positional: a class called with keywords builds a dict of them (and unpacks it again).
-    call = Call(fg, label(found, options), platform, model, regional_of(client, platform))
-    call.start(model, kwargs.get("stream") is True, body)
-    return call
+    return Call(
+        fg, label(found, options), platform, model, regional_of(client, platform), kwargs.get("stream") is True, body
+    )
 
 
 def _is_raw(result: Any) -> bool:

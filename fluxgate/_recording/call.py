@@ -7,25 +7,27 @@ when a call starts and hands over what came back: a message, an exception
 (``BodyRecorder``); the recorders live in ``readers``. A :class:`Call` turns
 what it is given into exactly one event, priced later (``event``).
 
-A call owns its state: what it knows is given to its constructor or to
-``start()``. A call *is* the :class:`PendingEvent` the flusher's thread
-receives: ``event()`` writes the outcome into it and hands it over, once,
-and nothing the flusher reads changes after that. (Copying two dozen facts
+A call owns its state: what it knows is given to its constructor, which
+``_instrument`` calls as the HTTP request is sent (the clocks start then).
+A call *is* the :class:`PendingEvent` the flusher's thread receives:
+``event()`` writes the outcome into it and hands it over, once, and nothing
+the flusher reads changes after that. (Copying two dozen facts
 into a second object was about 6 % of the request wrapper's instructions.)
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
+from time import perf_counter as _perf_counter
+from time import time_ns as _time_ns
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._budget import BudgetGuard, MemorySpendStore, Reservation, ScopeBudget, estimate_input_tokens, worst_case_usd
-from .._context import current_scopes
+from .._context import current_scopes as _scopes
 from .._errors import BudgetExceeded
 from .._guard import guarded, logger, swallow
-from .._ids import now_ms, tracking_serial
+from .._ids import tracking_serial
 from .._models import TRACKING_ATTRIBUTE, ContextFrame, CostTrackingResponse, Status, Usage
 from .event import EventSummary, PendingEvent
 from .outcome import STOP_STATUS, header, str_or_none
@@ -83,9 +85,9 @@ class Tracker(Protocol):
 class Call(PendingEvent):
     """One tracked API call: who made it (context), where (platform) and what it cost.
 
-    ``context`` is taken when the call object is made, on the caller's thread.
-    ``start()`` reads the clocks; ``_instrument`` calls it when the HTTP request
-    is made, which for ``messages.stream()`` is the ``with`` block's entry.
+    A call is made as its HTTP request is sent (for ``messages.stream()``, at
+    the ``with`` block's entry), on the caller's thread: its context is taken
+    and its clocks start then.
     A batch result is a call too (``batch_id``, ``custom_id``): billed at the
     batch rate, dated when its batch was created, with no latency of its own.
 
@@ -94,18 +96,19 @@ class Call(PendingEvent):
     """
 
     # The facts (api, platform, context, model, ...) are PendingEvent's slots.
-    __slots__ = ("batch", "body", "bound", "reservation", "scope_budgets", "started", "timed", "tracker")
+    __slots__ = ("body", "reservation", "scope_budgets", "started", "tracker")
 
-    def __init__(
+    def __init__(  # noqa: PLR0917 - positional on the request path (see _instrument.patches._bind)
         self,
         tracker: Tracker,
         api: str,
         platform: str = "anthropic",
         model: object = None,
         regional: bool | None = None,
+        streamed: bool = False,
+        body: Any = None,
         *,
         context: ContextFrame | None = None,
-        streamed: bool = False,
         batch_id: str | None = None,
         custom_id: str | None = None,
         created_at: int | None = None,
@@ -115,33 +118,30 @@ class Call(PendingEvent):
         self.platform = platform
         self.model = model if isinstance(model, str) else None
         self.regional = regional
-        stack = current_scopes()
+        self.streamed = streamed
+        #: The request body, kept (never copied, never recorded) to estimate the
+        #: prompt of a call interrupted before its usage arrived.
+        self.body = body
+        stack = _scopes()
         top = stack[-1] if stack else None
         self.context: ContextFrame = (_EMPTY if top is None else top.merged) if context is None else context
         #: Budgets of the enclosing track_context(budget_usd=...) scopes.
         self.scope_budgets: tuple[ScopeBudget, ...] = () if top is None else top.budgets
         #: What this call holds against its budgets until its event settles it.
         self.reservation: Reservation | None = None
-        self.streamed = streamed
         #: Batch results: billed at the batch rate; their latency fluxgate did not see.
-        self.batch = batch_id is not None
-        self.timed = not self.batch
         self.batch_id = batch_id
         self.custom_id = custom_id
-        #: True once an HTTP request belongs to this call (it then makes no other).
-        self.bound = False
-        #: The request body, kept (never copied, never recorded) to estimate the
-        #: prompt of a call interrupted before its usage arrived.
-        self.body: Any = None
         #: The tracing context current when the call was made (an OTelSink asked
         #: for it: PendingEvent.current_trace is set only while one is open).
         capture = PendingEvent.current_trace
         self.trace_parent: Any = None if capture is None else capture()
-        self.started = 0.0
-        self.created_at = 0 if created_at is None else created_at
         #: None until the event is recorded (see ``response``).
         self.status = None  # type: ignore[assignment]
         self._exact = self._priced = self._event = None
+        # A batch result is dated when its batch was created.
+        self.created_at = _time_ns() // 1_000_000 if created_at is None else created_at
+        self.started = _perf_counter()
 
     @property
     def response(self) -> CostTrackingResponse | None:
@@ -170,9 +170,6 @@ class Call(PendingEvent):
             worst = worst_case_usd(self.tracker.prices, self.model, request, input_tokens=exact)
             self.reservation = (guard or _NO_BUDGETS).reserve(self.context, self.scope_budgets, worst, self.model)
         except BudgetExceeded as stop:
-            self.bound = True
-            self.created_at = now_ms()
-            self.started = time.perf_counter()
             self.event(
                 status=Status.BLOCKED,
                 usage=None,
@@ -189,18 +186,6 @@ class Call(PendingEvent):
     def budgeted(self) -> bool:
         """Whether any budget applies to this call (window or scope)."""
         return self.tracker.budget_guard is not None or bool(self.scope_budgets)
-
-    def start(self, model: object = None, streamed: bool | None = None, body: Any = None) -> None:
-        """The request (``body``) is being sent now, for ``model`` (if the call did not know it yet)."""
-        self.bound = True
-        if self.model is None and isinstance(model, str):
-            self.model = model
-        if streamed is not None:
-            self.streamed = streamed
-        self.body = body
-        self.started = time.perf_counter()
-        if not self.batch:
-            self.created_at = now_ms()
 
     def event(
         self,
@@ -227,7 +212,7 @@ class Call(PendingEvent):
         if self.status is not None:
             logger.debug("fluxgate: %s was recorded already; a second outcome (%s) is ignored", self.api, status)
             return
-        ended = time.perf_counter() if ended is None else ended
+        ended = _perf_counter() if ended is None else ended
         started = self.started
         if self.model is not None and (model is None or self.platform in _REQUEST_MODEL_WINS):
             model = self.model
@@ -240,7 +225,7 @@ class Call(PendingEvent):
         self.error_type = error_type
         self.error_message = error_message
         self.estimated = estimated
-        self.latency_ms = (ended - started) * 1000 if self.timed else None
+        self.latency_ms = (ended - started) * 1000 if self.batch_id is None else None
         self.first_token_ms = None if first_token is None else (first_token - started) * 1000
         self.stream_ms = None if first_event is None else (ended - first_event) * 1000
         self.aborted = aborted

@@ -127,7 +127,6 @@ class TestOneObjectPerCall:
         sink = MemorySink()
         fg = fluxgate.init(sinks=[sink])
         call = Call(fg, "messages.create", model="claude-sonnet-4-5")
-        call.start()
         assert call.response is None
         call.succeed(message_body(input_tokens=10, output_tokens=2))
         first = call.response
