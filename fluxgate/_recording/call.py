@@ -50,6 +50,7 @@ _MAX_ERROR_CHARS = 1000
 # On these platforms the id the caller sent names the price row better than
 # the response's ``model`` (a Bedrock ``us.`` prefix means the regional rate).
 _REQUEST_MODEL_WINS = frozenset({"bedrock", "vertex"})
+_new_summary = object.__new__
 _INTERRUPTED = "the call was interrupted before its response arrived"
 
 
@@ -310,22 +311,33 @@ class Call(PendingEvent):
 
     def succeed(self, message: Any, request_id: str | None = None) -> None:
         """Record a complete response (a message, a completion, or its JSON); hang the summary on it."""
-        # A message's fields, read in one go from its __dict__ (pydantic keeps them there).
+        # A message's fields, read in one go from its __dict__ (pydantic keeps them there,
+        # and the request id the SDK sets on it).
         found = message if type(message) is dict else fields(message)
         if found is None:  # neither a dict nor a model: attribute by attribute
             stop_reason, usage, model = (get(message, name) for name in ("stop_reason", "usage", "model"))
+            sent_as = getattr(message, "_request_id", None)
         else:
             stop_reason, usage, model = found.get("stop_reason"), found.get("usage"), found.get("model")
+            sent_as = found.get("_request_id")
+        if request_id is None:
+            request_id = sent_as if isinstance(sent_as, str) else None
         stop_reason = stop_reason if type(stop_reason) is str else str_or_none(stop_reason)
         self.event(
             STOP_STATUS.get(stop_reason, Status.SUCCESS) if stop_reason else Status.SUCCESS,
             usage,  # read on the flusher's thread (PendingEvent.usage)
-            str_or_none(model),
+            model if isinstance(model, str) else None,
             stop_reason,
-            request_id or str_or_none(getattr(message, "_request_id", None)),
+            request_id,
         )
         if not isinstance(message, dict):
-            attach(message, self.response)
+            # attach(message, self.response), without its two calls: one per tracked call.
+            summary = _new_summary(EventSummary)
+            summary._facts = self  # EventSummary(self), without the class call
+            try:
+                message.__dict__[ATTRIBUTE] = summary
+            except (AttributeError, TypeError):
+                attach(message, summary)
 
 
 class StepLog:
