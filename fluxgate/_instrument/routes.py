@@ -19,6 +19,7 @@ Three tables, all free of anthropic imports:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, Final
 
 import attrs
@@ -31,6 +32,7 @@ __all__ = [
     "RESOURCES",
     "Handling",
     "Route",
+    "fields_of",
     "label",
     "platform_of",
     "regional_of",
@@ -52,15 +54,31 @@ _ROUTES: Final = {
 _HELPER_HEADER: Final = "x-stainless-helper-method"
 # Sent by messages.stream() (and beta) since anthropic 0.x, with the resource as its value.
 _STREAM_HELPER_HEADER: Final = "x-stainless-stream-helper"
-_STREAM_RESOURCES: Final = frozenset({"messages", "beta.messages"})
+_STREAM_APIS: Final = {"messages": "messages.stream", "beta.messages": "beta.messages.stream"}
 
 
-@attrs.frozen
 class Route:
-    """What a request is: its ``kind`` and whether it went to the beta API."""
+    """What a request is: its ``kind``, whether it went to the beta API, and the ``api`` names it can have.
 
-    kind: str
-    beta: bool
+    There are six (``_ROUTE_OF``), made once: ``label()`` picks one of their
+    names instead of writing it for every call.
+    """
+
+    __slots__ = ("beta", "create", "kind", "parse", "stream")
+
+    def __init__(self, kind: str, beta: bool) -> None:
+        self.kind = kind
+        self.beta = beta
+        prefix = "beta.messages" if beta else "messages"
+        if kind == COMPLETE:
+            self.create = self.parse = self.stream = "completions.create"
+        elif kind == BATCH_CREATE:
+            self.create = self.parse = self.stream = f"{prefix}.batches.create"
+        else:
+            self.create, self.parse, self.stream = f"{prefix}.create", f"{prefix}.parse", f"{prefix}.stream"
+
+    def __repr__(self) -> str:
+        return f"Route(kind={self.kind!r}, beta={self.beta!r})"
 
 
 #: Every route there is, by (kind, beta).
@@ -81,9 +99,19 @@ def _url_route(url: str) -> Route | None:
     return found
 
 
-def route(options: Any) -> Route | None:
-    """The route of the SDK's ``FinalRequestOptions``, or None when it is not billable."""
-    url = getattr(options, "url", None)
+def fields_of(options: Any) -> dict[str, Any]:
+    """The fields of the SDK's ``FinalRequestOptions`` (a pydantic model on every release), read once.
+
+    Each attribute read on a pydantic model passes its ``__getattr__`` hook
+    (about 600 instructions); its ``__dict__``, read once, holds every field.
+    """
+    values = getattr(options, "__dict__", None)
+    return values if type(values) is dict else {}
+
+
+def route(request: Mapping[str, Any]) -> Route | None:
+    """The route of a request (its options' fields, ``fields_of``), or None when it is not billable."""
+    url = request.get("url")
     if url.__class__ is not str:
         return None
     found = _URL_ROUTES.get(url, _UNSEEN)
@@ -91,37 +119,35 @@ def route(options: Any) -> Route | None:
         found = _url_route(url)
     if found is None:
         return None
-    method = getattr(options, "method", "")
+    method = request.get("method")
     if method != "post" and (not isinstance(method, str) or method.lower() != "post"):
         return None
     if not found.beta:
         # anthropic 2.x says "beta" in the options' qualifiers, not in the URL.
-        qualifiers = getattr(options, "qualifiers", None)
+        qualifiers = request.get("qualifiers")
         if isinstance(qualifiers, dict) and qualifiers.get("beta") == "true":
             return _ROUTE_OF[found.kind, True]
     return found
 
 
-def label(found: Route, options: Any) -> str:
+def label(found: Route, request: Mapping[str, Any]) -> str:
     """The ``api`` name of a request: ``create``, ``parse`` or ``stream``, beta or not."""
-    if found.kind == COMPLETE:
-        return "completions.create"
-    prefix = "beta.messages" if found.beta else "messages"
-    if found.kind == BATCH_CREATE:
-        return f"{prefix}.batches.create"
-    if callable(getattr(options, "post_parser", None)):
-        return f"{prefix}.parse"  # only parse() sets a post_parser on /v1/messages
-    headers = getattr(options, "headers", None)
-    if isinstance(headers, dict) and headers:
+    if found.kind != MESSAGE:
+        return found.create
+    if callable(request.get("post_parser")):
+        return found.parse  # only parse() sets a post_parser on /v1/messages
+    headers = request.get("headers")
+    if headers and isinstance(headers, dict):
         # messages.stream() says so in a header on every release, naming its
         # resource (anthropic 0.x's async beta stream() sends no beta=true).
-        for name in _helper_names(headers):
+        names = _HELPER_NAMES.get(tuple(headers))
+        for name in _helper_names(headers) if names is None else names:
             key, value = name.lower(), headers[name]
             if key == _STREAM_HELPER_HEADER:
-                return f"{value}.stream" if value in _STREAM_RESOURCES else f"{prefix}.stream"
+                return _STREAM_APIS.get(value, found.stream)  # type: ignore[call-overload]
             if key == _HELPER_HEADER and value == "stream":
-                return f"{prefix}.stream"
-    return "beta.messages.create" if found.beta else "messages.create"
+                return found.stream
+    return found.create
 
 
 #: The header names of a request (in order) -> those of them that name a helper, in any case.
