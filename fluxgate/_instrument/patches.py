@@ -86,10 +86,9 @@ def _bind(found: Route, client: Any, request: dict[str, Any], kwargs: dict[str, 
     if found.kind == BATCH_CREATE:
         return _BatchCreation(fg, label(found, request), platform, body, current_context())
     model = body.get("model") if type(body) is dict else get(body, "model")
+    regional = None if platform != "vertex" else regional_of(client, platform)
     # Positional: a class called with keywords builds a dict of them (and unpacks it again).
-    return Call(
-        fg, label(found, request), platform, model, regional_of(client, platform), kwargs.get("stream") is True, body
-    )
+    return Call(fg, label(found, request), platform, model, regional, kwargs.get("stream") is True, body)
 
 
 def _is_raw(result: Any) -> bool:
@@ -123,7 +122,9 @@ def _settle(call: Call | _BatchCreation, result: Any) -> Any:
     log = STEP.get()
     if log is not None:
         log.last = call
-    kind = _kind(result)
+    kind = _KINDS.get(type(result))
+    if kind is None:
+        kind = _kind(result)
     if kind == _STREAM:
         return track_stream(call, result)
     if kind == _RAW:

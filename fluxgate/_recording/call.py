@@ -97,7 +97,7 @@ class Call(PendingEvent):
     """
 
     # The facts (api, platform, context, model, ...) are PendingEvent's slots.
-    __slots__ = ("body", "reservation", "scope_budgets", "started", "tracker")
+    __slots__ = ("body", "budgeted", "reservation", "scope_budgets", "started", "tracker")
 
     def __init__(  # noqa: PLR0917 - positional on the request path (see _instrument.patches._bind)
         self,
@@ -127,7 +127,10 @@ class Call(PendingEvent):
         top = stack[-1] if stack else None
         self.context: ContextFrame = (_EMPTY if top is None else top.merged) if context is None else context
         #: Budgets of the enclosing track_context(budget_usd=...) scopes.
-        self.scope_budgets: tuple[ScopeBudget, ...] = () if top is None else top.budgets
+        budgets: tuple[ScopeBudget, ...] = () if top is None else top.budgets
+        self.scope_budgets = budgets
+        #: Whether any budget applies to this call (window or scope).
+        self.budgeted = budgets != () or tracker.budget_guard is not None
         #: What this call holds against its budgets until its event settles it.
         self.reservation: Reservation | None = None
         #: Batch results: billed at the batch rate; their latency fluxgate did not see.
@@ -182,11 +185,6 @@ class Call(PendingEvent):
             raise
         except Exception as exc:  # noqa: BLE001 - a fault in fluxgate must not stop the user's call
             swallow(exc)
-
-    @property
-    def budgeted(self) -> bool:
-        """Whether any budget applies to this call (window or scope)."""
-        return self.tracker.budget_guard is not None or bool(self.scope_budgets)
 
     def event(
         self,
@@ -311,9 +309,11 @@ class Call(PendingEvent):
 
     def succeed(self, message: Any, request_id: str | None = None) -> None:
         """Record a complete response (a message, a completion, or its JSON); hang the summary on it."""
-        # A message's fields, read in one go from its __dict__ (pydantic keeps them there,
-        # and the request id the SDK sets on it).
-        found = message if type(message) is dict else fields(message)
+        # A message's fields, read in one go from its __dict__ (pydantic keeps its declared
+        # fields there, and the request id the SDK sets on it; attribute reads pass
+        # pydantic's __getattr__ hook). A field it does not declare is in its extras.
+        own = message if type(message) is dict else getattr(message, "__dict__", None)
+        found = own if type(own) is dict and "usage" in own else fields(message)
         if found is None:  # neither a dict nor a model: attribute by attribute
             stop_reason, usage, model = (get(message, name) for name in ("stop_reason", "usage", "model"))
             sent_as = getattr(message, "_request_id", None)
@@ -334,9 +334,9 @@ class Call(PendingEvent):
             # attach(message, self.response), without its two calls: one per tracked call.
             summary = _new_summary(EventSummary)
             summary._facts = self  # EventSummary(self), without the class call
-            try:
-                message.__dict__[ATTRIBUTE] = summary
-            except (AttributeError, TypeError):
+            if type(own) is dict:
+                own[ATTRIBUTE] = summary  # what object.__setattr__ does, once the type has no such attribute
+            else:
                 attach(message, summary)
 
 
