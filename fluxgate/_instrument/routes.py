@@ -144,7 +144,7 @@ def label(found: Route, request: Mapping[str, Any]) -> str:
         for name in _helper_names(headers) if names is None else names:
             key, value = name.lower(), headers[name]
             if key == _STREAM_HELPER_HEADER:
-                return _STREAM_APIS.get(value, found.stream)  # type: ignore[call-overload]
+                return _STREAM_APIS.get(value, found.stream)
             if key == _HELPER_HEADER and value == "stream":
                 return found.stream
     return found.create
