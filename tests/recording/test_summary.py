@@ -9,6 +9,8 @@ import pickle
 import re
 from typing import Any
 
+import pydantic
+
 import fluxgate
 from fluxgate import CostTrackingResponse, Status
 from fluxgate._ids import new_tracking_id, tracking_id_text, tracking_serial
@@ -135,3 +137,40 @@ class TestOneObjectPerCall:
         [event] = sink.events
         assert (event.status, event.error_message, event.input_tokens) == (Status.SUCCESS, None, 10)
         assert call.response == first
+
+
+class TestWhatSucceedReads:
+    """``Call.succeed`` reads a message from its ``__dict__``, and what its model does not declare from its extras."""
+
+    def test_usage_the_model_does_not_declare_is_read_from_its_extras(self) -> None:
+        """A response class without a ``usage`` field (extra="allow") still gives its usage to the event."""
+
+        class Reply(pydantic.BaseModel):  # declares no usage: an older SDK's model for a newer API
+            model_config = pydantic.ConfigDict(extra="allow")
+            model: str
+            stop_reason: str | None = None
+
+        reply = Reply.model_validate(
+            {"model": "claude-sonnet-4-5", "stop_reason": "end_turn", "usage": {"input_tokens": 7, "output_tokens": 3}}
+        )
+        assert "usage" not in reply.__dict__  # the case under test: pydantic keeps it in the extras
+        sink = MemorySink()
+        fg = fluxgate.init(sinks=[sink])
+        call = Call(fg, "messages.create", model="claude-sonnet-4-5")
+        call.succeed(reply)
+        assert fluxgate.flush(timeout_s=10)
+        [event] = sink.events
+        assert (event.input_tokens, event.output_tokens, event.stop_reason) == (7, 3, "end_turn")
+        assert reply.fluxgate_cost_tracking_response.tracking_id == event.tracking_id
+        assert "fluxgate_cost_tracking_response" not in reply.model_dump()
+
+    def test_the_request_id_the_sdk_set_on_the_message_is_recorded(self) -> None:
+        """The ``_request_id`` the SDK sets on a returned message (from the request-id header) is the event's."""
+        sink = MemorySink()
+        fluxgate.init(sinks=[sink])
+        api = FakeAnthropicAPI()
+        api.reply_json(message_body(input_tokens=5, output_tokens=1), headers={"request-id": "req_from_header"})
+        message = api.client().messages.create(**KW)
+        assert fluxgate.flush(timeout_s=10)
+        [event] = sink.events
+        assert message._request_id == event.request_id == "req_from_header"
