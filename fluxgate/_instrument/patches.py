@@ -85,7 +85,7 @@ def _bind(found: Route, client: Any, request: dict[str, Any], kwargs: dict[str, 
     platform = platform_of(client)
     if found.kind == BATCH_CREATE:
         return _BatchCreation(fg, label(found, request), platform, body, current_context())
-    model = body.get("model") if type(body) is dict else get(body, "model")
+    model = get(body, "model")
     regional = None if platform != "vertex" else regional_of(client, platform)
     # Positional: a class called with keywords builds a dict of them (and unpacks it again).
     return Call(fg, label(found, request), platform, model, regional, kwargs.get("stream") is True, body)

@@ -140,8 +140,7 @@ def label(found: Route, request: Mapping[str, Any]) -> str:
     if headers and isinstance(headers, dict):
         # messages.stream() says so in a header on every release, naming its
         # resource (anthropic 0.x's async beta stream() sends no beta=true).
-        names = _HELPER_NAMES.get(tuple(headers))
-        for name in _helper_names(headers) if names is None else names:
+        for name in _helper_names(headers):
             key, value = name.lower(), headers[name]
             if key == _STREAM_HELPER_HEADER:
                 return _STREAM_APIS.get(value, found.stream)

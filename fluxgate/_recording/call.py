@@ -50,7 +50,6 @@ _MAX_ERROR_CHARS = 1000
 # On these platforms the id the caller sent names the price row better than
 # the response's ``model`` (a Bedrock ``us.`` prefix means the regional rate).
 _REQUEST_MODEL_WINS = frozenset({"bedrock", "vertex"})
-_new_summary = object.__new__
 _INTERRUPTED = "the call was interrupted before its response arrived"
 
 
@@ -162,9 +161,9 @@ class Call(PendingEvent):
         Raises:
             BudgetExceeded: After recording a BLOCKED event (cost 0) for it.
         """
-        guard = self.tracker.budget_guard
-        if guard is None and not self.scope_budgets:
+        if not self.budgeted:
             return
+        guard = self.tracker.budget_guard
         # The SDK leaves its NotGiven/Omit sentinels in the body it will encode.
         request = (
             {k: v for k, v in body.items() if type(v).__name__ not in _SENTINELS} if isinstance(body, Mapping) else {}
@@ -331,11 +330,11 @@ class Call(PendingEvent):
             request_id,
         )
         if not isinstance(message, dict):
-            # attach(message, self.response), without its two calls: one per tracked call.
-            summary = _new_summary(EventSummary)
-            summary._facts = self  # EventSummary(self), without the class call
+            summary = EventSummary(self)  # self.response, known to be recorded now
             if type(own) is dict:
-                own[ATTRIBUTE] = summary  # what object.__setattr__ does, once the type has no such attribute
+                # attach()'s object.__setattr__, on the __dict__ read above (the SDK's
+                # message classes define no such attribute): one per tracked call.
+                own[ATTRIBUTE] = summary
             else:
                 attach(message, summary)
 
