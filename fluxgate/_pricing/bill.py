@@ -42,6 +42,7 @@ __all__ = [
     "Figure",
     "IntRates",
     "Modifiers",
+    "PlainText",
     "Plan",
     "charge",
     "charge_fee",
@@ -50,6 +51,7 @@ __all__ = [
     "figure_pico",
     "figure_text",
     "plain_figures",
+    "plain_text",
     "raw_totals",
     "to_decimal",
     "tokens",
@@ -61,6 +63,8 @@ STATUSES: Final[tuple[CostStatus, ...]] = ("priced", "estimated_price", "partial
 # Enough digits for any coefficient a bill can hold; conversions never round.
 _EXACT: Final = Context(prec=200)
 _POW10: Final = tuple(10**k for k in range(128))
+#: The unit of shipped rates: pico-dollars (10**-12 USD) per token.
+_PICO: Final = -12
 #: Modifier fractions over 1000; each one used moves the old Decimal result's exponent down by one.
 _ONE, _HALF, _PLUS_10_PCT = 1000, 500, 1100
 _TOKEN_FIELDS: Final = (
@@ -85,6 +89,9 @@ class IntRates(NamedTuple):
     exps: tuple[int, ...]
     #: Each rate's decimal digits as an integer: the rate is ``coefficients[i] * 10**exps[i]`` USD per MTok.
     coefficients: tuple[int, ...]
+    #: The decimals each rate's figures keep at least (``-exps[i]``), when ``values`` are whole
+    #: pico-dollars per token and no rate has a positive exponent; else None (see ``plain_text``).
+    places: tuple[int, ...] | None
 
 
 def _exponent(rate: Decimal) -> int:
@@ -102,8 +109,12 @@ def _compile_rates(rates: Rates, unit: int) -> IntRates:
         coefficient = int("".join(map(str, digits)))
         coefficients.append(coefficient)
         values.append(coefficient * _pow10(exp - 6 - unit))  # per MTok -> per token, in 10**unit USD
+    exps = tuple(_exponent(r) for r in rates.as_tuple())
     return IntRates(
-        values=tuple(values), exps=tuple(_exponent(r) for r in rates.as_tuple()), coefficients=tuple(coefficients)
+        values=tuple(values),
+        exps=exps,
+        coefficients=tuple(coefficients),
+        places=tuple(-exp for exp in exps) if unit == _PICO and max(exps) <= 0 else None,
     )
 
 
@@ -409,7 +420,7 @@ def charge(plan: Plan, counts: Sequence[int], mods: Modifiers, names: Sequence[s
     unit = plan.unit - 3  # amounts carry the modifier's denominator, 1000
     scale = factor if bill.unit == unit else bill.align(unit) * factor
     parts = bill.parts
-    values, exps, _ = rates
+    values, exps = rates.values, rates.exps
     ranks = plan.ranks
     for i, n in enumerate(counts):
         if not n:
@@ -464,6 +475,64 @@ def plain_figures(plan: Plan, counts: Sequence[int]) -> tuple[Figure, dict[str, 
         if component_rank > rank:  # noqa: PLR1730 - a compare, not a builtin call per component
             rank = component_rank
     return (total, total_exp), breakdown, rank
+
+
+#: What a store writes of the usual call's cost (``plain_text``): the total as text, the components
+#: used and their texts (in ``COMPONENTS`` order), the total in pico-dollars, and the status rank.
+PlainText = tuple[str, tuple[str, ...], tuple[str, ...], int, int]
+
+
+def plain_text(plan: Plan, counts: Sequence[int]) -> PlainText | None:
+    """The usual call's figures as the text ``figure_text`` gives them, made straight from pico-dollars.
+
+    What ``plain_figures`` then ``figure_text`` give, for the flusher, which
+    writes the text and keeps no figure: with rates in whole pico-dollars per
+    token, component ``i`` costs ``n x values[i]`` pico-dollars, and its
+    figure keeps at least the rate's decimals (``places[i]``: ``0.30`` at
+    $0.30) and otherwise no trailing zero. The total keeps the most decimals
+    of its parts. None where that does not hold: a row with finer rates, or a
+    part under a millionth of a dollar (``figure_text`` writes ``3E-7``).
+    """
+    rates = plan.standard
+    if rates is None:
+        return None
+    rank = PRICED
+    if plan.long is not None and counts[0] + counts[1] + counts[2] + counts[3] > plan.long_threshold:
+        rates = plan.long
+        rank = plan.modifier_ranks["long_context"]
+    places = rates.places
+    if places is None:
+        return None
+    names: list[str] = []
+    texts: list[str] = []
+    total = most = 0
+    for n, value, keep, component_rank, name in zip(counts, rates.values, places, plan.ranks, COMPONENTS, strict=True):
+        if not n:
+            continue
+        amount = n * value
+        if amount < _MILLIONTH:
+            return None
+        total += amount
+        digits = "%013d" % amount  # noqa: UP031 - the fastest zero-padded int text
+        decimals = digits[-12:].rstrip("0")
+        if len(decimals) < keep:
+            decimals = digits[-12:][:keep]
+        names.append(name)
+        if decimals:
+            texts.append(f"{digits[:-12]}.{decimals}")
+            if len(decimals) > most:  # noqa: PLR1730 - a compare, not a builtin call per component
+                most = len(decimals)
+        else:
+            texts.append(digits[:-12])
+        if component_rank > rank:  # noqa: PLR1730
+            rank = component_rank
+    digits = "%013d" % total  # noqa: UP031
+    text = f"{digits[:-12]}.{digits[-12:][:most]}" if most else digits[:-12]
+    return text, tuple(names), tuple(texts), total, rank
+
+
+#: A millionth of a dollar in pico-dollars: ``figure_text`` writes a smaller figure in exponent form.
+_MILLIONTH: Final = 10**6
 
 
 def charge_fee(bill: Bill, name: str, n: int, price: Decimal) -> None:

@@ -31,7 +31,7 @@ from typing import Any, Final
 import attrs
 
 from .._errors import ConfigurationError
-from .._models import Cost, Usage, UsageFacts
+from .._models import Cost, CostStatus, Usage, UsageFacts
 from .bill import (
     ESTIMATED,
     PARTIAL,
@@ -45,6 +45,7 @@ from .bill import (
     charge_fee,
     count,
     plain_figures,
+    plain_text,
     raw_totals,
     tokens,
 )
@@ -362,29 +363,10 @@ class PriceTable:
             regional: The call used a regional endpoint (+10 % on 4.5+ models);
                 ``None`` takes it from the id (Bedrock ``us.``, ``eu.``... prefixes).
         """
-        if model is None:
-            return self._unpriced(None, None, "the call reported no model")
-        resolution = self.resolve(model)
-        key = resolution.key
-        if key is None:
-            return self._unpriced(model, None, resolution.reason)
-        plan = self._plan(key, at_ms)
-        if plan.standard is None:
-            return self._unpriced(model, key, f"known model without an official price: {plan.row.note or key}")
-        tier = getattr(usage, "service_tier", None)
-        rank = ESTIMATED if tier == "priority" else PRICED  # no per-token Priority Tier price exists (ST)
-        geo = getattr(usage, "inference_geo", None)
-        speed = getattr(usage, "speed", None)
-        regional = resolution.regional if regional is None else bool(regional)
-        if not batch and (tier is None or tier == "standard") and speed is None and geo is None and not regional:
-            mods = _NO_MODIFIERS  # the usual call (the API says "standard" on every response)
-        else:  # in field order (batch, fast, geo_us, regional): a class called with keywords makes a dict of them
-            mods = Modifiers(
-                bool(batch) or tier == "batch", speed == "fast", isinstance(geo, str) and geo.lower() == "us", regional
-            )
-        main, inexact = tokens(usage)
-        iterations = getattr(usage, "iterations", None) or ()
-        searches = count(getattr(usage, "web_search_requests", None))
+        call = self._read(model, usage, at_ms, batch, regional)
+        if type(call) is ExactCost:
+            return call
+        plan, key, rank, mods, main, inexact, iterations, searches = call  # type: ignore[misc]
         if mods == _NO_MODIFIERS and not (inexact or iterations or searches):
             plain = plain_figures(plan, main)  # the usual call, in small integers (same figures)
             if plain is not None:
@@ -411,6 +393,69 @@ class PriceTable:
             return ExactCost(None, _NO_PARTS, "unpriced_model", self.version, key)
         total, breakdown = bill.figures()
         return ExactCost(total, breakdown, STATUSES[bill.rank], self.version, key)
+
+    def plain_text(
+        self,
+        model: str | None,
+        usage: Usage | UsageFacts,
+        *,
+        at_ms: int | None = None,
+        batch: bool = False,
+        regional: bool | None = None,
+    ) -> tuple[str, tuple[str, ...], tuple[str, ...], int, CostStatus] | None:
+        """The usual call's cost as a store writes it, without its figures; None for any other call.
+
+        Takes the arguments of :meth:`price_exact` and returns (the total as
+        text, the components used, their texts, the total in pico-dollars, the
+        cost status): what ``figure_text`` and ``figure_pico`` give of
+        :meth:`price_exact`'s figures. None when the call is not the usual one
+        (a modifier, iterations, a fee, an inexact count, an unpriced model)
+        or its figures are not whole pico-dollars: ``price_exact`` prices it.
+        """
+        call = self._read(model, usage, at_ms, batch, regional)
+        if type(call) is ExactCost:
+            return None
+        plan, _, rank, mods, main, inexact, iterations, searches = call  # type: ignore[misc]
+        if mods != _NO_MODIFIERS or inexact or iterations or searches:
+            return None
+        found = plain_text(plan, main)
+        if found is None:
+            return None
+        total, names, texts, pico, plain_rank = found
+        return total, names, texts, pico, STATUSES[rank if rank > plain_rank else plain_rank]
+
+    def _read(
+        self, model: str | None, usage: Usage | UsageFacts, at_ms: int | None, batch: bool, regional: bool | None
+    ) -> ExactCost | tuple[Plan, str, int, Modifiers, list[int], bool, Any, int]:
+        """The facts ``price_exact`` prices a call by, or the cost of a call it cannot price.
+
+        (plan, row key, status rank, modifiers, token counts, whether a count
+        was inexact, iterations, web searches).
+        """
+        if model is None:
+            return self._unpriced(None, None, "the call reported no model")
+        resolution = self.resolve(model)
+        key = resolution.key
+        if key is None:
+            return self._unpriced(model, None, resolution.reason)
+        plan = self._plan(key, at_ms)
+        if plan.standard is None:
+            return self._unpriced(model, key, f"known model without an official price: {plan.row.note or key}")
+        tier = getattr(usage, "service_tier", None)
+        rank = ESTIMATED if tier == "priority" else PRICED  # no per-token Priority Tier price exists (ST)
+        geo = getattr(usage, "inference_geo", None)
+        speed = getattr(usage, "speed", None)
+        regional = resolution.regional if regional is None else bool(regional)
+        if not batch and (tier is None or tier == "standard") and speed is None and geo is None and not regional:
+            mods = _NO_MODIFIERS  # the usual call (the API says "standard" on every response)
+        else:  # in field order (batch, fast, geo_us, regional): a class called with keywords makes a dict of them
+            mods = Modifiers(
+                bool(batch) or tier == "batch", speed == "fast", isinstance(geo, str) and geo.lower() == "us", regional
+            )
+        main, inexact = tokens(usage)
+        iterations = getattr(usage, "iterations", None) or ()
+        searches = count(getattr(usage, "web_search_requests", None))
+        return plan, key, rank, mods, main, inexact, iterations, searches
 
     def _charge_iterations(
         self,

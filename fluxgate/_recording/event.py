@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from .._guard import swallow
 from .._ids import tracking_id_text
 from .._models import ContextFrame, CostEvent, CostTrackingResponse, Status, Usage, UsageFacts
-from .._pricing import Figure, figure_float, to_decimal
+from .._pricing import Figure, figure_float, figure_pico, figure_text, to_decimal
 from .usage import usage_facts
 
 if TYPE_CHECKING:
@@ -31,6 +31,8 @@ __all__ = ["EventSummary", "PendingEvent"]
 
 _Priced = tuple[Decimal | None, str, Mapping[str, Decimal], str]
 _Exact = tuple[Figure | None, str, Mapping[str, Figure], str]
+#: (total as text or None, cost_status, component names, their texts, total in pico-dollars or None, price_version)
+_Text = tuple[str | None, str, tuple[str, ...], tuple[str, ...], int | None, str]
 _NO_USAGE = Usage()
 _NO_PARTS: Mapping[str, Figure] = MappingProxyType({})
 
@@ -175,6 +177,34 @@ class PendingEvent:
         if exact is None:
             exact = self._exact = self._price()
         return exact
+
+    def cost_text(self) -> _Text:
+        """The cost as a store writes it: (total as text or None, cost_status, component names, their
+        texts, total in pico-dollars or None, price_version), the text ``figure_text`` gives.
+
+        The usual call (no modifier, iteration or fee) goes from its token
+        counts to that text in pico-dollars and keeps nothing: a flusher
+        writing it would only let its figures go again. Any other call, or one
+        whose cost was read already, is priced by :meth:`exact` (and keeps it).
+        """
+        usage = self.usage
+        if self._exact is None and usage is not None:
+            prices = self.prices
+            try:
+                plain = prices.plain_text(
+                    self.model, usage, at_ms=self.created_at, batch=self.batch_id is not None, regional=self.regional
+                )
+            except Exception as exc:  # noqa: BLE001 - exact() below prices it, or records why not
+                swallow(exc)
+                plain = None
+            if plain is not None:
+                total, names, texts, pico, status = plain
+                return total, "estimated_usage" if self.estimated else status, names, texts, pico, prices.version
+        figure, cost_status, parts, version = self.exact()
+        texts = tuple(map(figure_text, parts.values()))
+        if figure is None:
+            return None, cost_status, tuple(parts), texts, None, version
+        return figure_text(figure), cost_status, tuple(parts), texts, figure_pico(figure), version
 
     def cost(self) -> _Priced:
         """(cost_usd, cost_status, breakdown, price_version), with ``Decimal`` figures, computed once."""

@@ -24,7 +24,7 @@ import os
 import re
 import sqlite3
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from itertools import chain
 from pathlib import Path
@@ -34,7 +34,6 @@ import attrs
 
 from .._errors import ConfigurationError, TransientSinkError
 from .._models import AiEventUser, ContextFrame, CostEvent, Status, Usage
-from .._pricing import figure_pico, figure_text
 from .._recording import PendingEvent
 from .lines import clean_text, json_default
 from .sqlite import connect, immediate
@@ -131,13 +130,17 @@ def _template(keys: tuple[str, ...]) -> str | None:
     return template
 
 
-def _breakdown_json(breakdown: Mapping[str, Any], text: Callable[[Any], str] = str) -> str:
-    """The breakdown as JSON, each figure written by ``text`` (``figure_text`` for exact figures)."""
-    keys = tuple(breakdown)
+def _breakdown_json(breakdown: Mapping[str, Any]) -> str:
+    """The breakdown as JSON, each figure as its ``str()``."""
+    return _breakdown_text(tuple(breakdown), tuple(map(str, breakdown.values())))
+
+
+def _breakdown_text(keys: tuple[str, ...], texts: tuple[str, ...]) -> str:
+    """The breakdown whose components ``keys`` have the figures ``texts``, as JSON."""
     template = _TEMPLATES[keys] if keys in _TEMPLATES else _template(keys)
     if template is None:  # a component name that would need escaping
-        return _dumps({key: text(value) for key, value in breakdown.items()})
-    return template % tuple(map(text, breakdown.values()))
+        return _dumps(dict(zip(keys, texts, strict=True)))
+    return template % texts
 
 
 def _storable(value: object) -> object:
@@ -357,7 +360,7 @@ class SQLiteSink:
         (a third of this function's work when it was one); the token counts
         ``usage_facts`` reads are never ``None``.
         """
-        total, cost_status, parts, version = p.exact()
+        total, cost_status, names, texts, pico, version = p.cost_text()
         u = p.usage or _NO_USAGE
         v: Any  # each value that may be missing, in turn
         return (
@@ -393,9 +396,9 @@ class SQLiteSink:
             _NULL if (v := p.custom_id) is None else v,
             1 if p.aborted else 0,
             # the _SPECIAL columns, then the _SCOPE ones
-            _NULL if total is None else figure_text(total),
-            _breakdown_json(parts, figure_text),
-            _NULL if total is None else _pico_column(figure_pico(total)),
+            _NULL if total is None else total,
+            _breakdown_text(names, texts),
+            _NULL if pico is None or (v := _pico_column(pico)) is None else v,
             *self._scope_values(p.context),
         )
 

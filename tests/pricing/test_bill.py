@@ -59,6 +59,24 @@ def assert_exact_same(exact: ExactCost, reference: tuple[Decimal, dict[str, Deci
     assert {k: figure_text(v) for k, v in exact.breakdown.items()} == {k: str(v) for k, v in breakdown.items()}
 
 
+def assert_text_same(
+    table: PriceTable, model: str, usage: Usage, *, at_ms: int | None = None, batch: bool = False, **kw: Any
+) -> bool:
+    """``plain_text`` gives what ``price_exact``'s figures give as text (when it prices the call at all)."""
+    found = table.plain_text(model, usage, at_ms=at_ms, batch=batch, **kw)
+    if found is None:
+        return False
+    exact = table.price_exact(model, usage, at_ms=at_ms, batch=batch, **kw)
+    assert exact.total is not None
+    total, names, texts, pico, status = found
+    assert total == figure_text(exact.total)
+    assert dict(zip(names, texts, strict=True)) == {k: figure_text(v) for k, v in exact.breakdown.items()}
+    assert names == tuple(exact.breakdown)  # the breakdown's order, component by component
+    assert pico == figure_pico(exact.total)
+    assert status == exact.status
+    return True
+
+
 def _recordings() -> list[tuple[str, dict[str, Any]]]:
     found = []
     for path in sorted(fixtures_dir().glob("*.json")):
@@ -92,6 +110,7 @@ class TestRecordings:
                     assert_same(cost, reference)
                     exact = table.price_exact(model, variant, at_ms=at_ms, batch=batch, regional=regional)
                     assert_exact_same(exact, reference)
+                    assert_text_same(table, model, variant, at_ms=at_ms, batch=batch, regional=regional)
 
 
 # --- any usage --------------------------------------------------------------------------
@@ -161,6 +180,7 @@ class TestAnyUsage:
         reference = reference_price(table, model, usage, at_ms=at_ms, batch=batch, regional=regional)
         assert_same(cost, reference)
         assert_exact_same(table.price_exact(model, usage, at_ms=at_ms, batch=batch, regional=regional), reference)
+        assert_text_same(table, model, usage, at_ms=at_ms, batch=batch, regional=regional)
 
     @settings(max_examples=500, deadline=None)
     @given(
@@ -181,6 +201,58 @@ class TestAnyUsage:
         assert_exact_same(exact, reference)
         with mock.patch.object(table_module, "plain_figures", return_value=None):  # the general path
             assert table.price_exact(model, usage, at_ms=at_ms, regional=regional) == exact
+        assert_text_same(table, model, usage, at_ms=at_ms, regional=regional)
+
+    @pytest.mark.parametrize("model", ID_FORMS)
+    @pytest.mark.parametrize(
+        "counts",
+        [(0, 0, 0, 0, 0), (1200, 0, 0, 800, 300), (1, 0, 0, 0, 1), (7, 3, 0, 0, 0),
+         (10**6, 10**6, 10**6, 10**6, 10**6), (199_999, 1, 0, 0, 1), (250_000, 0, 0, 0, 40_000),
+         (123_456_789, 98_765, 4_321, 10**9, 333), (10**12, 0, 0, 0, 0)],
+    )  # fmt: skip
+    def test_the_usual_call_as_text(self, model: str, counts: tuple[int, int, int, int, int]) -> None:
+        """Usual calls of every size, on every row, are written as text from pico-dollars, as their figures say.
+
+        Token counts above and below the long-context threshold, parts under a millionth of a dollar (left to the
+        figures: plain_text says None), whole dollars and thousands of them.
+        """
+        table = default_table()
+        inp, w5, w1, read, out = counts
+        usage = Usage(
+            input_tokens=inp,
+            output_tokens=out,
+            cache_creation_input_tokens=w5 + w1,
+            cache_creation_5m_input_tokens=w5,
+            cache_creation_1h_input_tokens=w1,
+            cache_read_input_tokens=read,
+            service_tier="standard",
+        )
+        written = assert_text_same(table, model, usage, regional=False)  # a Bedrock "eu." id is regional
+        row = table.row(model)
+        assert row is not None
+        assert row.rates is not None
+        # A part under a millionth of a dollar: n tokens at r USD per million tokens, n x r < 1.
+        tiny = any(n and n * rate < 1 for n, rate in zip(counts, row.rates.as_tuple(), strict=True))
+        assert written is not tiny
+
+    def test_only_the_usual_call_is_written_as_text(self) -> None:
+        """A modifier, iterations, a fee, an inexact count or an unpriced model leave the call to price_exact."""
+        table = default_table()
+        usual = Usage(input_tokens=1000, output_tokens=500, service_tier="standard")
+        assert table.plain_text("claude-sonnet-4-6", usual) is not None
+        assert table.plain_text("claude-sonnet-4-6", usual, batch=True) is None
+        assert table.plain_text("claude-sonnet-4-6", usual, regional=True) is None
+        assert table.plain_text("claude-sonnet-4-6", attrs.evolve(usual, speed="fast")) is None
+        assert table.plain_text("claude-sonnet-4-6", attrs.evolve(usual, inference_geo="us")) is None
+        assert table.plain_text("claude-sonnet-4-6", attrs.evolve(usual, web_search_requests=1)) is None
+        assert table.plain_text("claude-sonnet-4-6", attrs.evolve(usual, cache_creation_input_tokens=10)) is None
+        iteration = Iteration(type="compaction", model=None, input_tokens=1, output_tokens=1)
+        assert table.plain_text("claude-sonnet-4-6", attrs.evolve(usual, iterations=(iteration,))) is None
+        assert table.plain_text("no-such-model", usual) is None
+        assert table.plain_text(None, usual) is None
+        priority = table.plain_text("claude-sonnet-4-6", attrs.evolve(usual, service_tier="priority"))
+        assert priority is not None
+        assert priority[4] == "estimated_price"
 
     @settings(max_examples=200, deadline=None)
     @given(usage=usages(), batch=st.booleans(), data=st.data())
@@ -200,6 +272,7 @@ class TestAnyUsage:
             reference = reference_price(table, model, usage, batch=batch)
             assert_same(cost, reference)
             assert_exact_same(table.price_exact(model, usage, batch=batch), reference)
+            assert_text_same(table, model, usage, batch=batch)
 
 
 class TestFigures:

@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 from fluxgate import AiEventUser, CostEvent, Status
 from fluxgate._models import ContextFrame, Usage
 from fluxgate._recording import PendingEvent
+from fluxgate._recording.event import EventSummary
 from fluxgate._store import event_from_row
 from fluxgate._store import events as store_events
 from fluxgate.sinks import SQLiteSink
@@ -78,6 +79,18 @@ class TestRows:
         pending = make_pending(model=model, usage=usage, batch_id=batch_id, estimated=estimated)
         sink = SQLiteSink(":memory:")
         assert sink._row(pending) == sink._row(pending.materialize())
+
+    @pytest.mark.parametrize("read_first", [False, True])
+    def test_the_usual_call_is_written_from_its_counts(self, read_first: bool) -> None:
+        """Whether or not the user read the cost first, the row is the same; unread, the flusher keeps no figure."""
+        usage = Usage(input_tokens=1200, output_tokens=300, cache_read_input_tokens=800, service_tier="standard")
+        pending = make_pending(usage=usage, tracking_id="a" * 32, created_at=1)
+        if read_first:
+            assert EventSummary(pending).cost == pytest.approx(0.00834)
+        row = dict(zip(store_events._INSERT_ORDER, SQLiteSink(":memory:")._row(pending), strict=True))
+        assert (row["cost_usd"], row["cost_pusd"], row["cost_status"]) == ("0.00834", 8_340_000_000, "priced")
+        assert json.loads(row["cost_breakdown"]) == {"input": "0.0036", "cache_read": "0.00024", "output": "0.0045"}
+        assert (pending._exact is not None) is read_first  # nothing priced twice, nothing kept for nothing
 
     def test_calls_of_several_scopes_keep_their_own_fields(self, tmp_path: Path) -> None:
         """A scope's columns are made once per scope: calls of interleaved scopes each store their own."""
