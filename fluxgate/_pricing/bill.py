@@ -513,25 +513,27 @@ def plain_text(plan: Plan, counts: Sequence[int]) -> PlainText | None:
         if amount < _MILLIONTH:
             return None
         total += amount
-        digits = "%013d" % amount  # noqa: UP031 - the fastest zero-padded int text
-        decimals = digits[-12:].rstrip("0")
-        if len(decimals) < keep:
-            decimals = digits[-12:][:keep]
+        whole, rest = divmod(amount, _DOLLAR)
+        decimals = str(rest + _DOLLAR)[1:]  # twelve digits, zeros in front kept
+        kept = decimals.rstrip("0")
+        if len(kept) < keep:
+            kept = decimals[:keep]
         names.append(name)
-        if decimals:
-            texts.append(f"{digits[:-12]}.{decimals}")
-            if len(decimals) > most:  # noqa: PLR1730 - a compare, not a builtin call per component
-                most = len(decimals)
+        if kept:
+            texts.append(f"{whole}.{kept}")
+            if len(kept) > most:  # noqa: PLR1730 - a compare, not a builtin call per component
+                most = len(kept)
         else:
-            texts.append(digits[:-12])
+            texts.append(str(whole))
         if component_rank > rank:  # noqa: PLR1730
             rank = component_rank
-    digits = "%013d" % total  # noqa: UP031
-    text = f"{digits[:-12]}.{digits[-12:][:most]}" if most else digits[:-12]
+    whole, rest = divmod(total, _DOLLAR)
+    text = f"{whole}.{str(rest + _DOLLAR)[1 : most + 1]}" if most else str(whole)
     return text, tuple(names), tuple(texts), total, rank
 
 
-#: A millionth of a dollar in pico-dollars: ``figure_text`` writes a smaller figure in exponent form.
+#: A dollar, and a millionth of one, in pico-dollars (``figure_text`` writes less than a millionth as ``3E-7``).
+_DOLLAR: Final = 10**12
 _MILLIONTH: Final = 10**6
 
 
