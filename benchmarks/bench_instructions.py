@@ -16,6 +16,8 @@ imports cancel out), divided by 1,000:
            the figure to compare a change to the caller's path by.
   flusher  instructions per call's facts priced and written to SQLite (the sink's write alone),
            once the sink has written before (its INSERT statements prepared), over 4,000 calls.
+           The facts are made in the same process (what a tracked call makes, counted above on
+           the caller's thread): a run that makes them and writes nothing is subtracted.
 
     python benchmarks/bench_instructions.py      # needs valgrind; about eight minutes
 
@@ -86,8 +88,11 @@ def _wrapper(count: int) -> None:
     bench.tracked(False)
 
 
-def _writes(count: int) -> None:
-    """The child: ``count`` calls' facts priced and written by the SQLite sink, in writes of 1,000."""
+def _writes(count: int, mode: str) -> None:
+    """The child: ``count`` calls' facts priced and written by the SQLite sink, in writes of 1,000.
+
+    ``mode``: ``write``, or ``make`` (the same facts made, and let go unwritten).
+    """
     from fluxgate.sinks import SQLiteSink  # first: bench_flusher puts this checkout first on sys.path
 
     sys.path.insert(0, str(HERE))
@@ -95,8 +100,12 @@ def _writes(count: int) -> None:
 
     sink = SQLiteSink(Path(tempfile.mkdtemp()) / "writes.db")
     sink.write(bench_flusher.pending_events(10))
+    gc.collect()  # as in _calls: a full collection of the warm heap in one run and not the other
+    gc.freeze()
     for _ in range(count // 1000):
-        sink.write(bench_flusher.pending_events(1000))
+        batch = bench_flusher.pending_events(1000)
+        if mode == "write":
+            sink.write(batch)
     sink.close()
 
 
@@ -135,7 +144,9 @@ def main() -> None:
     wrapper, _ = _per_call("wrapper", first=0, calls=20 * CALLS)
     # Both runs write once first: SQLite prepares an INSERT of each size once, not per write.
     # Four writes, not one: a WAL checkpoint lands in some writes and not in others.
-    _, flusher = _per_call("writes", first=CALLS + 200, calls=4 * CALLS)
+    _, written = _per_call("writes", "write", first=CALLS + 200, calls=4 * CALLS)
+    _, made = _per_call("writes", "make", first=CALLS + 200, calls=4 * CALLS)
+    flusher = written - made
     print(f"Instructions (callgrind), per call; Python {sys.version.split()[0]}")
     print(f"  create, untracked                     {plain_main:>10,.0f}")
     caller, process = tracked_main - plain_main, tracked_all - plain_all
@@ -153,6 +164,6 @@ if __name__ == "__main__":
     elif len(sys.argv) > 2 and sys.argv[1] == "wrapper":
         _wrapper(int(sys.argv[2]))
     elif len(sys.argv) > 2 and sys.argv[1] == "writes":
-        _writes(int(sys.argv[2]))
+        _writes(int(sys.argv[2]), sys.argv[3])
     else:
         main()
