@@ -99,8 +99,8 @@ class TestSQLiteSink:
         assert [row["tracking_id"] for row in stored] == [event.tracking_id for event in batch]
         assert [event_from_row(row) for row in stored] == batch
 
-    @pytest.mark.parametrize("size", [129, 1000])
-    def test_a_write_is_one_transaction(self, size: int, tmp_path: Path) -> None:
+    @pytest.mark.parametrize(("size", "statements_needed"), [(100, 3), (129, 2), (1000, 10)])
+    def test_a_write_is_one_transaction(self, size: int, statements_needed: int, tmp_path: Path) -> None:
         """A write of several statements is one transaction (one commit writes the index pages once)."""
         sink = SQLiteSink(tmp_path / "a.db")
         sink.write([make_event(-1)])
@@ -108,9 +108,27 @@ class TestSQLiteSink:
         sink._connect().set_trace_callback(statements.append)
         sink.write([make_event(i) for i in range(size)])
         kinds = [text.split()[0] for text in statements]
-        statements_needed = -(-size // sink._rows_per_statement)
         assert kinds == ["BEGIN", *["INSERT"] * statements_needed, "COMMIT"]
         assert len(rows(tmp_path / "a.db")) == size + 1
+        sink.close()
+
+    def test_writes_of_every_size_use_few_statements(self, tmp_path: Path) -> None:
+        """Batches of 1 to 300 events are written by eight statements, each prepared once and kept.
+
+        A statement of a new size is parsed anew (up to 5,000 placeholders):
+        batches come in every size, so one statement per size cost the flusher
+        more than anything but the rows themselves.
+        """
+        sink = SQLiteSink(tmp_path / "a.db")
+        statements: list[str] = []
+        sink._connect().set_trace_callback(statements.append)
+        written = 0
+        for size in range(1, 301):
+            sink.write([make_event(written + i) for i in range(size)])
+            written += size
+        inserts = {text.count("), (") + 1 for text in statements if text.startswith("INSERT")}
+        assert inserts == {1, 2, 4, 8, 16, 32, 64, 128}
+        assert len(rows(tmp_path / "a.db")) == written
         sink.close()
 
     def test_adds_columns_of_newer_versions(self, tmp_path: Path) -> None:
