@@ -436,6 +436,17 @@ def charge(plan: Plan, counts: Sequence[int], mods: Modifiers, names: Sequence[s
             bill.flag(ranks[i])
 
 
+def _plain_rates(plan: Plan, counts: Sequence[int]) -> tuple[IntRates, int] | None:
+    """The rates a call without modifiers pays (long-context ones past the threshold) and the status rank
+    they imply; None for a plan with no standard rates."""
+    rates = plan.standard
+    if rates is None:
+        return None
+    if plan.long is not None and counts[0] + counts[1] + counts[2] + counts[3] > plan.long_threshold:
+        return plan.long, plan.modifier_ranks["long_context"]
+    return rates, PRICED
+
+
 def plain_figures(plan: Plan, counts: Sequence[int]) -> tuple[Figure, dict[str, Figure], int] | None:
     """The figures of a call with no modifier, no iterations and no fee: the usual call, in small integers.
 
@@ -447,13 +458,10 @@ def plain_figures(plan: Plan, counts: Sequence[int]) -> tuple[Figure, dict[str, 
     ``n x c`` at ``e - 6`` without trailing zeros. Returns (total, breakdown,
     status rank), or None for a plan with no standard rates.
     """
-    rates = plan.standard
-    if rates is None:
+    chosen = _plain_rates(plan, counts)
+    if chosen is None:
         return None
-    rank = PRICED
-    if plan.long is not None and counts[0] + counts[1] + counts[2] + counts[3] > plan.long_threshold:
-        rates = plan.long
-        rank = plan.modifier_ranks["long_context"]
+    rates, rank = chosen
     breakdown: dict[str, Figure] = {}
     total = total_exp = 0
     rows = zip(counts, rates.coefficients, rates.exps, plan.ranks, COMPONENTS, strict=True)
@@ -493,13 +501,10 @@ def plain_text(plan: Plan, counts: Sequence[int]) -> PlainText | None:
     of its parts. None where that does not hold: a row with finer rates, or a
     part under a millionth of a dollar (``figure_text`` writes ``3E-7``).
     """
-    rates = plan.standard
-    if rates is None:
+    chosen = _plain_rates(plan, counts)
+    if chosen is None:
         return None
-    rank = PRICED
-    if plan.long is not None and counts[0] + counts[1] + counts[2] + counts[3] > plan.long_threshold:
-        rates = plan.long
-        rank = plan.modifier_ranks["long_context"]
+    rates, rank = chosen
     places = rates.places
     if places is None:
         return None
