@@ -437,8 +437,10 @@ def charge(plan: Plan, counts: Sequence[int], mods: Modifiers, names: Sequence[s
 
 
 def _plain_rates(plan: Plan, counts: Sequence[int]) -> tuple[IntRates, int] | None:
-    """The rates a call without modifiers pays (long-context ones past the threshold) and the status rank
-    they imply; None for a plan with no standard rates."""
+    """The rates a call without modifiers pays, and the status rank they imply; None if the plan has none.
+
+    Past the row's long-context threshold, the whole call pays the long-context rates.
+    """
     rates = plan.standard
     if rates is None:
         return None

@@ -364,9 +364,9 @@ class PriceTable:
                 ``None`` takes it from the id (Bedrock ``us.``, ``eu.``... prefixes).
         """
         call = self._read(model, usage, at_ms, batch, regional)
-        if type(call) is ExactCost:
+        if isinstance(call, ExactCost):
             return call
-        plan, key, rank, mods, main, inexact, iterations, searches = call  # type: ignore[misc]
+        plan, key, rank, mods, main, inexact, iterations, searches = call
         if mods == _NO_MODIFIERS and not (inexact or iterations or searches):
             plain = plain_figures(plan, main)  # the usual call, in small integers (same figures)
             if plain is not None:
@@ -413,9 +413,9 @@ class PriceTable:
         or its figures are not whole pico-dollars: ``price_exact`` prices it.
         """
         call = self._read(model, usage, at_ms, batch, regional)
-        if type(call) is ExactCost:
+        if isinstance(call, ExactCost):
             return None
-        plan, _, rank, mods, main, inexact, iterations, searches = call  # type: ignore[misc]
+        plan, _, rank, mods, main, inexact, iterations, searches = call
         if mods != _NO_MODIFIERS or inexact or iterations or searches:
             return None
         found = plain_text(plan, main)
