@@ -9,7 +9,8 @@ the network does not drown the difference); each figure is the median of the per
   (c) stream   per stream event: the added cost of 200 more deltas, divided by 200.
   (d) flusher  events per second from the queue into SQLite (default batching).
   (e) memory   RSS growth over N tracked calls, after flush and gc.
-  (f) import   `import fluxgate`, wall time, against `import anthropic`.
+  (f) import   `import fluxgate`, wall time, against `import anthropic`; and the quickstart's
+               `from fluxgate import track, track_context, AiEventUser`, which loads the models.
 
     make bench                                   # the whole table; compares with benchmarks/RESULTS.md
     python benchmarks/bench_overhead.py --quick  # fewer rounds, 20k calls for memory
@@ -252,8 +253,8 @@ def memory_added(calls: int) -> tuple[float, float]:
     return run("untracked"), run("tracked")
 
 
-def import_ms(module: str, runs: int = 7) -> float:
-    """Median wall time of a fresh interpreter importing ``module``, minus an empty interpreter."""
+def import_ms(module: str, runs: int = 7, statement: str | None = None) -> float:
+    """Median wall time of a fresh interpreter importing ``module`` (or running ``statement``), minus an empty one."""
 
     def run(code: str) -> float:
         began = time.perf_counter()
@@ -261,7 +262,8 @@ def import_ms(module: str, runs: int = 7) -> float:
         return time.perf_counter() - began
 
     empty = statistics.median(run("pass") for _ in range(runs))
-    return (statistics.median(run(f"import {module}") for _ in range(runs)) - empty) * 1000
+    code = statement or f"import {module}"
+    return (statistics.median(run(code) for _ in range(runs)) - empty) * 1000
 
 
 def machine() -> str:
@@ -317,6 +319,7 @@ def main(argv: list[str] | None = None) -> int:
         return f"{(d[f'base_{kind}'] + d[f'added_{kind}']) / d[f'base_{kind}']:.3f}"
 
     fluxgate_ms, anthropic_ms = import_ms("fluxgate"), import_ms("anthropic")
+    names_ms = import_ms("fluxgate", statement="from fluxgate import track, track_context, AiEventUser")
     rows = [
         ("(a) create, caller's thread CPU", f"{create['base_caller']:.1f} µs", f"{create['added_caller']:+.1f} µs",
          f"{ratio(create, 'caller')} (target ≤ 1.015, ≤ +5 µs)"),
@@ -335,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
          "target < 2 MiB"),
         ("(f) import fluxgate (vs import anthropic)", f"{anthropic_ms:.0f} ms", f"{fluxgate_ms:.0f} ms",
          "target < 40 ms"),
+        ("(f) from fluxgate import track, track_context, AiEventUser", "", f"{names_ms:.0f} ms",
+         "the models (attrs) load here"),
     ]  # fmt: skip
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     head = f"{now}, {machine()}, {args.rounds} rounds x {args.calls} calls, default settings"

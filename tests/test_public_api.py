@@ -51,6 +51,21 @@ class TestPublicAPI:
         )
         subprocess.run([sys.executable, "-c", code], check=True)
 
+    def test_import_alone_loads_no_models(self) -> None:
+        """`import fluxgate` loads its errors and version; the models (attrs) come with the first name needing them."""
+        code = (
+            "import sys\n"
+            "import fluxgate\n"
+            "loaded = sorted(m for m in sys.modules if m.startswith(('fluxgate.', 'attr', 'inspect')))\n"
+            "assert loaded == ['fluxgate._errors', 'fluxgate._version'], loaded\n"
+            "assert fluxgate.ConfigurationError.__module__ == 'fluxgate._errors'\n"
+            "from fluxgate import track_context\n"
+            "assert 'attrs' in sys.modules and 'fluxgate._models' in sys.modules\n"
+            "with track_context(feature='f'):\n"
+            "    assert fluxgate.current_context().feature == 'f'\n"
+        )
+        subprocess.run([sys.executable, "-c", code], check=True)
+
     def test_tracking_response_reads_the_attachment(self) -> None:
         """tracking_response() returns what fluxgate attached, and None for anything else."""
         from fluxgate.testing import FakeAnthropicAPI, MemorySink
