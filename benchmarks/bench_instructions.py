@@ -56,11 +56,20 @@ def _calls(count: int, mode: str) -> None:
     if mode == "alone":
         bench.fg._flusher.submit = lambda _event: True  # type: ignore[method-assign]
     with track_context(feature="bench", user="u1", step="s"):
-        # Warm: imports, caches, the store's schema, and its INSERT statements (one per
-        # size; batches of 100 take three of them, prepared once, 20,000,000 instructions).
+        # Warm: imports, caches, the store's schema, and its INSERT statements. A write
+        # takes statements of 128 rows and powers of two below (each prepared once per
+        # process, up to 10,000,000 instructions); which sizes a run's writes need depends
+        # on how valgrind interleaves the threads, so a preparation landed in one run of
+        # the pair and not the other (9,000 per call in the whole-process figure). One
+        # write of 255 rows prepares all eight.
         for _ in range(250):
             bench.create()
         bench.fg.flush(timeout_s=60)
+        if mode == "on":
+            import bench_flusher
+
+            for sink in bench.fg.sinks:
+                sink.write(bench_flusher.pending_events(255))
         # What is alive now (anthropic, pydantic, their caches) leaves the collector's
         # generations: a full collection of that heap landing in one run but not the
         # other moved the per-call figure by 10,000 instructions from run to run.
