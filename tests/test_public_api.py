@@ -55,8 +55,10 @@ class TestPublicAPI:
         """`import fluxgate` loads its errors and version; the models (attrs) come with the first name needing them."""
         code = (
             "import sys\n"
+            "before = set(sys.modules)\n"  # what the interpreter's start-up (site, .pth files) loaded
             "import fluxgate\n"
-            "loaded = sorted(m for m in sys.modules if m.startswith(('fluxgate.', 'attr', 'inspect')))\n"
+            "new = set(sys.modules) - before\n"
+            "loaded = sorted(m for m in new if m.startswith(('fluxgate.', 'attr', 'inspect')))\n"
             "assert loaded == ['fluxgate._errors', 'fluxgate._version'], loaded\n"
             "assert fluxgate.ConfigurationError.__module__ == 'fluxgate._errors'\n"
             "from fluxgate import track_context\n"
