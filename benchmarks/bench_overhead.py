@@ -253,8 +253,8 @@ def memory_added(calls: int) -> tuple[float, float]:
     return run("untracked"), run("tracked")
 
 
-def import_ms(module: str, runs: int = 7, statement: str | None = None) -> float:
-    """Median wall time of a fresh interpreter importing ``module`` (or running ``statement``), minus an empty one."""
+def import_ms(code: str, runs: int = 7) -> float:
+    """Median wall time of a fresh interpreter running ``code`` (an import), minus an empty interpreter."""
 
     def run(code: str) -> float:
         began = time.perf_counter()
@@ -262,7 +262,6 @@ def import_ms(module: str, runs: int = 7, statement: str | None = None) -> float
         return time.perf_counter() - began
 
     empty = statistics.median(run("pass") for _ in range(runs))
-    code = statement or f"import {module}"
     return (statistics.median(run(code) for _ in range(runs)) - empty) * 1000
 
 
@@ -318,8 +317,8 @@ def main(argv: list[str] | None = None) -> int:
     def ratio(d: dict[str, float], kind: str) -> str:
         return f"{(d[f'base_{kind}'] + d[f'added_{kind}']) / d[f'base_{kind}']:.3f}"
 
-    fluxgate_ms, anthropic_ms = import_ms("fluxgate"), import_ms("anthropic")
-    names_ms = import_ms("fluxgate", statement="from fluxgate import track, track_context, AiEventUser")
+    fluxgate_ms, anthropic_ms = import_ms("import fluxgate"), import_ms("import anthropic")
+    names_ms = import_ms("from fluxgate import track, track_context, AiEventUser")
     rows = [
         ("(a) create, caller's thread CPU", f"{create['base_caller']:.1f} µs", f"{create['added_caller']:+.1f} µs",
          f"{ratio(create, 'caller')} (target ≤ 1.015, ≤ +5 µs)"),
