@@ -70,6 +70,7 @@ _NO_MODIFIERS = Modifiers(batch=False, fast=False, geo_us=False, regional=False)
 logger = logging.getLogger("fluxgate")
 
 _MAX_CACHED_IDS: Final = 4096
+_UNSEEN: Final[Any] = object()
 _NO_PARTS: Final[Mapping[str, tuple[int, int]]] = MappingProxyType({})
 _COMPACTION_NAMES: Final = tuple(f"iteration_compaction_{c}" for c in COMPONENTS)
 
@@ -142,6 +143,8 @@ class PriceTable:
         for key, raw in models.items():
             self._add(key.strip().lower(), raw)
         self._cache: dict[str, Resolution] = {}
+        #: Model id -> its row's plans, for the ids ``plain_text`` may price on its short path (else None).
+        self._usual: dict[str | None, tuple[Plan, ...] | None] = {}
         self._warned: set[str] = set()
         self._lock = threading.Lock()
 
@@ -217,15 +220,7 @@ class PriceTable:
 
     def _plan(self, key: str, at_ms: int | None) -> Plan:
         plans = self._plans[key]
-        if len(plans) == 1:
-            return plans[0]
-        when = at_ms if isinstance(at_ms, (int, float)) else time.time_ns() // 1_000_000
-        chosen = plans[0]
-        for plan in plans[1:]:
-            since = plan.row.effective_from_ms
-            if since is not None and since <= when:
-                chosen = plan
-        return chosen
+        return plans[0] if len(plans) == 1 else _in_effect(plans, at_ms)
 
     # --- resolution ---------------------------------------------------------------
 
@@ -412,6 +407,35 @@ class PriceTable:
         (a modifier, iterations, a fee, an inexact count, an unpriced model)
         or its figures are not whole pico-dollars: ``price_exact`` prices it.
         """
+        if not batch and not regional and type(usage) is UsageFacts:
+            # The flusher's usual call, read straight from its facts: a model id
+            # with one standard-priced period, no modifier, fee or iteration, and
+            # exact counts (every other call takes _read's way, below).
+            plans = self._usual.get(model, _UNSEEN)
+            if plans is _UNSEEN:
+                plans = self._usual_plans(model)
+            plan = None if plans is None else plans[0] if len(plans) == 1 else _in_effect(plans, at_ms)
+            inp, out, _, written, w5, w1, read, searches, _, tier, speed, geo, iterations = usage
+            if w5 is None and w1 is None and not written:
+                w5 = w1 = 0  # no cache write, and no split of none
+            if (
+                plan is not None
+                and plan.standard is not None
+                and (tier is None or tier == "standard")
+                and speed is None
+                and geo is None
+                and not searches
+                and not iterations
+                and w5 is not None
+                and w1 is not None
+                and 0 <= written <= w5 + w1
+                and min(inp, out, read, w5, w1) >= 0
+            ):
+                found = plain_text(plan, [inp, w5, w1, read, out])
+                if found is None:
+                    return None
+                total, names, texts, pico, plain_rank = found
+                return total, names, texts, pico, STATUSES[plain_rank]
         call = self._read(model, usage, at_ms, batch, regional)
         if isinstance(call, ExactCost):
             return None
@@ -423,6 +447,17 @@ class PriceTable:
             return None
         total, names, texts, pico, plain_rank = found
         return total, names, texts, pico, STATUSES[rank if rank > plain_rank else plain_rank]
+
+    def _usual_plans(self, model: str | None) -> tuple[Plan, ...] | None:
+        """The plans ``plain_text`` may price ``model`` by on its short path, or None (and remember it)."""
+        resolution = None if model is None else self.resolve(model)
+        usual = None
+        if resolution is not None and resolution.key is not None and not resolution.regional:
+            usual = self._plans[resolution.key]
+        if len(self._usual) >= _MAX_CACHED_IDS:
+            self._usual.clear()
+        self._usual[model] = usual
+        return usual
 
     def _read(
         self, model: str | None, usage: Usage | UsageFacts, at_ms: int | None, batch: bool, regional: bool | None
@@ -517,6 +552,17 @@ class PriceTable:
                 bill.flag(PARTIAL)
             summed = [a + b for a, b in zip(summed, counts, strict=True)]
         return summed
+
+
+def _in_effect(plans: tuple[Plan, ...], at_ms: int | None) -> Plan:
+    """The plan of a row's periods in effect at ``at_ms`` (default now)."""
+    when = at_ms if isinstance(at_ms, (int, float)) else time.time_ns() // 1_000_000
+    chosen = plans[0]
+    for plan in plans[1:]:
+        since = plan.row.effective_from_ms
+        if since is not None and since <= when:
+            chosen = plan
+    return chosen
 
 
 @lru_cache(maxsize=1)

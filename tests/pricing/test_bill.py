@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fluxgate._models import Cost, Iteration, Usage
+from fluxgate._models import Cost, Iteration, Usage, UsageFacts
 from fluxgate._pricing import ExactCost, figure_float, figure_pico, figure_text, to_decimal
 from fluxgate._pricing import table as table_module
 from fluxgate._pricing.bill import Plan
@@ -62,8 +62,14 @@ def assert_exact_same(exact: ExactCost, reference: tuple[Decimal, dict[str, Deci
 def assert_text_same(
     table: PriceTable, model: str, usage: Usage, *, at_ms: int | None = None, batch: bool = False, **kw: Any
 ) -> bool:
-    """``plain_text`` gives what ``price_exact``'s figures give as text (when it prices the call at all)."""
+    """``plain_text`` gives what ``price_exact``'s figures give as text (when it prices the call at all).
+
+    Given the flusher's facts (``UsageFacts``, which take ``plain_text``'s short path) it gives the
+    same as given the ``Usage``, the call priced or not.
+    """
     found = table.plain_text(model, usage, at_ms=at_ms, batch=batch, **kw)
+    facts = UsageFacts(**attrs.asdict(usage, recurse=False))
+    assert table.plain_text(model, facts, at_ms=at_ms, batch=batch, **kw) == found
     if found is None:
         return False
     exact = table.price_exact(model, usage, at_ms=at_ms, batch=batch, **kw)
@@ -235,22 +241,35 @@ class TestAnyUsage:
         tiny = any(n and n * rate < 1 for n, rate in zip(counts, row.rates.as_tuple(), strict=True))
         assert written is not tiny
 
-    def test_only_the_usual_call_is_written_as_text(self) -> None:
-        """A modifier, iterations, a fee, an inexact count or an unpriced model leave the call to price_exact."""
+    @pytest.mark.parametrize("facts", [False, True], ids=["Usage", "UsageFacts"])
+    def test_only_the_usual_call_is_written_as_text(self, facts: bool) -> None:
+        """A modifier, iterations, a fee, an inexact count or an unpriced model leave the call to price_exact.
+
+        The same for the flusher's ``UsageFacts``, which ``plain_text`` reads on a short path of its own.
+        """
         table = default_table()
+
+        def given(usage: Usage, **changes: Any) -> Usage | UsageFacts:
+            usage = attrs.evolve(usage, **changes)
+            return UsageFacts(**attrs.asdict(usage, recurse=False)) if facts else usage
+
         usual = Usage(input_tokens=1000, output_tokens=500, service_tier="standard")
-        assert table.plain_text("claude-sonnet-4-6", usual) is not None
-        assert table.plain_text("claude-sonnet-4-6", usual, batch=True) is None
-        assert table.plain_text("claude-sonnet-4-6", usual, regional=True) is None
-        assert table.plain_text("claude-sonnet-4-6", attrs.evolve(usual, speed="fast")) is None
-        assert table.plain_text("claude-sonnet-4-6", attrs.evolve(usual, inference_geo="us")) is None
-        assert table.plain_text("claude-sonnet-4-6", attrs.evolve(usual, web_search_requests=1)) is None
-        assert table.plain_text("claude-sonnet-4-6", attrs.evolve(usual, cache_creation_input_tokens=10)) is None
+        assert table.plain_text("claude-sonnet-4-6", given(usual)) is not None
+        assert table.plain_text("claude-sonnet-4-6", given(usual), batch=True) is None
+        assert table.plain_text("claude-sonnet-4-6", given(usual), regional=True) is None
+        assert table.plain_text("us.anthropic.claude-sonnet-4-5-20250929-v1:0", given(usual)) is None  # regional id
+        assert table.plain_text("claude-sonnet-4-6", given(usual, speed="fast")) is None
+        assert table.plain_text("claude-sonnet-4-6", given(usual, inference_geo="us")) is None
+        assert table.plain_text("claude-sonnet-4-6", given(usual, service_tier="batch")) is None
+        assert table.plain_text("claude-sonnet-4-6", given(usual, web_search_requests=1)) is None
+        assert table.plain_text("claude-sonnet-4-6", given(usual, cache_creation_input_tokens=10)) is None
+        split = given(usual, cache_creation_input_tokens=10, cache_creation_5m_input_tokens=4)
+        assert table.plain_text("claude-sonnet-4-6", split) is None  # 6 written tokens without a TTL
         iteration = Iteration(type="compaction", model=None, input_tokens=1, output_tokens=1)
-        assert table.plain_text("claude-sonnet-4-6", attrs.evolve(usual, iterations=(iteration,))) is None
-        assert table.plain_text("no-such-model", usual) is None
-        assert table.plain_text(None, usual) is None
-        priority = table.plain_text("claude-sonnet-4-6", attrs.evolve(usual, service_tier="priority"))
+        assert table.plain_text("claude-sonnet-4-6", given(usual, iterations=(iteration,))) is None
+        assert table.plain_text("no-such-model", given(usual)) is None
+        assert table.plain_text(None, given(usual)) is None
+        priority = table.plain_text("claude-sonnet-4-6", given(usual, service_tier="priority"))
         assert priority is not None
         assert priority[4] == "estimated_price"
 
