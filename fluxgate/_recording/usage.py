@@ -125,8 +125,14 @@ def usage_facts(raw: Any) -> UsageFacts | None:
     split = view.get("cache_creation")
     if split is None:
         five = hour = None
-    else:
-        five, hour = _int(split, "ephemeral_5m_input_tokens"), _int(split, "ephemeral_1h_input_tokens")
+    else:  # the TTL split: a model or a dict, read as one mapping (the API sends it on every response)
+        parts = fields(split)
+        if parts is None:
+            five, hour = _int(split, "ephemeral_5m_input_tokens"), _int(split, "ephemeral_1h_input_tokens")
+        else:
+            five, hour = parts.get("ephemeral_5m_input_tokens"), parts.get("ephemeral_1h_input_tokens")
+            five = five if type(five) is int else None
+            hour = hour if type(hour) is int else None
     if total_write is None and (five is not None or hour is not None):
         total_write = (five or 0) + (hour or 0)
     if split is not None and (five is not None or hour is not None):
