@@ -32,7 +32,7 @@ from typing import Any, ClassVar
 import attrs
 
 from .._errors import ConfigurationError, TransientSinkError
-from .._models import AiEventUser, ContextFrame, CostEvent, Status, Usage
+from .._models import AiEventUser, ContextFrame, CostEvent, Status, Usage, UsageFacts
 from .._recording import PendingEvent
 from .lines import clean_text, json_default
 from .sqlite import connect, immediate
@@ -83,11 +83,17 @@ _scope_of = operator.attrgetter(*_SCOPE[:-2])
 _STATUS_AT, _STREAMED_AT, _ABORTED_AT = (_PLAIN.index(name) for name in ("status", "streamed", "aborted"))
 
 _INT64 = 2**63
-_NO_USAGE = Usage()
+_NO_USAGE = UsageFacts()
+_usage_fields = operator.attrgetter(*UsageFacts._fields)
 _SAFE_KEY = re.compile(r"[A-Za-z0-9_.\-]+")
 _JSON_CACHE_SIZE = 256
 # What binding a value SQLite cannot store raises.
 _UNBINDABLE = (ValueError, OverflowError, sqlite3.InterfaceError, sqlite3.ProgrammingError)
+
+
+def _usage_of(usage: Usage | UsageFacts | None) -> tuple[Any, ...]:
+    """A usage's fields in ``UsageFacts`` order: none, or a ``Usage`` given at the call's start (an estimate)."""
+    return _NO_USAGE if usage is None else _usage_fields(usage)
 
 
 def default_db_path() -> Path:
@@ -360,7 +366,10 @@ class SQLiteSink:
         ``usage_facts`` reads are never ``None``.
         """
         total, cost_status, names, texts, pico, version = p.cost_text()
-        u = p.usage or _NO_USAGE
+        given = p.usage
+        # One unpacking: each attribute read on a named tuple is a descriptor call.
+        u: tuple[Any, ...] = given if type(given) is UsageFacts else _usage_of(given)
+        inp, out, reasoning, written, w5, w1, read, searches, fetches, tier, speed, geo, _ = u
         v: Any  # each value that may be missing, in turn
         return (
             p.tracking_id,
@@ -372,15 +381,15 @@ class SQLiteSink:
             p.api,
             p.platform,
             1 if p.streamed else 0,
-            u.input_tokens,
-            u.output_tokens,
-            _NULL if (v := u.reasoning_tokens) is None else v,
-            u.cache_creation_input_tokens,
-            _NULL if (v := u.cache_creation_5m_input_tokens) is None else v,
-            _NULL if (v := u.cache_creation_1h_input_tokens) is None else v,
-            u.cache_read_input_tokens,
-            u.web_search_requests,
-            u.web_fetch_requests,
+            inp,
+            out,
+            _NULL if reasoning is None else reasoning,
+            written,
+            _NULL if w5 is None else w5,
+            _NULL if w1 is None else w1,
+            read,
+            searches,
+            fetches,
             _NULL if (v := p.stop_reason) is None else v,
             _NULL if (v := p.latency_ms) is None else v,
             _NULL if (v := p.first_token_ms) is None else v,
@@ -388,9 +397,9 @@ class SQLiteSink:
             _NULL if (v := p.request_id) is None else v,
             _NULL if (v := p.error_type) is None else v,
             _NULL if (v := p.error_message) is None else v,
-            _NULL if (v := u.service_tier) is None else v,
-            _NULL if (v := u.speed) is None else v,
-            _NULL if (v := u.inference_geo) is None else v,
+            _NULL if tier is None else tier,
+            _NULL if speed is None else speed,
+            _NULL if geo is None else geo,
             _NULL if (v := p.batch_id) is None else v,
             _NULL if (v := p.custom_id) is None else v,
             1 if p.aborted else 0,

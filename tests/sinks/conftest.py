@@ -22,7 +22,7 @@ import pytest
 
 from fluxgate import CostEvent, RetryPolicy, Status
 from fluxgate._delivery import flusher
-from fluxgate._models import ContextFrame, Usage
+from fluxgate._models import ContextFrame, Usage, UsageFacts
 from fluxgate._pricing import PriceTable
 from fluxgate._recording import PendingEvent
 
@@ -55,7 +55,9 @@ def make_events(count: int, **overrides: Any) -> list[CostEvent]:
     return [make_event(**overrides) for _ in range(count)]
 
 
-def make_pending(*, context: ContextFrame | None = None, usage: Usage | None = None, **facts: Any) -> PendingEvent:
+def make_pending(
+    *, context: ContextFrame | None = None, usage: Usage | UsageFacts | None = None, **facts: Any
+) -> PendingEvent:
     """What a finished tracked call hands the flusher: its facts, priced with the default table."""
     values: dict[str, Any] = {
         "api": "messages.create",

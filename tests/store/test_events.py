@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fluxgate import AiEventUser, CostEvent, Status
-from fluxgate._models import ContextFrame, Usage
+from fluxgate._models import ContextFrame, Usage, UsageFacts
 from fluxgate._recording import PendingEvent
 from fluxgate._recording.event import EventSummary
 from fluxgate._store import event_from_row
@@ -76,9 +76,13 @@ class TestRows:
         The facts' row writes the bill's integer figures as text; the event's
         holds the Decimal figures: the two must be the same to the digit.
         """
-        pending = make_pending(model=model, usage=usage, batch_id=batch_id, estimated=estimated)
+        facts = {"model": model, "batch_id": batch_id, "estimated": estimated, "tracking_id": "a" * 32, "created_at": 1}
+        pending = make_pending(usage=usage, **facts)
         sink = SQLiteSink(":memory:")
         assert sink._row(pending) == sink._row(pending.materialize())
+        # As the flusher reads the SDK's usage: into UsageFacts, which plain_text prices on a short path.
+        read = make_pending(usage=UsageFacts(**attrs.asdict(usage, recurse=False)), **facts)
+        assert sink._row(read) == sink._row(pending)
 
     @pytest.mark.parametrize("read_first", [False, True])
     def test_the_usual_call_is_written_from_its_counts(self, read_first: bool) -> None:
