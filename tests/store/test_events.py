@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 import attrs
 import pytest
@@ -76,7 +77,13 @@ class TestRows:
         The facts' row writes the bill's integer figures as text; the event's
         holds the Decimal figures: the two must be the same to the digit.
         """
-        facts = {"model": model, "batch_id": batch_id, "estimated": estimated, "tracking_id": "a" * 32, "created_at": 1}
+        facts: dict[str, Any] = {
+            "model": model,
+            "batch_id": batch_id,
+            "estimated": estimated,
+            "tracking_id": "a" * 32,
+            "created_at": 1,
+        }
         pending = make_pending(usage=usage, **facts)
         sink = SQLiteSink(":memory:")
         assert sink._row(pending) == sink._row(pending.materialize())
