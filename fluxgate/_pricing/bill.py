@@ -559,10 +559,10 @@ def plain_text(plan: Plan, counts: Sequence[int]) -> PlainText | None:
     return text, tuple(names), tuple(texts), total, rank
 
 
+#: Each component with its index in a call's counts (``plain_text`` loops over them).
 _INDEXED_COMPONENTS: Final = tuple(enumerate(COMPONENTS))
-#: A dollar, and a millionth of one, in pico-dollars (``figure_text`` writes less than a millionth as ``3E-7``).
+#: A dollar in pico-dollars.
 _DOLLAR: Final = 10**12
-_MILLIONTH: Final = 10**6
 
 
 def charge_fee(bill: Bill, name: str, n: int, price: Decimal) -> None:

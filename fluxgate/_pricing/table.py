@@ -406,6 +406,10 @@ class PriceTable:
         :meth:`price_exact`'s figures. None when the call is not the usual one
         (a modifier, iterations, a fee, an inexact count, an unpriced model)
         or its figures are not whole pico-dollars: ``price_exact`` prices it.
+
+        Given the flusher's ``UsageFacts`` it first tries a short path that
+        states ``_read``'s test of the usual call again, on the tuple's
+        fields; the tests give every usage both ways and require the same answer.
         """
         if not batch and not regional and type(usage) is UsageFacts:
             # The flusher's usual call, read straight from its facts: a model id
