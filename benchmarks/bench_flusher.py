@@ -41,6 +41,9 @@ from fluxgate._recording import PendingEvent
 from fluxgate.sinks import HTTPSink, SQLiteSink
 from tests.sinks.conftest import IngestServer, make_events
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_overhead import USAGE  # the path above first
+
 #: What ``fluxgate.init()`` passes the flusher by default.
 DEFAULTS = {"max_batch_size": 100, "flush_interval_s": 1.0}
 
@@ -66,13 +69,7 @@ def pending_events(count: int) -> list[PendingEvent]:
     """What ``count`` tracked calls in one scope hand to the flusher: their facts, the SDK's own usage unread."""
     table = PriceTable.default()
     context = ContextFrame.build(feature="summarize", user=AiEventUser("u1", name="Ada"), metadata={"plan": "pro"})
-    usage = SDKUsage(
-        input_tokens=1200,
-        output_tokens=300,
-        cache_creation_input_tokens=0,
-        cache_read_input_tokens=800,
-        service_tier="standard",
-    )
+    usage = SDKUsage.model_validate(USAGE)  # as the SDK parses a response's
     return [
         PendingEvent(
             table,

@@ -44,7 +44,17 @@ from fluxgate.testing._fake_wire import http_library
 
 RESULTS = Path(__file__).with_name("RESULTS.md")
 MESSAGES = [{"role": "user", "content": "Summarize the attached ticket."}]
-USAGE = {"input_tokens": 1200, "output_tokens": 300, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 800}
+#: A usage as the API sends it today (the recordings of Claude Sonnet 4 and later): the cache
+#: write's TTL split, the service tier and the inference region come with every response.
+USAGE = {
+    "input_tokens": 1200,
+    "cache_creation_input_tokens": 0,
+    "cache_read_input_tokens": 800,
+    "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+    "output_tokens": 300,
+    "service_tier": "standard",
+    "inference_geo": "not_available",
+}
 MESSAGE = {
     "id": "msg_bench",
     "type": "message",
