@@ -426,8 +426,8 @@ class PriceTable:
                 plan is not None
                 and plan.standard is not None
                 and (tier is None or tier == "standard")
-                and speed is None
-                and geo is None
+                and speed != "fast"
+                and (geo is None or geo.lower() != "us")  # the API says "not_available" or "global"
                 and not searches
                 and not iterations
                 and w5 is not None

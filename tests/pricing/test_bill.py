@@ -162,8 +162,8 @@ def usages(draw: st.DrawFn) -> Usage:
         cache_read_input_tokens=draw(counts),
         web_search_requests=draw(st.integers(0, 50)),
         service_tier=draw(st.sampled_from([None, "standard", "priority", "batch"])),
-        speed=draw(st.sampled_from([None, "fast"])),
-        inference_geo=draw(st.sampled_from([None, "global", "us", "US"])),
+        speed=draw(st.sampled_from([None, "standard", "fast"])),
+        inference_geo=draw(st.sampled_from([None, "global", "not_available", "us", "US"])),
         iterations=tuple(draw(st.lists(iterations(), max_size=3))),
     )
 
@@ -269,6 +269,12 @@ class TestAnyUsage:
         assert table.plain_text("claude-sonnet-4-6", given(usual, iterations=(iteration,))) is None
         assert table.plain_text("no-such-model", given(usual)) is None
         assert table.plain_text(None, given(usual)) is None
+        # What the API sends on a usual call today: a region and a speed that change no price.
+        plain = table.plain_text("claude-sonnet-4-6", given(usual))
+        for geo in ("not_available", "global", None):
+            for speed in ("standard", None):
+                assert table.plain_text("claude-sonnet-4-6", given(usual, inference_geo=geo, speed=speed)) == plain
+        assert table.plain_text("claude-sonnet-4-6", given(usual, inference_geo="US")) is None
         priority = table.plain_text("claude-sonnet-4-6", given(usual, service_tier="priority"))
         assert priority is not None
         assert priority[4] == "estimated_price"
