@@ -71,14 +71,24 @@ _INDEXES = {
 }
 
 # A row is, in this order: the fields whose value SQLite takes as it is (str,
-# int, float, None; Status is a str and a bool an int), the cost's, and the
+# int, float, None; Status is a str and a bool an int), the cost's, the
 # scope's (the same for every call of a ``track_context``, so a pending
-# event's are made once per scope: ``SQLiteSink._scope_values``).
+# event's are made once per scope: ``SQLiteSink._scope_values``), and the
+# sparse ones, which a call that succeeds usually leaves empty (no error, no
+# batch, no thinking count, no speed). A row whose sparse fields are all
+# empty ends before them (it is "lean"), and a write of lean rows only
+# inserts without those columns (SQLite stores NULL): six values fewer to
+# bind per row, about 3 % of the flusher's work per event.
 _SPECIAL = ("cost_usd", "cost_breakdown", "cost_pusd")
 _SCOPE = ("feature", "user_id", "step", "session_id", "conversation_id", "service_tier", "user", "metadata")
-_PLAIN = tuple(name for name in COLUMNS if name not in _SPECIAL and name not in _SCOPE)
-_INSERT_ORDER = (*_PLAIN, *_SPECIAL, *_SCOPE)
+_SPARSE = ("reasoning_tokens", "speed", "error_type", "error_message", "batch_id", "custom_id")
+_PLAIN = tuple(name for name in COLUMNS if name not in (*_SPECIAL, *_SCOPE, *_SPARSE))
+_LEAN_ORDER = (*_PLAIN, *_SPECIAL, *_SCOPE)
+_INSERT_ORDER = (*_LEAN_ORDER, *_SPARSE)
+_FULL = len(_INSERT_ORDER)
 _plain_of = operator.attrgetter(*_PLAIN)
+_sparse_of = operator.attrgetter(*_SPARSE)
+_NO_SPARSE = (None,) * len(_SPARSE)
 _scope_of = operator.attrgetter(*_SCOPE[:-2])
 _STATUS_AT, _STREAMED_AT, _ABORTED_AT = (_PLAIN.index(name) for name in ("status", "streamed", "aborted"))
 
@@ -188,9 +198,10 @@ def event_from_row(row: sqlite3.Row | dict[str, Any]) -> CostEvent:
     return CostEvent(**{k: v for k, v in data.items() if k in known})
 
 
-#: The plain columns ``SQLiteSink._pending_row`` fills, in its order. Should ``CostEvent``
-#: gain a field this does not name, pending events take the slower way
-#: through ``materialize()`` rather than store a wrong row.
+#: The plain columns ``SQLiteSink._pending_row`` fills, in its order (the sparse ones follow
+#: the scope's, in ``_SPARSE`` order). Should ``CostEvent`` gain a field this does not
+#: name, pending events take the slower way through ``materialize()`` rather than
+#: store a wrong row.
 _PENDING_PLAIN = (
     "tracking_id",
     "created_at",
@@ -203,7 +214,6 @@ _PENDING_PLAIN = (
     "streamed",
     "input_tokens",
     "output_tokens",
-    "reasoning_tokens",
     "cache_creation_input_tokens",
     "cache_creation_5m_input_tokens",
     "cache_creation_1h_input_tokens",
@@ -215,13 +225,8 @@ _PENDING_PLAIN = (
     "time_to_first_token_ms",
     "stream_duration_ms",
     "request_id",
-    "error_type",
-    "error_message",
     "usage_service_tier",
-    "speed",
     "inference_geo",
-    "batch_id",
-    "custom_id",
     "aborted",
 )
 _FAST_PENDING = _PENDING_PLAIN == _PLAIN
@@ -270,8 +275,8 @@ class SQLiteSink:
         self._json: dict[int, tuple[object, str]] = {}
         # The scope's columns of a pending event's row, by its ContextFrame (held, as above).
         self._scopes: dict[int, tuple[ContextFrame, tuple[Any, ...]]] = {}
-        #: INSERT statements by their number of rows (see _insert_rows).
-        self._statements: dict[int, str] = {}
+        #: INSERT statements by their number of rows and of columns (see _insert_rows).
+        self._statements: dict[tuple[int, int], str] = {}
         self._rows_per_statement = 1
 
     def __repr__(self) -> str:
@@ -350,6 +355,9 @@ class SQLiteSink:
             self._shared_json(event.user),
             self._shared_json(event.metadata),
         )
+        sparse = _sparse_of(event)
+        if sparse != _NO_SPARSE:
+            row += sparse
         return tuple([_NULL if value is None else value for value in row])
 
     def _pending_row(self, p: PendingEvent) -> tuple[Any, ...]:
@@ -371,7 +379,7 @@ class SQLiteSink:
         u: tuple[Any, ...] = given if type(given) is UsageFacts else _usage_of(given)
         inp, out, reasoning, written, w5, w1, read, searches, fetches, tier, speed, geo, _ = u
         v: Any  # each value that may be missing, in turn
-        return (
+        row = (
             p.tracking_id,
             p.created_at,
             p.status._value_,
@@ -383,7 +391,6 @@ class SQLiteSink:
             1 if p.streamed else 0,
             inp,
             out,
-            _NULL if reasoning is None else reasoning,
             written,
             _NULL if w5 is None else w5,
             _NULL if w1 is None else w1,
@@ -395,13 +402,8 @@ class SQLiteSink:
             _NULL if (v := p.first_token_ms) is None else v,
             _NULL if (v := p.stream_ms) is None else v,
             _NULL if (v := p.request_id) is None else v,
-            _NULL if (v := p.error_type) is None else v,
-            _NULL if (v := p.error_message) is None else v,
             _NULL if tier is None else tier,
-            _NULL if speed is None else speed,
             _NULL if geo is None else geo,
-            _NULL if (v := p.batch_id) is None else v,
-            _NULL if (v := p.custom_id) is None else v,
             1 if p.aborted else 0,
             # the _SPECIAL columns, then the _SCOPE ones
             _NULL if total is None else total,
@@ -409,6 +411,18 @@ class SQLiteSink:
             _NULL if pico is None or (v := _pico_column(pico)) is None else v,
             *self._scope_values(p.context),
         )
+        error_type, error_message, batch_id, custom_id = p.error_type, p.error_message, p.batch_id, p.custom_id
+        if (
+            reasoning is None
+            and speed is None
+            and error_type is None
+            and error_message is None
+            and batch_id is None
+            and custom_id is None
+        ):
+            return row  # lean: the write may leave the _SPARSE columns out
+        sparse = (reasoning, speed, error_type, error_message, batch_id, custom_id)
+        return row + tuple([_NULL if value is None else value for value in sparse])
 
     def write(self, batch: Sequence[CostEvent | PendingEvent]) -> None:
         """Insert ``batch`` (see ``_insert_rows``); a locked database is transient.
@@ -420,6 +434,8 @@ class SQLiteSink:
         """
         with self._lock:
             rows = [self._row(item) for item in batch]
+            if len(set(map(len, rows))) > 1:  # lean rows beside full ones: every row gives every column
+                rows = [row if len(row) == _FULL else row + _SPARSE_NULLS for row in rows]
             try:
                 self._insert_rows(rows)
             except _UNBINDABLE:
@@ -467,7 +483,8 @@ class SQLiteSink:
             raise TransientSinkError(f"SQLite write failed: {exc}") from exc
 
     def _execute(self, conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
-        statement = self._statements.get(len(rows)) or self._statement(len(rows))
+        shape = (len(rows), len(rows[0]))  # rows are all lean or all full (see write)
+        statement = self._statements.get(shape) or self._statement(*shape)
         # One list of every row's values. Extending it by each tuple copies the
         # tuple's items in one step: chain.from_iterable went value by value,
         # about 1,000 instructions per row more.
@@ -476,13 +493,14 @@ class SQLiteSink:
             values += row
         conn.execute(statement, values)
 
-    def _statement(self, size: int) -> str:
+    def _statement(self, size: int, width: int) -> str:
+        """The INSERT of ``size`` rows of the first ``width`` columns of ``_INSERT_ORDER``."""
         if len(self._statements) >= _STATEMENTS_KEPT:
             self._statements.clear()
-        one = f"({', '.join('?' * len(_INSERT_ORDER))})"
-        columns = ", ".join(_INSERT_ORDER)
+        one = f"({', '.join('?' * width)})"
+        columns = ", ".join(_INSERT_ORDER[:width])
         statement = f"INSERT OR IGNORE INTO {TABLE} ({columns}) VALUES " + ", ".join([one] * size)
-        self._statements[size] = statement
+        self._statements[size, width] = statement
         return statement
 
     def close(self) -> None:
@@ -500,13 +518,15 @@ class SQLiteSink:
 #: One object, so rows with it compare equal (``nan == nan`` is False, but a
 #: tuple compares its items by identity first).
 _NULL = math.nan
+_SPARSE_NULLS = (_NULL,) * len(_SPARSE)
 #: The page cache of the writing connection, in KiB.
 _CACHE_KIB = 512
 #: Rows per INSERT statement at most (see SQLiteSink._insert_rows).
 _MAX_ROWS_PER_STATEMENT = 128
 #: Prepared statements the writing connection keeps (the oldest goes first): one per size
-#: (128 rows and the seven powers of two below), and BEGIN IMMEDIATE and COMMIT.
-_STATEMENTS_KEPT = 12
+#: (128 rows and the seven powers of two below) and width (lean or full rows), and
+#: BEGIN IMMEDIATE and COMMIT.
+_STATEMENTS_KEPT = 20
 #: sqlite3.h's SQLITE_LIMIT_VARIABLE_NUMBER (the module names it from Python 3.11 on).
 _SQLITE_LIMIT_VARIABLE_NUMBER = 9
 

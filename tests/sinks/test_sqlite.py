@@ -8,6 +8,7 @@ import stat
 import threading
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -130,6 +131,37 @@ class TestSQLiteSink:
         assert inserts == {1, 2, 4, 8, 16, 32, 64, 128}
         assert len(rows(tmp_path / "a.db")) == written
         sink.close()
+
+    @pytest.mark.parametrize(
+        "sparse",
+        [
+            {"error_type": "overloaded_error", "error_message": "Overloaded", "status": Status.ERROR},
+            {"batch_id": "msgbatch_1", "custom_id": "c1"},
+            {"reasoning_tokens": 120},
+            {"speed": "fast"},
+        ],
+        ids=["error", "batch", "thinking", "speed"],
+    )
+    def test_a_write_binds_the_sparse_columns_only_when_a_row_has_one(
+        self, sparse: dict[str, Any], tmp_path: Path
+    ) -> None:
+        """Successful calls leave error, batch, thinking and speed columns out of the INSERT; one that has
+        any makes its write give every column, in every row, and each row still reads back as its event.
+        """
+        sink = SQLiteSink(tmp_path / "a.db")
+        statements: list[str] = []
+        sink._connect().set_trace_callback(statements.append)
+        plain = [make_event(i) for i in range(4)]  # four rows: one statement each write
+        sink.write(plain)
+        mixed = [make_event(4), make_event(5, **sparse), make_event(6), make_event(7)]
+        sink.write(mixed)
+        sink.close()
+        inserts = [text for text in statements if text.startswith("INSERT")]
+        assert len(inserts) == 2
+        assert "error_type" not in inserts[0]
+        assert "error_type" in inserts[1]
+        assert "custom_id" in inserts[1]
+        assert [event_from_row(row) for row in rows(tmp_path / "a.db")] == [*plain, *mixed]
 
     def test_adds_columns_of_newer_versions(self, tmp_path: Path) -> None:
         """A store made by an older fluxgate gets the missing columns on first write."""
