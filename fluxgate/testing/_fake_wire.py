@@ -110,6 +110,11 @@ async def achunks(pieces: Sequence[bytes]) -> Any:
 class AWSEventStreamDecoder:
     """Stands in for the SDK's botocore-based Bedrock decoder when botocore is not installed."""
 
+    def __init__(self, options: object = None) -> None:
+        # anthropic 2.16 and later pass the request's options to _make_sse_decoder; a Bedrock
+        # data-plane stream is event-stream framed whatever they say.
+        del options
+
     def iter_bytes(self, iterator: Iterator[bytes]) -> Iterator[Any]:
         from anthropic._streaming import ServerSentEvent
 
