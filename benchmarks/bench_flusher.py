@@ -38,6 +38,7 @@ from fluxgate._ids import new_tracking_id, now_ms
 from fluxgate._models import ContextFrame
 from fluxgate._pricing import PriceTable
 from fluxgate._recording import PendingEvent
+from fluxgate._recording.usage import detached
 from fluxgate.sinks import HTTPSink, SQLiteSink
 from tests.sinks.conftest import IngestServer, make_events
 
@@ -66,10 +67,10 @@ class DeadSink(NullSink):
 
 
 def pending_events(count: int) -> list[PendingEvent]:
-    """What ``count`` tracked calls in one scope hand to the flusher: their facts, the SDK's own usage unread."""
+    """What ``count`` tracked calls in one scope hand to the flusher: their facts, the SDK's usage unread."""
     table = PriceTable.default()
     context = ContextFrame.build(feature="summarize", user=AiEventUser("u1", name="Ada"), metadata={"plan": "pro"})
-    usage = SDKUsage.model_validate(USAGE)  # as the SDK parses a response's
+    usage = detached(SDKUsage.model_validate(USAGE))  # as a tracked call hands the SDK's over
     return [
         PendingEvent(
             table,

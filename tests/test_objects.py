@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import gc
+import inspect
 import multiprocessing
 import pickle
 from collections.abc import Callable
@@ -22,7 +24,7 @@ import pytest
 import fluxgate
 import fluxgate._store.batches
 from fluxgate import Status
-from fluxgate.testing import FakeAnthropicAPI, MemorySink, sse_body
+from fluxgate.testing import FakeAnthropicAPI, FakeReply, MemorySink, sse_body
 
 from .helpers import HELLO, message_body, stream_events
 
@@ -35,8 +37,6 @@ def fake() -> FakeAnthropicAPI:
     """A fake that answers every request (JSON, or SSE when a stream is asked for)."""
 
     def respond(request: Any) -> Any:
-        from fluxgate.testing import FakeReply
-
         body = request.body if isinstance(request.body, dict) else {}
         if body.get("stream"):
             return FakeReply(sse=sse_body(stream_events(input_tokens=40, output_tokens=9)))
@@ -258,3 +258,34 @@ class TestProcessPools:
         if isinstance(plain_error, anthropic.RateLimitError):  # older releases' errors do not survive pickle
             assert error.status_code == 429
             assert error.fluxgate_cost_tracking_response.status is Status.ERROR
+
+
+class TestWaitingCalls:
+    def test_a_waiting_call_holds_none_of_the_messages_objects(self) -> None:
+        """A call queued for delivery keeps its usage as plain dicts: the message's models stay the user's.
+
+        Each of those models is an object the collector tracks: held by every queued call, they were
+        promoted through its generations and brought collections that untracked calls never cause.
+        """
+        usage = {
+            "input_tokens": 40,
+            "output_tokens": 9,
+            "cache_creation_input_tokens": 2056,
+            "cache_read_input_tokens": 0,
+            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 2056},
+            "service_tier": "standard",
+        }
+        api = FakeAnthropicAPI(responder=lambda _request: FakeReply(json_body={**message_body(), "usage": usage}))
+        memory = MemorySink()
+        fluxgate.init(sinks=[memory], flush_interval_s=3600, max_batch_size=1000)  # the call waits in the queue
+        msg = api.client().messages.create(**KW)
+        holders = [holder for holder in gc.get_referrers(msg.usage) if not inspect.isframe(holder)]
+        assert holders == [msg.__dict__]
+        split = msg.usage.cache_creation
+        if not isinstance(split, dict):  # a model of its own, where the SDK declares the field
+            holders = [holder for holder in gc.get_referrers(split) if not inspect.isframe(holder)]
+            assert holders == [msg.usage.__dict__]
+        assert fluxgate.flush()
+        [event] = memory.events
+        assert (event.cache_creation_input_tokens, event.cache_creation_1h_input_tokens) == (2056, 2056)
+        assert event.cost_usd is not None

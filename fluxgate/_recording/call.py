@@ -31,7 +31,7 @@ from .._ids import tracking_serial
 from .._models import TRACKING_ATTRIBUTE, ContextFrame, CostTrackingResponse, Status, Usage
 from .event import EventSummary, PendingEvent
 from .outcome import STOP_STATUS, header, str_or_none
-from .usage import fields, get
+from .usage import detached, fields, get
 
 if TYPE_CHECKING:
     from .._pricing import PriceTable
@@ -324,7 +324,7 @@ class Call(PendingEvent):
         stop_reason = stop_reason if type(stop_reason) is str else str_or_none(stop_reason)
         self.event(
             STOP_STATUS.get(stop_reason, Status.SUCCESS) if stop_reason else Status.SUCCESS,
-            usage,  # read on the flusher's thread (PendingEvent.usage)
+            detached(usage),  # read on the flusher's thread (PendingEvent.usage)
             model if isinstance(model, str) else None,
             stop_reason,
             request_id,

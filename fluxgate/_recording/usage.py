@@ -14,7 +14,7 @@ from typing import Any
 
 from .._models import Iteration, Usage, UsageFacts
 
-__all__ = ["StreamAccumulator", "event_type", "fields", "get", "usage_facts", "usage_from"]
+__all__ = ["StreamAccumulator", "detached", "event_type", "fields", "get", "usage_facts", "usage_from"]
 
 
 def get(obj: Any, name: str) -> Any:
@@ -52,6 +52,36 @@ def fields(obj: Any) -> Mapping[str, Any] | None:
     if isinstance(obj, Mapping):
         return obj
     return None
+
+
+#: The fields of a usage the SDK gives as models of their own.
+_NESTED = ("cache_creation", "server_tool_use", "output_tokens_details")
+
+
+def detached(usage: Any) -> Any:
+    """``usage`` as a plain dict (its nested models as dicts too), for a call waiting to be written.
+
+    A queued call lives until the flusher writes it. The SDK's usage is a
+    model with a ``__dict__``, a set of the fields given and a model of its
+    own for the cache write's split: six objects the collector tracks,
+    promoted through its generations while they wait, so tracked calls
+    brought three times the collections, full ones of the whole heap
+    included, that untracked calls never cause. A dict of plain values leaves
+    the collector's lists at its next pass. A dict or an object that is not
+    a model is kept as it is.
+    """
+    view = fields(usage)
+    if type(view) is not dict or view is usage:
+        return usage
+    plain = dict(view)
+    for name in _NESTED:
+        inner = plain.get(name)
+        if inner is not None and type(inner) is not dict:
+            # A field of an SDK model is a model too: its __dict__, unless it has extras.
+            inner_own = getattr(inner, "__dict__", None)
+            if type(inner_own) is dict and not getattr(inner, "__pydantic_extra__", None):
+                plain[name] = inner_own.copy()
+    return plain
 
 
 def event_type(event: Any) -> str | None:
