@@ -1,0 +1,70 @@
+"""What the flusher working beside the application costs the application's own thread.
+
+`bench_overhead.py` reports (a), the CPU a tracked create adds to the calling thread, at several
+times what the caller's own work counts in instructions (`bench_instructions.py`). This script
+splits that figure. Rounds of 1,000 creates, interleaved in one process, each mode's median of
+the rounds, the calling thread's CPU (`time.thread_time`) per create:
+
+  off      untracked
+  alone    tracked, each event let go at the queue: the caller's own work
+  held     tracked, the events kept alive until the round ends, never written: adds the
+           collector's work for objects that outlive the call
+  on       tracked, default settings: the flusher prices and writes beside the caller
+
+    python benchmarks/bench_beside.py
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import bench_overhead
+
+from fluxgate import track_context
+
+ROUNDS = 9
+CALLS = 1000
+
+
+def main() -> None:
+    bench = bench_overhead.Bench(Path(tempfile.mkdtemp()) / "beside.db")
+    flusher = bench.fg._flusher
+    real_submit = flusher.submit
+    held: list[Any] = []
+    modes: dict[str, Any] = {"off": None, "alone": lambda _event: True, "held": held.append, "on": real_submit}
+    per_call: dict[str, list[float]] = {mode: [] for mode in modes}
+    with track_context(feature="bench", user="u1", step="s"):
+        for on in (True, False):  # warm both ways
+            bench.tracked(on)
+            for _ in range(300):
+                bench.create()
+        for _ in range(ROUNDS):
+            for mode, submit in modes.items():
+                bench.tracked(submit is not None)
+                if submit is not None:
+                    flusher.submit = submit  # type: ignore[method-assign]
+                started = time.thread_time()
+                for _ in range(CALLS):
+                    bench.create()
+                per_call[mode].append((time.thread_time() - started) / CALLS * 1e6)
+                if mode == "on":
+                    bench.fg.flush(timeout_s=60)
+                held.clear()
+    flusher.submit = real_submit  # type: ignore[method-assign]
+    bench.tracked(False)
+    base = statistics.median(per_call["off"])
+    print(f"The calling thread's CPU per create (median of {ROUNDS} rounds of {CALLS:,})")
+    for mode in modes:
+        median = statistics.median(per_call[mode])
+        print(f"  {mode:6s} {median:8.1f} µs  {median - base:+6.1f} µs")
+
+
+if __name__ == "__main__":
+    main()
