@@ -233,9 +233,20 @@ class Flusher:
                 self._wake.set()
             elif waiting % _YIELD_EVERY == 0:
                 time.sleep(_YIELD_S)  # woken a while ago, the dispatcher is still waiting for the GIL
-        elif self._behind and waiting % _YIELD_EVERY == 0:
+        elif self._behind and waiting % _YIELD_EVERY == 0 and self._still_behind():
             time.sleep(_YIELD_S)  # a sink's worker is behind: let it have the GIL
         return True
+
+    def _still_behind(self) -> bool:
+        """Whether a sink's worker still holds more than ``_BEHIND_WAKES`` wake-ups' worth of events.
+
+        ``_dispatch`` sets ``_behind`` as it hands a batch over; a worker may
+        have caught up since, and a caller that yields to a worker with
+        nothing left to do leaves the process idle.
+        """
+        limit = _BEHIND_WAKES * self._wake_at
+        behind = self._behind = any(worker.holding() > limit for worker in self._workers)
+        return behind
 
     def flush(self, timeout_s: float | None = 5.0) -> bool:
         """Wait until every sink has handled everything queued before this call.
@@ -414,7 +425,7 @@ class Flusher:
             self._dispatched += len(batch)
         for worker in self._workers:
             most = max(most, worker.offer(list(batch)))  # a copy each: a sink may not share a list
-        self._behind = most > _BEHIND_WAKES * self._wake_at
+        self._behind = most > _BEHIND_WAKES * self._wake_at  # until a caller finds otherwise (_still_behind)
 
     def _count_drop(self, event: Item, reason: str) -> None:
         with self._drop_lock:

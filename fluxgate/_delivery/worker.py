@@ -127,12 +127,23 @@ class SinkWorker:
                 self._pending += len(batch)
                 self._cond.notify()
             # A failing sink is behind for a reason more GIL time would not cure.
-            waiting = 0 if self._breaker.failing else self._pending + len(self._inflight or ())
+            waiting = self.holding()
         if taken:
             self._kick()
         else:
             self._give_up(batch, "shut_down" if self._abandoned.is_set() else "sink_queue_full")
         return waiting
+
+    def holding(self) -> int:
+        """Events this sink holds now (waiting or in flight); 0 while its writes are failing.
+
+        Read without the lock, as a hint: the caller's thread asks it before
+        yielding the GIL to a worker that may have caught up since.
+        """
+        if self._breaker.failing:
+            return 0
+        inflight = self._inflight
+        return self._pending + (0 if inflight is None else len(inflight))
 
     def offer_marker(self, marker: Marker) -> None:
         with self._cond:

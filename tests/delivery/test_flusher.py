@@ -255,6 +255,46 @@ class TestBusyCaller:
         assert stats["dropped_by_reason"].get("sink_queue_full", 0) > 0  # it held all it could
         assert pauses == []
 
+    def test_a_caller_stops_pausing_once_the_worker_caught_up(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        """A caller yields the GIL to a worker that is behind, and no longer once it has caught up.
+
+        Whether a worker is behind is noted as batches are handed to it, which
+        may be a while before the next hand-over: a caller that kept yielding
+        to a worker with nothing left to do would leave the process idle.
+        """
+        pauses: list[float] = []
+
+        class Clock:  # the flusher module's view of time, noting each pause instead of taking it
+            monotonic = staticmethod(time.monotonic)
+
+            @staticmethod
+            def sleep(seconds: float) -> None:
+                pauses.append(seconds)
+
+        monkeypatch.setattr(flusher_module, "time", Clock)
+        gate = threading.Event()
+
+        class GatedSink(ScriptedSink):
+            def write(self, batch: Sequence[CostEvent]) -> None:
+                assert gate.wait(10)
+                super().write(batch)
+
+        sink = GatedSink()
+        f = make_flusher([sink], max_queue_size=400)  # batches of 10: behind past 100 held
+        for _ in range(4):
+            for event in make_events(40):
+                f.submit(event)
+            f._drain()  # hand them over here and now, as a flush would
+        assert pauses  # 160 held, the first in a write that waits: each tenth submit yielded
+        pauses.clear()
+        gate.set()
+        assert f.flush(5)
+        for event in make_events(40):
+            f.submit(event)
+        assert pauses == []
+        assert f.flush(5)
+        assert len(sink.events) == 200
+
 
 class TestFlush:
     def test_nothing_recorded(self) -> None:
