@@ -12,10 +12,18 @@ the rounds, the calling thread's CPU (`time.thread_time`) per create:
   on       tracked, default settings: the flusher prices and writes beside the caller
 
     python benchmarks/bench_beside.py
+    python benchmarks/bench_beside.py --one-cpu   # every thread on one core
+
+With ``--one-cpu`` the process runs on one core (Linux): the flusher's threads then take turns
+with the caller on that core instead of running on the other one. The difference between the two
+runs' ``on`` rows is what running beside the caller on another core costs it (see RESULTS.md,
+eleventh pass).
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -33,7 +41,12 @@ ROUNDS = 9
 CALLS = 1000
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--one-cpu", action="store_true", help="run every thread on one core (Linux)")
+    args = parser.parse_args(argv)
+    if args.one_cpu:
+        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
     bench = bench_overhead.Bench(Path(tempfile.mkdtemp()) / "beside.db")
     flusher = bench.fg._flusher
     real_submit = flusher.submit
@@ -60,7 +73,8 @@ def main() -> None:
     flusher.submit = real_submit  # type: ignore[method-assign]
     bench.tracked(False)
     base = statistics.median(per_call["off"])
-    print(f"The calling thread's CPU per create (median of {ROUNDS} rounds of {CALLS:,})")
+    where = "one core" if args.one_cpu else f"{len(os.sched_getaffinity(0))} cores"
+    print(f"The calling thread's CPU per create (median of {ROUNDS} rounds of {CALLS:,}, {where})")
     for mode in modes:
         median = statistics.median(per_call[mode])
         print(f"  {mode:6s} {median:8.1f} µs  {median - base:+6.1f} µs")
