@@ -196,6 +196,22 @@ class TestSubmit:
         assert len(other.events) == 5
 
 
+@pytest.fixture
+def pauses(monkeypatch: pytest.MonkeyPatch) -> list[float]:
+    """Each pause a caller's ``submit()`` takes to yield the GIL, noted instead of taken."""
+    noted: list[float] = []
+
+    class Clock:  # the flusher module's view of time
+        monotonic = staticmethod(time.monotonic)
+
+        @staticmethod
+        def sleep(seconds: float) -> None:
+            noted.append(seconds)
+
+    monkeypatch.setattr(flusher_module, "time", Clock)
+    return noted
+
+
 class TestBusyCaller:
     def test_a_busy_caller_does_not_starve_delivery(self, tmp_path: Path) -> None:
         """A caller that keeps the interpreter busy loses no event to a starved flusher.
@@ -229,18 +245,8 @@ class TestBusyCaller:
         assert f.snapshot()["sinks"]["SQLiteSink"]["delivered"] == len(events)
         assert f.close(5)
 
-    def test_a_dead_sink_never_makes_the_caller_pause(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_a_dead_sink_never_makes_the_caller_pause(self, pauses: list[float]) -> None:
         """A sink that keeps failing holds events for its own reasons: tracked calls do not yield for it."""
-        pauses: list[float] = []
-
-        class Clock:  # the flusher module's view of time, noting each pause instead of taking it
-            monotonic = staticmethod(time.monotonic)
-
-            @staticmethod
-            def sleep(seconds: float) -> None:
-                pauses.append(seconds)
-
-        monkeypatch.setattr(flusher_module, "time", Clock)
         sink = ScriptedSink(forever=TransientSinkError("down"))
         f = make_flusher([sink], retry=attrs.evolve(FAST, max_attempts=1, breaker_cooldown_s=60), max_queue_size=400)
         # Chunks under the wake-up threshold (five batches of 10), each handed to the
@@ -255,23 +261,13 @@ class TestBusyCaller:
         assert stats["dropped_by_reason"].get("sink_queue_full", 0) > 0  # it held all it could
         assert pauses == []
 
-    def test_a_caller_stops_pausing_once_the_worker_caught_up(self, monkeypatch: pytest.MonkeyPatch) -> None:
+    def test_a_caller_stops_pausing_once_the_worker_caught_up(self, pauses: list[float]) -> None:
         """A caller yields the GIL to a worker that is behind, and no longer once it has caught up.
 
         Whether a worker is behind is noted as batches are handed to it, which
         may be a while before the next hand-over: a caller that kept yielding
         to a worker with nothing left to do would leave the process idle.
         """
-        pauses: list[float] = []
-
-        class Clock:  # the flusher module's view of time, noting each pause instead of taking it
-            monotonic = staticmethod(time.monotonic)
-
-            @staticmethod
-            def sleep(seconds: float) -> None:
-                pauses.append(seconds)
-
-        monkeypatch.setattr(flusher_module, "time", Clock)
         gate = threading.Event()
 
         class GatedSink(ScriptedSink):
