@@ -92,6 +92,9 @@ class IntRates(NamedTuple):
     #: The decimals each rate's figures keep at least (``-exps[i]``), when ``values`` are whole
     #: pico-dollars per token and no rate has a positive exponent; else None (see ``plain_text``).
     places: tuple[int, ...] | None
+    #: What ``plain_text`` reads of each component, in one tuple: (index, name, coefficient,
+    #: value, places, ``10**places``, ``10**(6 + places)``); None when ``places`` is.
+    steps: tuple[tuple[int, str, int, int, int, int, int], ...] | None = None
 
 
 def _exponent(rate: Decimal) -> int:
@@ -110,11 +113,19 @@ def _compile_rates(rates: Rates, unit: int) -> IntRates:
         coefficients.append(coefficient)
         values.append(coefficient * _pow10(exp - 6 - unit))  # per MTok -> per token, in 10**unit USD
     exps = tuple(_exponent(r) for r in rates.as_tuple())
+    places = tuple(-exp for exp in exps) if unit == _PICO and max(exps) <= 0 else None
+    steps = None
+    if places is not None:
+        steps = tuple(
+            (i, name, coefficients[i], values[i], places[i], _pow10(places[i]), _pow10(6 + places[i]))
+            for i, name in enumerate(COMPONENTS)
+        )
     return IntRates(
         values=tuple(values),
         exps=exps,
         coefficients=tuple(coefficients),
-        places=tuple(-exp for exp in exps) if unit == _PICO and max(exps) <= 0 else None,
+        places=places,
+        steps=steps,
     )
 
 
@@ -509,25 +520,23 @@ def plain_text(plan: Plan, counts: Sequence[int]) -> PlainText | None:
     if chosen is None:
         return None
     rates, rank = chosen
-    places = rates.places
-    if places is None:
+    steps = rates.steps
+    if steps is None:
         return None
-    coefficients, values, ranks = rates.coefficients, rates.values, plan.ranks
+    ranks = plan.ranks
     names: list[str] = []
     texts: list[str] = []
     total = most = 0
     # Small integers and short strings: the same text from pico-dollars took
     # 13-digit numbers and stripped up to eleven zeros (a third more work).
-    for i, name in _INDEXED_COMPONENTS:
+    for i, name, coefficient, value, keep, least, dollar in steps:
         n = counts[i]
         if not n:
             continue
-        keep = places[i]
-        units = n * coefficients[i]
-        if units < _POW10[keep]:
+        units = n * coefficient
+        if units < least:
             return None  # under a millionth of a dollar
-        total += n * values[i]
-        dollar = _POW10[6 + keep]
+        total += n * value
         if units < dollar:
             digits = str(units + dollar)  # "1", then the 6 + keep decimals
             kept = digits.rstrip("0")
@@ -559,8 +568,6 @@ def plain_text(plan: Plan, counts: Sequence[int]) -> PlainText | None:
     return text, tuple(names), tuple(texts), total, rank
 
 
-#: Each component with its index in a call's counts (``plain_text`` loops over them).
-_INDEXED_COMPONENTS: Final = tuple(enumerate(COMPONENTS))
 #: A dollar in pico-dollars.
 _DOLLAR: Final = 10**12
 
