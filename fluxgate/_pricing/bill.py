@@ -89,12 +89,11 @@ class IntRates(NamedTuple):
     exps: tuple[int, ...]
     #: Each rate's decimal digits as an integer: the rate is ``coefficients[i] * 10**exps[i]`` USD per MTok.
     coefficients: tuple[int, ...]
-    #: The decimals each rate's figures keep at least (``-exps[i]``), when ``values`` are whole
-    #: pico-dollars per token and no rate has a positive exponent; else None (see ``plain_text``).
-    places: tuple[int, ...] | None
     #: What ``plain_text`` reads of each component, in one tuple: (index, name, coefficient,
-    #: value, places, ``10**places``, ``10**(6 + places)``); None when ``places`` is.
-    steps: tuple[tuple[int, str, int, int, int, int, int], ...] | None = None
+    #: value, places, ``10**places``, ``10**(6 + places)``), where ``places`` (``-exps[i]``) is
+    #: the decimals its figures keep at least. None unless ``values`` are whole pico-dollars per
+    #: token and no rate has a positive exponent.
+    steps: tuple[tuple[int, str, int, int, int, int, int], ...] | None
 
 
 def _exponent(rate: Decimal) -> int:
@@ -113,20 +112,13 @@ def _compile_rates(rates: Rates, unit: int) -> IntRates:
         coefficients.append(coefficient)
         values.append(coefficient * _pow10(exp - 6 - unit))  # per MTok -> per token, in 10**unit USD
     exps = tuple(_exponent(r) for r in rates.as_tuple())
-    places = tuple(-exp for exp in exps) if unit == _PICO and max(exps) <= 0 else None
     steps = None
-    if places is not None:
+    if unit == _PICO and max(exps) <= 0:
         steps = tuple(
-            (i, name, coefficients[i], values[i], places[i], _pow10(places[i]), _pow10(6 + places[i]))
+            (i, name, coefficients[i], values[i], -exps[i], _pow10(-exps[i]), _pow10(6 - exps[i]))
             for i, name in enumerate(COMPONENTS)
         )
-    return IntRates(
-        values=tuple(values),
-        exps=exps,
-        coefficients=tuple(coefficients),
-        places=places,
-        steps=steps,
-    )
+    return IntRates(values=tuple(values), exps=exps, coefficients=tuple(coefficients), steps=steps)
 
 
 @attrs.frozen
