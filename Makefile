@@ -43,7 +43,7 @@ examples: install
 
 bench: install
 	$(PY) benchmarks/bench_overhead.py
-	@for b in benchmarks/bench_split.py benchmarks/bench_beside.py benchmarks/bench_flusher.py benchmarks/bench_report.py benchmarks/bench_postgres.py benchmarks/bench_instructions.py; do \
+	@for b in benchmarks/bench_split.py benchmarks/bench_profile.py benchmarks/bench_beside.py benchmarks/bench_flusher.py benchmarks/bench_report.py benchmarks/bench_postgres.py benchmarks/bench_instructions.py; do \
 		if [ -f $$b ]; then $(PY) $$b || exit 1; fi; done
 
 check: lint test examples
