@@ -18,14 +18,19 @@ imports cancel out), divided by 1,000:
            once the sink has written before (its INSERT statements prepared), over 4,000 calls.
            The facts are made in the same process (what a tracked call makes, counted above on
            the caller's thread): a run that makes them and writes nothing is subtracted.
+  streams  with --streams, (c): what tracking adds to the caller's thread per stream event, from
+           streams of 220 and of 20 text deltas, tracked and not (100 of each). Wall-clock (c) is
+           a few per cent of what the SDK spends per event, less than a noisy VM's spread.
 
-    python benchmarks/bench_instructions.py      # needs valgrind; about eight minutes
+    python benchmarks/bench_instructions.py            # needs valgrind; about eight minutes
+    python benchmarks/bench_instructions.py --streams  # and (c): about ten minutes more
 
 Without valgrind it says so and exits 0 (`make bench` runs it when it is there).
 """
 
 from __future__ import annotations
 
+import functools
 import gc
 import os
 import re
@@ -37,14 +42,17 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 CALLS = 1000
+#: Streams per count of (c): a stream of 220 deltas counts for many creates.
+STREAM_CALLS = 100
 
 
-def _calls(count: int, mode: str) -> None:
-    """The child: ``count`` creates on the canned transport, then flush.
+def _calls(count: int, mode: str, what: str = "create") -> None:
+    """The child: ``count`` calls on the canned transport, then flush.
 
     ``mode``: ``off`` (untracked), ``on`` (tracked, default settings), or ``alone``
     (tracked, each event let go at the queue: the caller's own work, without the
-    background threads taking turns with it).
+    background threads taking turns with it). ``what``: ``create``, or ``short`` or
+    ``long``: a ``create(stream=True)`` read to its end, of 20 or 220 text deltas.
     """
     sys.path.insert(0, str(HERE))
     import bench_overhead
@@ -70,13 +78,16 @@ def _calls(count: int, mode: str) -> None:
 
             for sink in bench.fg.sinks:
                 sink.write(bench_flusher.pending_events(255))
+        call = bench.create if what == "create" else functools.partial(bench.stream, long=what == "long")
+        for _ in range(5):
+            call()
         # What is alive now (anthropic, pydantic, their caches) leaves the collector's
         # generations: a full collection of that heap landing in one run but not the
         # other moved the per-call figure by 10,000 instructions from run to run.
         gc.collect()
         gc.freeze()
         for _ in range(count):
-            bench.create()
+            call()
         bench.fg.flush(timeout_s=60)
     bench.tracked(False)
 
@@ -145,7 +156,7 @@ def _per_call(kind: str, *extra: str, first: int = 200, calls: int = CALLS) -> t
     return (large[0] - small[0]) / calls, (large[1] - small[1]) / calls
 
 
-def main() -> None:
+def main(streams: bool = False) -> None:
     if shutil.which("valgrind") is None:
         print("bench_instructions: valgrind is not installed; skipped")
         return
@@ -158,6 +169,15 @@ def main() -> None:
     _, written = _per_call("writes", "write", first=CALLS + 200, calls=4 * CALLS)
     _, made = _per_call("writes", "make", first=CALLS + 200, calls=4 * CALLS)
     flusher = written - made
+    # (c) on the caller's thread, with --streams (about ten minutes more): long streams against
+    # short ones, tracked (events let go at the queue: the flusher's work is per call, not per
+    # event) and not; 200 deltas between them.
+    streamed = {
+        (mode, what): _per_call("calls", mode, what, first=20, calls=STREAM_CALLS)[0]
+        for mode in ("off", "alone")
+        for what in ("short", "long")
+        if streams
+    }
     print(f"Instructions (callgrind), per call; Python {sys.version.split()[0]}")
     print(f"  create, untracked                     {plain_main:>10,.0f}")
     caller, process = tracked_main - plain_main, tracked_all - plain_all
@@ -167,14 +187,19 @@ def main() -> None:
     print(f"    the request wrapper by itself       {wrapper:>+10,.0f}")
     print(f"  added in the whole process            {process:>+10,.0f}  ({tracked_all / plain_all:.3f})")
     print(f"  flusher: price and write one call     {flusher:>10,.0f}")
+    if streamed:
+        added = {what: streamed["alone", what] - streamed["off", what] for what in ("short", "long")}
+        per_event = (added["long"] - added["short"]) / 200
+        untracked = (streamed["off", "long"] - streamed["off", "short"]) / 200
+        print(f"  added per stream event (caller)       {per_event:>+10,.0f}  (of {untracked:,.0f} untracked)")
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 2 and sys.argv[1] == "calls":
-        _calls(int(sys.argv[2]), sys.argv[3])
+        _calls(int(sys.argv[2]), *sys.argv[3:5])
     elif len(sys.argv) > 2 and sys.argv[1] == "wrapper":
         _wrapper(int(sys.argv[2]))
     elif len(sys.argv) > 2 and sys.argv[1] == "writes":
         _writes(int(sys.argv[2]), sys.argv[3])
     else:
-        main()
+        main(streams="--streams" in sys.argv)
