@@ -87,7 +87,7 @@ class StreamRecorder:
                 return
             aborted = how in ABORTED and not acc.finished
             complete = acc.finished or (acc.saw_delta and how == "end")
-            usage = acc.usage()
+            usage: Any = acc.sdk_usage()  # read into UsageFacts on the flusher's thread
             if usage is None and aborted:
                 usage = self.call.prompt_usage()  # left before message_start: the prompt was read
             stop = acc.stop_reason

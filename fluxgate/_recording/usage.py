@@ -73,7 +73,11 @@ def detached(usage: Any) -> Any:
     view = fields(usage)
     if type(view) is not dict or view is usage:
         return usage
-    plain = dict(view)
+    return _nested_plain(dict(view))
+
+
+def _nested_plain(plain: dict[str, Any]) -> dict[str, Any]:
+    """``plain`` (a usage's own dict) with its nested SDK models made dicts of their fields, in place."""
     for name in _NESTED:
         inner = plain.get(name)
         if inner is not None and type(inner) is not dict:
@@ -263,7 +267,11 @@ class StreamAccumulator:
         self.message_id = _str(message, "id")
         usage = get(message, "usage")
         if usage is not None:
-            self._usage = {name: get(usage, name) for name in _START_FIELDS}
+            # Read from the model's own fields in one mapping: get() on a pydantic model takes
+            # its slow path for every field the SDK release does not declare.
+            view = fields(usage)
+            read = partial(get, usage) if view is None else view.get
+            self._usage = {name: read(name) for name in _START_FIELDS}
 
     def _completion(self, event: Any) -> None:
         # Legacy /v1/complete streams: every event repeats the model, the last
@@ -282,8 +290,10 @@ class StreamAccumulator:
         usage = get(event, "usage")
         if usage is None:
             return
+        view = fields(usage)  # as in _start
+        read = partial(get, usage) if view is None else view.get
         for name in _DELTA_FIELDS:
-            value = get(usage, name)
+            value = read(name)
             if value is not None:
                 self._usage[name] = value
 
@@ -292,3 +302,16 @@ class StreamAccumulator:
         if not self._usage:
             return None
         return usage_from(self._usage)
+
+    def sdk_usage(self) -> dict[str, Any] | None:
+        """The usage as of the last event as the SDK's fields, or None where ``usage()`` is None.
+
+        What a finished stream's call keeps until the flusher reads it
+        (``usage_facts``), as a create's call keeps ``detached``'s copy: a
+        copy, its nested models as dicts, and no :class:`Usage` made on the
+        caller's thread.
+        """
+        found = self._usage
+        if type(found.get("input_tokens")) is not int and type(found.get("output_tokens")) is not int:
+            return None  # usage_facts reads no counts from it
+        return _nested_plain(dict(found))
