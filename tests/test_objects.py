@@ -260,6 +260,17 @@ class TestProcessPools:
             assert error.fluxgate_cost_tracking_response.status is Status.ERROR
 
 
+#: A usage as the API sends it today: the cache write's TTL split and the service tier with it.
+SPLIT_USAGE = {
+    "input_tokens": 40,
+    "output_tokens": 9,
+    "cache_creation_input_tokens": 2056,
+    "cache_read_input_tokens": 0,
+    "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 2056},
+    "service_tier": "standard",
+}
+
+
 class TestWaitingCalls:
     def test_a_waiting_call_holds_none_of_the_messages_objects(self) -> None:
         """A call queued for delivery keeps its usage as plain dicts: the message's models stay the user's.
@@ -267,15 +278,7 @@ class TestWaitingCalls:
         Each of those models is an object the collector tracks: held by every queued call, they were
         promoted through its generations and brought collections that untracked calls never cause.
         """
-        usage = {
-            "input_tokens": 40,
-            "output_tokens": 9,
-            "cache_creation_input_tokens": 2056,
-            "cache_read_input_tokens": 0,
-            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 2056},
-            "service_tier": "standard",
-        }
-        api = FakeAnthropicAPI(responder=lambda _request: FakeReply(json_body={**message_body(), "usage": usage}))
+        api = FakeAnthropicAPI(responder=lambda _request: FakeReply(json_body={**message_body(), "usage": SPLIT_USAGE}))
         memory = MemorySink()
         fluxgate.init(sinks=[memory], flush_interval_s=3600, max_batch_size=1000)  # the call waits in the queue
         msg = api.client().messages.create(**KW)
@@ -292,16 +295,8 @@ class TestWaitingCalls:
 
     def test_a_waiting_streamed_call_holds_none_of_the_streams_objects(self) -> None:
         """A streamed call waits with its usage as plain dicts too, read from the events the user may keep."""
-        usage = {
-            "input_tokens": 40,
-            "output_tokens": 1,
-            "cache_creation_input_tokens": 2056,
-            "cache_read_input_tokens": 0,
-            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 2056},
-            "service_tier": "standard",
-        }
         events = stream_events(output_tokens=9)
-        events[0]["message"]["usage"] = usage
+        events[0]["message"]["usage"] = {**SPLIT_USAGE, "output_tokens": 1}  # message_delta gives the 9
         api = FakeAnthropicAPI(responder=lambda _request: FakeReply(sse=sse_body(events)))
         memory = MemorySink()
         fluxgate.init(sinks=[memory], flush_interval_s=3600, max_batch_size=1000)  # the call waits in the queue
