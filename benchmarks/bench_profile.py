@@ -3,15 +3,15 @@
 `bench_overhead.py` says how much tracking adds; this says where. Tracked creates with default
 settings on the default SQLite store (``flush()`` inside the profiled region, as in (b)), profiled
 with yappi's CPU clock on every thread. For each thread it prints its CPU per create, split by
-package (fluxgate, the SDK and its libraries, the standard library), then the
-functions with the most own time in it.
+package (fluxgate, the SDK and its libraries, the standard library; C code such as SQLite's
+statements shows as "no profiled function"), then the functions with the most own time in it.
 
     python benchmarks/bench_profile.py                     # 20,000 creates, 15 functions per thread
     python benchmarks/bench_profile.py --calls 5000 --top 25
 
 The profiler itself slows every Python call several times over, so read the shares and the order,
-not the microseconds: a function that calls little (sqlite3's ``execute``) looks cheaper than it
-is next to one that calls much. ``bench_instructions.py`` counts instructions without that skew.
+not the microseconds: code that makes few calls looks cheaper than it is next to code that makes
+many. ``bench_instructions.py`` counts instructions without that skew.
 Needs yappi (``pip install -e '.[bench]'``; ``make install`` puts it in .venv).
 """
 
@@ -36,7 +36,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def package(stat: Any) -> str:
-    """The package a profiled function belongs to: ``fluxgate``, ``anthropic``, ``sqlite3``, ..."""
+    """The package a profiled function belongs to: ``fluxgate``, ``anthropic``, ``httpx``, ``stdlib``, ..."""
     path = str(stat.module)
     if "site-packages" in path:
         return path.split("site-packages/", 1)[1].split("/", 1)[0].removesuffix(".py")
