@@ -88,6 +88,17 @@ def _nested_plain(plain: dict[str, Any]) -> dict[str, Any]:
     return plain
 
 
+def _reader(obj: Any) -> Callable[[str], Any]:
+    """``get`` bound to ``obj``, for reading many of its fields: its mapping view's ``get`` where it has one.
+
+    ``get()`` on a pydantic model takes pydantic's slow path (an
+    AttributeError raised and caught, then an ABC check) for every field the
+    SDK release does not declare; its own fields read as one mapping do not.
+    """
+    view = fields(obj)
+    return partial(get, obj) if view is None else view.get
+
+
 def event_type(event: Any) -> str | None:
     """A stream event's ``type``, read without pydantic's attribute machinery."""
     # ``type`` is a declared field of every SDK event model, so plain
@@ -267,10 +278,7 @@ class StreamAccumulator:
         self.message_id = _str(message, "id")
         usage = get(message, "usage")
         if usage is not None:
-            # Read from the model's own fields in one mapping: get() on a pydantic model takes
-            # its slow path for every field the SDK release does not declare.
-            view = fields(usage)
-            read = partial(get, usage) if view is None else view.get
+            read = _reader(usage)
             self._usage = {name: read(name) for name in _START_FIELDS}
 
     def _completion(self, event: Any) -> None:
@@ -290,8 +298,7 @@ class StreamAccumulator:
         usage = get(event, "usage")
         if usage is None:
             return
-        view = fields(usage)  # as in _start
-        read = partial(get, usage) if view is None else view.get
+        read = _reader(usage)
         for name in _DELTA_FIELDS:
             value = read(name)
             if value is not None:
