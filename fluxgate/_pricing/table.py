@@ -435,7 +435,12 @@ class PriceTable:
                 and 0 <= written <= w5 + w1
                 and min(inp, out, read, w5, w1) >= 0
             ):
-                found = plain_text(plan, [inp, w5, w1, read, out])
+                rates, rank = plan.standard, PRICED
+                if plan.long is not None and inp + w5 + w1 + read > plan.long_threshold:
+                    rates, rank = plan.long, plan.modifier_ranks["long_context"]
+                if rates.text is None:
+                    return None
+                found = rates.text.run(inp, w5, w1, read, out, rank)
                 if found is None:
                     return None
                 total, names, texts, pico, plain_rank = found

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from fluxgate._models import Cost, Iteration, Usage, UsageFacts
 from fluxgate._pricing import ExactCost, figure_float, figure_pico, figure_text, to_decimal
 from fluxgate._pricing import table as table_module
-from fluxgate._pricing.bill import Plan
+from fluxgate._pricing.bill import IntRates, Plan, plain_figures, plain_text
 from fluxgate._pricing.table import PriceTable, default_table
 
 from ..conftest import fixtures_dir
@@ -130,6 +130,8 @@ ID_FORMS = [
     "claude-sonnet-4-6[1m]",
 ]
 counts = st.one_of(st.integers(0, 3), st.integers(0, 300_000), st.integers(0, 10**10))
+#: Counts whose parts end in zeros: a figure that keeps its rate's decimals (1M tokens at $0.30: "0.30").
+round_counts = st.sampled_from([10**5, 10**6, 2 * 10**6, 10**7])
 
 
 @st.composite
@@ -344,3 +346,39 @@ class TestCompiledRates:
         assert plan.unit == -15
         assert plan.standard is not None
         assert plan.standard.values[0] == 1
+
+    @settings(max_examples=300, deadline=None)
+    @given(data=st.data())
+    def test_every_rate_set_writes_its_text_as_its_figures_say(self, data: st.DataObject) -> None:
+        """The function ``plain_text`` writes for each set of rates gives what the figures give as text.
+
+        Every set of every row, standard and long-context (each its own function): the text of the
+        figures ``plain_figures`` makes, or None where a part is under a millionth of a dollar.
+        """
+        for row in default_table().rows():
+            plan = Plan.compile(row)
+            for rates in (plan.standard, plan.long):
+                if rates is None:
+                    continue
+                only = attrs.evolve(plan, standard=rates, long=None)
+                given = data.draw(st.tuples(*[counts | round_counts] * 5), label=row.key)
+                found = plain_text(only, given)
+                figures = plain_figures(only, given)
+                assert figures is not None
+                total, breakdown, rank = figures
+                tiny = any(n and n * c < 10**k for n, c, k in self._parts(rates, given))
+                if tiny:
+                    assert found is None
+                    continue
+                assert found == (
+                    figure_text(total),
+                    tuple(breakdown),
+                    tuple(map(figure_text, breakdown.values())),
+                    figure_pico(total),
+                    rank,
+                )
+
+    @staticmethod
+    def _parts(rates: IntRates, given: tuple[int, ...]) -> list[tuple[int, int, int]]:
+        """(tokens, coefficient, decimals) per component: ``n x c`` units of ``10**-(6 + k)`` USD."""
+        return [(n, c, -e) for n, c, e in zip(given, rates.coefficients, rates.exps, strict=True)]
