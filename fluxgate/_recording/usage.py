@@ -157,7 +157,8 @@ def usage_facts(raw: Any) -> UsageFacts | None:
     """
     if raw is None:
         return None
-    view = fields(raw)
+    # A dict (what a tracked call keeps: ``detached``) is its own view: no call to fields().
+    view = raw if type(raw) is dict else fields(raw)
     if view is None:  # an object of a shape we do not know: read its attributes
         view = {name: getattr(raw, name, None) for name in _USAGE_FIELDS}
     # The four counts by one C call; a count that is not an int reads as absent.
@@ -171,7 +172,7 @@ def usage_facts(raw: Any) -> UsageFacts | None:
     if split is None:
         five = hour = None
     else:  # the TTL split: a model or a dict, read as one mapping (the API sends it on every response)
-        parts = fields(split)
+        parts = split if type(split) is dict else fields(split)
         if parts is None:
             five, hour = _int(split, "ephemeral_5m_input_tokens"), _int(split, "ephemeral_1h_input_tokens")
         else:
