@@ -487,33 +487,37 @@ def plain_figures(plan: Plan, counts: Sequence[int]) -> tuple[Figure, dict[str, 
 
 
 #: What a store writes of the usual call's cost (``plain_text``): the total as text, the components
-#: used and their texts (in ``COMPONENTS`` order), the total in pico-dollars, and the status rank.
-PlainText = tuple[str, tuple[str, ...], tuple[str, ...], int, int]
+#: used and their texts (in ``COMPONENTS`` order), the total in pico-dollars, and the cost status.
+PlainText = tuple[str, tuple[str, ...], tuple[str, ...], int, CostStatus]
 
 
-def plain_text(plan: Plan, counts: Sequence[int]) -> PlainText | None:
+def plain_text(  # noqa: PLR0917 - the five counts, positional: the flusher calls this per event
+    plan: Plan, inp: int, w5: int, w1: int, read: int, out: int, rank: int = PRICED
+) -> PlainText | None:
     """The usual call's figures as the text ``figure_text`` gives them, made straight from integers.
 
-    What ``plain_figures`` then ``figure_text`` give, for the flusher, which
-    writes the text and keeps no figure. A rate of ``c x 10**-k`` USD per
-    MTok (``k``: its decimals) makes ``n`` tokens cost ``n x c`` units of
-    ``10**-(6 + k)`` USD: the digits of that small integer are the figure's,
-    which keeps at least the rate's ``k`` decimals (``0.30`` at $0.30) and
-    otherwise no trailing zero. The total, in pico-dollars, keeps the most
-    decimals of its parts. None where that does not hold: a row with finer
-    rates, or a part under a millionth of a dollar (``figure_text`` writes
-    ``3E-7``). The work is done by a function written for the rates
-    (``PlainTextFunction``).
+    What ``plain_figures`` then ``figure_text`` give of the token counts
+    (input, 5-minute and 1-hour cache writes, cache read, output), for the
+    flusher, which writes the text and keeps no figure. A rate of ``c x
+    10**-k`` USD per MTok (``k``: its decimals) makes ``n`` tokens cost ``n x
+    c`` units of ``10**-(6 + k)`` USD: the digits of that small integer are
+    the figure's, which keeps at least the rate's ``k`` decimals (``0.30`` at
+    $0.30) and otherwise no trailing zero. The total, in pico-dollars, keeps
+    the most decimals of its parts. None where that does not hold: a row with
+    finer rates, or a part under a millionth of a dollar (``figure_text``
+    writes ``3E-7``). The status is the highest of ``rank`` (what the caller
+    knows of the call), the rates' and the parts'. Past the row's
+    long-context threshold, the whole call pays the long-context rates.
+    The work is done by a function written for the rates (``PlainTextFunction``).
     """
-    chosen = _plain_rates(plan, counts)
-    if chosen is None:
+    rates = plan.standard
+    if rates is None:
         return None
-    rates, rank = chosen
+    if plan.long is not None and inp + w5 + w1 + read > plan.long_threshold:
+        rates = plan.long
+        rank = max(rank, plan.modifier_ranks["long_context"])
     text = rates.text
-    if text is None:
-        return None
-    inp, w5, w1, read, out = counts
-    return text.run(inp, w5, w1, read, out, rank)
+    return None if text is None else text.run(inp, w5, w1, read, out, rank)
 
 
 #: A dollar in pico-dollars.
@@ -605,7 +609,7 @@ _TOTAL: Final = """\
     else:
         whole, rest = divmod(total, {dollar})
         text = f"{{whole}}.{{str(rest + {dollar})[1 : most + 1]}}"
-    return text, NAMES[used], tuple(texts), total, rank
+    return text, NAMES[used], tuple(texts), total, STATUSES[rank]
 """
 
 
@@ -638,6 +642,6 @@ def _compile_text(rates: tuple[tuple[int, int, int], ...], ranks: tuple[int, ...
             )
         )
     source.append(_TOTAL.format(dollar=_DOLLAR))
-    namespace: dict[str, Any] = {"NAMES": _NAMES_BY_MASK}
+    namespace: dict[str, Any] = {"NAMES": _NAMES_BY_MASK, "STATUSES": STATUSES}
     exec(compile("".join(source), "<fluxgate plain_text>", "exec"), namespace)
     return namespace["plain_text"]  # type: ignore[no-any-return]

@@ -31,7 +31,7 @@ from typing import Any, Final
 import attrs
 
 from .._errors import ConfigurationError
-from .._models import Cost, CostStatus, Usage, UsageFacts
+from .._models import Cost, Usage, UsageFacts
 from .bill import (
     ESTIMATED,
     PARTIAL,
@@ -40,6 +40,7 @@ from .bill import (
     Bill,
     ExactCost,
     Modifiers,
+    PlainText,
     Plan,
     charge,
     charge_fee,
@@ -397,7 +398,7 @@ class PriceTable:
         at_ms: int | None = None,
         batch: bool = False,
         regional: bool | None = None,
-    ) -> tuple[str, tuple[str, ...], tuple[str, ...], int, CostStatus] | None:
+    ) -> PlainText | None:
         """The usual call's cost as a store writes it, without its figures; None for any other call.
 
         Takes the arguments of :meth:`price_exact` and returns (the total as
@@ -435,27 +436,15 @@ class PriceTable:
                 and 0 <= written <= w5 + w1
                 and min(inp, out, read, w5, w1) >= 0
             ):
-                rates, rank = plan.standard, PRICED
-                if plan.long is not None and inp + w5 + w1 + read > plan.long_threshold:
-                    rates, rank = plan.long, plan.modifier_ranks["long_context"]
-                if rates.text is None:
-                    return None
-                found = rates.text.run(inp, w5, w1, read, out, rank)
-                if found is None:
-                    return None
-                total, names, texts, pico, plain_rank = found
-                return total, names, texts, pico, STATUSES[plain_rank]
+                return plain_text(plan, inp, w5, w1, read, out)
         call = self._read(model, usage, at_ms, batch, regional)
         if isinstance(call, ExactCost):
             return None
         plan, _, rank, mods, main, inexact, iterations, searches = call
         if mods != _NO_MODIFIERS or inexact or iterations or searches:
             return None
-        found = plain_text(plan, main)
-        if found is None:
-            return None
-        total, names, texts, pico, plain_rank = found
-        return total, names, texts, pico, STATUSES[rank if rank > plain_rank else plain_rank]
+        inp, w5, w1, read, out = main
+        return plain_text(plan, inp, w5, w1, read, out, rank)
 
     def _usual_plans(self, model: str | None) -> tuple[Plan, ...] | None:
         """The plans ``plain_text`` may price ``model`` by on its short path, or None (and remember it)."""

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from fluxgate._models import Cost, Iteration, Usage, UsageFacts
 from fluxgate._pricing import ExactCost, figure_float, figure_pico, figure_text, to_decimal
 from fluxgate._pricing import table as table_module
-from fluxgate._pricing.bill import IntRates, Plan, plain_figures, plain_text
+from fluxgate._pricing.bill import STATUSES, IntRates, Plan, plain_figures, plain_text
 from fluxgate._pricing.table import PriceTable, default_table
 
 from ..conftest import fixtures_dir
@@ -362,7 +362,7 @@ class TestCompiledRates:
                     continue
                 only = attrs.evolve(plan, standard=rates, long=None)
                 given = data.draw(st.tuples(*[counts | round_counts] * 5), label=row.key)
-                found = plain_text(only, given)
+                found = plain_text(only, *given)
                 figures = plain_figures(only, given)
                 assert figures is not None
                 total, breakdown, rank = figures
@@ -375,7 +375,7 @@ class TestCompiledRates:
                     tuple(breakdown),
                     tuple(map(figure_text, breakdown.values())),
                     figure_pico(total),
-                    rank,
+                    STATUSES[rank],
                 )
 
     @staticmethod
