@@ -8,6 +8,7 @@ become ``0.3``.
 from __future__ import annotations
 
 import json
+import pickle
 from datetime import datetime, timezone
 from decimal import Context, Decimal
 from typing import Any
@@ -382,3 +383,10 @@ class TestCompiledRates:
     def _parts(rates: IntRates, given: tuple[int, ...]) -> list[tuple[int, int, int]]:
         """(tokens, coefficient, decimals) per component: ``n x c`` units of ``10**-(6 + k)`` USD."""
         return [(n, c, -e) for n, c, e in zip(given, rates.coefficients, rates.exps, strict=True)]
+
+    def test_a_compiled_plan_pickles(self) -> None:
+        """A plan whose text function was compiled pickles, and prices the same where it is unpickled."""
+        plan = Plan.compile(default_table().row("claude-sonnet-4-6"))  # type: ignore[arg-type]
+        found = plain_text(plan, 1200, 0, 0, 800, 300)
+        assert found is not None
+        assert plain_text(pickle.loads(pickle.dumps(plan)), 1200, 0, 0, 800, 300) == found
