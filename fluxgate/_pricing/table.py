@@ -22,6 +22,7 @@ import os
 import re
 import threading
 import time
+from bisect import bisect_right
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from functools import lru_cache
@@ -144,8 +145,9 @@ class PriceTable:
         for key, raw in models.items():
             self._add(key.strip().lower(), raw)
         self._cache: dict[str, Resolution] = {}
-        #: Model id -> its row's plans, for the ids ``plain_text`` may price on its short path (else None).
-        self._usual: dict[str | None, tuple[Plan, ...] | None] = {}
+        #: Model id -> its row's plans and the start of each but the first (ascending), for the ids
+        #: ``plain_text`` may price on its short path (else None).
+        self._usual: dict[str | None, tuple[tuple[Plan, ...], tuple[int, ...]] | None] = {}
         self._warned: set[str] = set()
         self._lock = threading.Lock()
 
@@ -416,10 +418,15 @@ class PriceTable:
             # The flusher's usual call, read straight from its facts: a model id
             # with one standard-priced period, no modifier, fee or iteration, and
             # exact counts (every other call takes _read's way, below).
-            plans = self._usual.get(model, _UNSEEN)
-            if plans is _UNSEEN:
-                plans = self._usual_plans(model)
-            plan = None if plans is None else plans[0] if len(plans) == 1 else _in_effect(plans, at_ms)
+            periods = self._usual.get(model, _UNSEEN)
+            if periods is _UNSEEN:
+                periods = self._usual_periods(model)
+            plan = None
+            if periods is not None:  # the period in effect: what _in_effect finds, by one bisect
+                plans, starts = periods
+                plan = plans[0]
+                if starts:
+                    plan = plans[bisect_right(starts, at_ms if type(at_ms) is int else _when(at_ms))]
             inp, out, _, written, w5, w1, read, searches, _, tier, speed, geo, iterations = usage
             if w5 is None and w1 is None and not written:
                 w5 = w1 = 0  # no cache write, and no split of none
@@ -446,12 +453,18 @@ class PriceTable:
         inp, w5, w1, read, out = main
         return plain_text(plan, inp, w5, w1, read, out, rank)
 
-    def _usual_plans(self, model: str | None) -> tuple[Plan, ...] | None:
-        """The plans ``plain_text`` may price ``model`` by on its short path, or None (and remember it)."""
+    def _usual_periods(self, model: str | None) -> tuple[tuple[Plan, ...], tuple[int, ...]] | None:
+        """The plans ``plain_text`` may price ``model`` by on its short path and when each but the first
+        starts, or None (and remember it). A row's periods are dated in ascending order (``_parse_row``).
+        """
         resolution = None if model is None else self.resolve(model)
         usual = None
         if resolution is not None and resolution.key is not None and not resolution.regional:
-            usual = self._plans[resolution.key]
+            plans = self._plans[resolution.key]
+            starts = [plan.row.effective_from_ms for plan in plans[1:]]
+            dated = [since for since in starts if since is not None]
+            if len(dated) == len(starts):
+                usual = plans, tuple(dated)
         if len(self._usual) >= _MAX_CACHED_IDS:
             self._usual.clear()
         self._usual[model] = usual
@@ -552,9 +565,14 @@ class PriceTable:
         return summed
 
 
+def _when(at_ms: float | None) -> float:
+    """``at_ms``, or now (in ms) if it is not a number."""
+    return at_ms if isinstance(at_ms, (int, float)) else time.time_ns() // 1_000_000
+
+
 def _in_effect(plans: tuple[Plan, ...], at_ms: int | None) -> Plan:
     """The plan of a row's periods in effect at ``at_ms`` (default now)."""
-    when = at_ms if isinstance(at_ms, (int, float)) else time.time_ns() // 1_000_000
+    when = _when(at_ms)
     chosen = plans[0]
     for plan in plans[1:]:
         since = plan.row.effective_from_ms

@@ -244,6 +244,21 @@ class TestAnyUsage:
         tiny = any(n and n * rate < 1 for n, rate in zip(counts, row.rates.as_tuple(), strict=True))
         assert written is not tiny
 
+    def test_each_period_prices_from_its_first_millisecond(self) -> None:
+        """Around each change of a row's prices, the flusher's short path takes the period the general path takes.
+
+        The last millisecond before a change is priced at the old rates, the first of it at the new ones.
+        """
+        table = default_table()
+        usage = Usage(input_tokens=1200, output_tokens=300, cache_read_input_tokens=800, service_tier="standard")
+        changes = [(row.key, row.effective_from_ms) for row in table.rows() if row.effective_from_ms is not None]
+        assert changes  # the shipped table has rows whose prices changed
+        for key, since in changes:
+            before = table.plain_text(key, UsageFacts(**attrs.asdict(usage, recurse=False)), at_ms=since - 1)
+            after = table.plain_text(key, UsageFacts(**attrs.asdict(usage, recurse=False)), at_ms=since)
+            assert assert_text_same(table, key, usage, at_ms=since - 1) == (before is not None)
+            assert assert_text_same(table, key, usage, at_ms=since) == (after is not None)
+
     @pytest.mark.parametrize("facts", [False, True], ids=["Usage", "UsageFacts"])
     def test_only_the_usual_call_is_written_as_text(self, facts: bool) -> None:
         """A modifier, iterations, a fee, an inexact count or an unpriced model leave the call to price_exact.
