@@ -506,14 +506,15 @@ def plain_text(  # noqa: PLR0917 - the five counts, positional: the flusher call
     the most decimals of its parts. None where that does not hold: a row with
     finer rates, or a part under a millionth of a dollar (``figure_text``
     writes ``3E-7``). The status is the highest of ``rank`` (what the caller
-    knows of the call), the rates' and the parts'. Past the row's
-    long-context threshold, the whole call pays the long-context rates.
-    The work is done by a function written for the rates (``PlainTextFunction``).
+    knows of the call), the rates' (``_plain_rates``, whose rule this states
+    again: a call and a tuple per event cost the flusher 2,000 instructions)
+    and the parts'. The work is done by a function written for the rates
+    (``PlainTextFunction``); the tests compare it with ``plain_figures``.
     """
     rates = plan.standard
     if rates is None:
         return None
-    if plan.long is not None and inp + w5 + w1 + read > plan.long_threshold:
+    if plan.long is not None and inp + w5 + w1 + read > plan.long_threshold:  # _plain_rates' rule, inline
         rates = plan.long
         rank = max(rank, plan.modifier_ranks["long_context"])
     text = rates.text

@@ -254,6 +254,8 @@ class TestAnyUsage:
         changes = [(row.key, row.effective_from_ms) for row in table.rows() if row.effective_from_ms is not None]
         assert changes  # the shipped table has rows whose prices changed
         for key, since in changes:
+            assert table.row(key, at_ms=since).effective_from_ms == since  # type: ignore[union-attr]
+            assert table.row(key, at_ms=since - 1).effective_from_ms != since  # type: ignore[union-attr]
             before = table.plain_text(key, UsageFacts(**attrs.asdict(usage, recurse=False)), at_ms=since - 1)
             after = table.plain_text(key, UsageFacts(**attrs.asdict(usage, recurse=False)), at_ms=since)
             assert assert_text_same(table, key, usage, at_ms=since - 1) == (before is not None)
