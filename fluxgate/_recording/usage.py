@@ -161,14 +161,19 @@ def usage_facts(raw: Any) -> UsageFacts | None:
     view = raw if type(raw) is dict else fields(raw)
     if view is None:  # an object of a shape we do not know: read its attributes
         view = {name: getattr(raw, name, None) for name in _USAGE_FIELDS}
-    # The four counts by one C call; a count that is not an int reads as absent.
-    input_tokens, output_tokens, total_write, read = map(view.get, _COUNTS)
+    get = view.get
+    input_tokens, output_tokens, total_write, read = (
+        get("input_tokens"),
+        get("output_tokens"),
+        get("cache_creation_input_tokens"),
+        get("cache_read_input_tokens"),
+    )
     input_tokens = input_tokens if type(input_tokens) is int else None
     output_tokens = output_tokens if type(output_tokens) is int else None
     if input_tokens is None and output_tokens is None:
         return None
     total_write = total_write if type(total_write) is int else None
-    split = view.get("cache_creation")
+    split = get("cache_creation")
     if split is None:
         five = hour = None
     else:  # the TTL split: a model or a dict, read as one mapping (the API sends it on every response)
@@ -179,14 +184,12 @@ def usage_facts(raw: Any) -> UsageFacts | None:
             five, hour = parts.get("ephemeral_5m_input_tokens"), parts.get("ephemeral_1h_input_tokens")
             five = five if type(five) is int else None
             hour = hour if type(hour) is int else None
-    if total_write is None and (five is not None or hour is not None):
-        total_write = (five or 0) + (hour or 0)
-    if split is not None and (five is not None or hour is not None):
-        five, hour = five or 0, hour or 0
-    server = view.get("server_tool_use")
-    details = view.get("output_tokens_details")
-    tier, speed, geo = view.get("service_tier"), view.get("speed"), view.get("inference_geo")
-    iterations = view.get("iterations")
+        if five is not None or hour is not None:
+            if total_write is None:
+                total_write = (five or 0) + (hour or 0)
+            five, hour = five or 0, hour or 0
+    server, details, iterations = get("server_tool_use"), get("output_tokens_details"), get("iterations")
+    tier, speed, geo = get("service_tier"), get("speed"), get("inference_geo")
     return _new_facts(
         (
             input_tokens or 0,
@@ -206,10 +209,10 @@ def usage_facts(raw: Any) -> UsageFacts | None:
     )
 
 
-_COUNTS = ("input_tokens", "output_tokens", "cache_creation_input_tokens", "cache_read_input_tokens")
 #: A UsageFacts from its values in field order, made in C (``tuple.__new__``).
 _new_facts: Callable[[tuple[Any, ...]], UsageFacts] = partial(tuple.__new__, UsageFacts)
 
+#: The fields ``usage_facts`` reads, in the order it unpacks them.
 _USAGE_FIELDS = (
     "input_tokens",
     "output_tokens",
