@@ -73,6 +73,8 @@ logger = logging.getLogger("fluxgate")
 
 _MAX_CACHED_IDS: Final = 4096
 _UNSEEN: Final[Any] = object()
+#: What the API says of a call served anywhere (the short path tests these before lowering the text).
+_NOT_US: Final = frozenset(("not_available", "global"))
 _NO_PARTS: Final[Mapping[str, tuple[int, int]]] = MappingProxyType({})
 _COMPACTION_NAMES: Final = tuple(f"iteration_compaction_{c}" for c in COMPONENTS)
 
@@ -436,13 +438,17 @@ class PriceTable:
                 and plan.standard is not None
                 and (tier is None or tier == "standard")
                 and speed != "fast"
-                and (geo is None or geo.lower() != "us")  # the API says "not_available" or "global"
+                and (geo is None or geo in _NOT_US or geo.lower() != "us")
                 and not searches
                 and not iterations
                 and w5 is not None
                 and w1 is not None
                 and 0 <= written <= w5 + w1
-                and min(inp, out, read, w5, w1) >= 0
+                and inp >= 0  # each compared: min() of the five is a call, 400 instructions
+                and out >= 0
+                and read >= 0
+                and w5 >= 0
+                and w1 >= 0
             ):
                 return plain_text(plan, inp, w5, w1, read, out)
         call = self._read(model, usage, at_ms, batch, regional)

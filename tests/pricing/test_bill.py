@@ -214,6 +214,31 @@ class TestAnyUsage:
 
     @pytest.mark.parametrize("model", ID_FORMS)
     @pytest.mark.parametrize(
+        "negative",
+        [{"input_tokens": -5}, {"output_tokens": -5}, {"cache_read_input_tokens": -5},
+         {"cache_creation_5m_input_tokens": -5, "cache_creation_1h_input_tokens": 5},
+         {"cache_creation_5m_input_tokens": 5, "cache_creation_1h_input_tokens": -5}],
+    )  # fmt: skip
+    def test_a_negative_count_is_never_the_usual_call(self, model: str, negative: dict[str, int]) -> None:
+        """A usage with a negative count (a hostile payload) is priced as partial by either path, never as text.
+
+        The split's parts may sum to the total written (0) with one of them negative.
+        """
+        table = default_table()
+        counts = {
+            "input_tokens": 1200,
+            "output_tokens": 300,
+            "cache_read_input_tokens": 800,
+            "cache_creation_input_tokens": 0,
+            "cache_creation_5m_input_tokens": 0,
+            "cache_creation_1h_input_tokens": 0,
+        }
+        usage = Usage(**{**counts, **negative}, service_tier="standard")
+        assert not assert_text_same(table, model, usage, regional=False)
+        assert table.price_exact(model, usage, regional=False).status == "partial"
+
+    @pytest.mark.parametrize("model", ID_FORMS)
+    @pytest.mark.parametrize(
         "counts",
         [(0, 0, 0, 0, 0), (1200, 0, 0, 800, 300), (1, 0, 0, 0, 1), (7, 3, 0, 0, 0),
          (10**6, 10**6, 10**6, 10**6, 10**6), (199_999, 1, 0, 0, 1), (250_000, 0, 0, 0, 40_000),
