@@ -131,6 +131,20 @@ class Plan:
     #: (third-party figure: estimated; derived figure: partial).
     ranks: tuple[int, ...]
     modifier_ranks: Mapping[str, int]
+    #: ``plain_text`` for this plan (``text.run``), the long-context rule written into it; None
+    #: without standard rates. Made from the fields above (again by ``attrs.evolve``).
+    text: PlainTextFunction | None = attrs.field(init=False, eq=False, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        standard, long = self.standard, self.long
+        text = None
+        if standard is not None:
+            rates = None if standard.text is None else standard.text.rates
+            above = None
+            if long is not None:
+                above = (self.long_threshold, self.modifier_ranks["long_context"], long.text)
+            text = PlainTextFunction(rates, self.ranks, above)
+        object.__setattr__(self, "text", text)
 
     @classmethod
     def compile(cls, row: PriceRow) -> Plan:
@@ -506,18 +520,13 @@ def plain_text(  # noqa: PLR0917 - the five counts, positional: the flusher call
     the most decimals of its parts. None where that does not hold: a row with
     finer rates, or a part under a millionth of a dollar (``figure_text``
     writes ``3E-7``). The status is the highest of ``rank`` (what the caller
-    knows of the call), the rates' (``_plain_rates``, whose rule this states
-    again: a call and a tuple per event cost the flusher 2,000 instructions)
-    and the parts'. The work is done by a function written for the rates
-    (``PlainTextFunction``); the tests compare it with ``plain_figures``.
+    knows of the call), the rates' and the parts'. The work is done by a
+    function written for the plan (``Plan.text``, a ``PlainTextFunction``),
+    whose first line states ``_plain_rates``' long-context rule again (a call
+    and a tuple per event cost the flusher 2,000 instructions); the tests
+    compare it with ``plain_figures``.
     """
-    rates = plan.standard
-    if rates is None:
-        return None
-    if plan.long is not None and inp + w5 + w1 + read > plan.long_threshold:  # _plain_rates' rule, inline
-        rates = plan.long
-        rank = max(rank, plan.modifier_ranks["long_context"])
-    text = rates.text
+    text = plan.text
     return None if text is None else text.run(inp, w5, w1, read, out, rank)
 
 
@@ -543,7 +552,7 @@ _TEXT_FUNCTIONS: dict[tuple[object, ...], Callable[..., PlainText | None]] = {}
 
 
 class PlainTextFunction:
-    """``plain_text``'s work for one set of rates, written out for them as Python and compiled on first use.
+    """``plain_text``'s work for one plan, written out for its rates as Python and compiled on first use.
 
     As ``attrs`` writes an ``__init__`` per class, each component's arithmetic
     is written with its rate's numbers in it: no loop over the five
@@ -552,17 +561,35 @@ class PlainTextFunction:
     status rank) left out. The usual call's cost text, the flusher's largest
     piece of Python, takes 14 % fewer instructions (34,300 to 29,400 per call).
     The table has some twenty sets of rates, a few milliseconds of
-    ``compile``: each is made when a call first needs it, and rows with the
+    ``compile``: each is made when a call first needs it, and plans with the
     same rates share it.
+
+    Args:
+        rates: Each component's (coefficient, pico-dollars per token, decimals
+            kept), or None where these rates cannot be written so (the
+            function then says None).
+        ranks: Each component's status rank.
+        above: For a plan with long-context rates: the threshold, the
+            modifier's rank, and the function of those rates (None if they
+            cannot be written so), which a call over the threshold is handed to.
     """
 
     __slots__ = ("_key", "run")
 
-    def __init__(self, rates: tuple[tuple[int, int, int], ...], ranks: tuple[int, ...]) -> None:
-        #: Each component's (coefficient, pico-dollars per token, decimals kept), and its status rank.
-        self._key = (rates, ranks)
+    def __init__(
+        self,
+        rates: tuple[tuple[int, int, int], ...] | None,
+        ranks: tuple[int, ...],
+        above: tuple[int, int, PlainTextFunction | None] | None = None,
+    ) -> None:
+        self._key = (rates, ranks, above)
         #: ``run(input, write_5m, write_1h, read, output, rank)``: the compiled function once made.
         self.run: Callable[..., PlainText | None] = self._first
+
+    @property
+    def rates(self) -> tuple[tuple[int, int, int], ...] | None:
+        """What the function was written for (see the class's arguments)."""
+        return self._key[0]
 
     def _first(self, *counts: int) -> PlainText | None:
         found = _TEXT_FUNCTIONS.get(self._key)
@@ -574,8 +601,15 @@ class PlainTextFunction:
     def __reduce__(self) -> tuple[type[PlainTextFunction], tuple[object, ...]]:
         return PlainTextFunction, self._key  # made again where it is unpickled: a compiled function is not picklable
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, PlainTextFunction) and other._key == self._key
+
+    def __hash__(self) -> int:
+        return hash(self._key)
+
     def __repr__(self) -> str:
-        return f"PlainTextFunction(rates={self._key[0]!r}, ranks={self._key[1]!r})"
+        rates, ranks, above = self._key
+        return f"PlainTextFunction(rates={rates!r}, ranks={ranks!r}, above={above!r})"
 
 
 _COUNT_NAMES: Final = ("inp", "w5", "w1", "read", "out")
@@ -617,9 +651,27 @@ _TOTAL: Final = """\
 """
 
 
-def _compile_text(rates: tuple[tuple[int, int, int], ...], ranks: tuple[int, ...]) -> Callable[..., PlainText | None]:
-    """The source of ``plain_text`` for one set of rates (see ``PlainTextFunction``), compiled."""
-    source = [f"def plain_text({', '.join(_COUNT_NAMES)}, rank):\n    texts = []\n    total = most = used = 0\n"]
+def _compile_text(
+    rates: tuple[tuple[int, int, int], ...] | None,
+    ranks: tuple[int, ...],
+    above: tuple[int, int, PlainTextFunction | None] | None,
+) -> Callable[..., PlainText | None]:
+    """The source of ``plain_text`` for one plan (see ``PlainTextFunction``), compiled."""
+    counts = ", ".join(_COUNT_NAMES)
+    source = [f"def plain_text({counts}, rank):\n"]
+    namespace: dict[str, Any] = {"NAMES": _NAMES_BY_MASK, "STATUSES": STATUSES}
+    if above is not None:  # _plain_rates' rule: over the threshold, the long-context rates and their rank
+        threshold, long_rank, namespace["LONG"] = above
+        handed = "None" if above[2] is None else f"LONG.run({counts}, rank if rank > {long_rank} else {long_rank})"
+        source.append(f"    if inp + w5 + w1 + read > {threshold}:\n        return {handed}\n")
+    source.extend(["    return None\n"] if rates is None else _body(rates, ranks))
+    exec(compile("".join(source), "<fluxgate plain_text>", "exec"), namespace)
+    return namespace["plain_text"]  # type: ignore[no-any-return]
+
+
+def _body(rates: tuple[tuple[int, int, int], ...], ranks: tuple[int, ...]) -> list[str]:
+    """The lines of ``_compile_text``'s function that write the text at ``rates``."""
+    source = ["    texts = []\n    total = most = used = 0\n"]
     for i, (n, (coefficient, value, keep), component_rank) in enumerate(zip(_COUNT_NAMES, rates, ranks, strict=True)):
         least = _pow10(keep)  # a millionth of a dollar, in units
         source.append(
@@ -646,6 +698,4 @@ def _compile_text(rates: tuple[tuple[int, int, int], ...], ranks: tuple[int, ...
             )
         )
     source.append(_TOTAL.format(dollar=_DOLLAR))
-    namespace: dict[str, Any] = {"NAMES": _NAMES_BY_MASK, "STATUSES": STATUSES}
-    exec(compile("".join(source), "<fluxgate plain_text>", "exec"), namespace)
-    return namespace["plain_text"]  # type: ignore[no-any-return]
+    return source

@@ -426,6 +426,22 @@ class TestCompiledRates:
         """(tokens, coefficient, decimals) per component: ``n x c`` units of ``10**-(6 + k)`` USD."""
         return [(n, c, -e) for n, c, e in zip(given, rates.coefficients, rates.exps, strict=True)]
 
+    @pytest.mark.parametrize("mark", ["derived", "third_party"])
+    def test_over_the_threshold_the_long_context_rank_counts(self, mark: str) -> None:
+        """A row whose long-context prices are derived (or third-party) writes that status above the
+        threshold only, as its figures do."""
+        row = next(r for r in default_table().rows() if r.long_context is not None and r.rates is not None)
+        plan = Plan.compile(attrs.evolve(row, **{mark: frozenset({"long_context"})}))
+        assert plan.long is not None
+        threshold = plan.long_threshold
+        for case in [(threshold, 0, 0, 0, 100), (threshold + 1, 0, 0, 0, 100), (threshold // 2, 0, 0, threshold, 7)]:
+            found = plain_text(plan, *case)
+            figures = plain_figures(plan, case)
+            assert found is not None
+            assert figures is not None
+            assert found[4] == STATUSES[figures[2]]
+            assert (found[4] == "priced") is (sum(case[:4]) <= threshold)
+
     def test_a_compiled_plan_pickles(self) -> None:
         """A plan whose text function was compiled pickles, and prices the same where it is unpickled."""
         plan = Plan.compile(default_table().row("claude-sonnet-4-6"))  # type: ignore[arg-type]
