@@ -79,6 +79,8 @@ class TestTrackingIds:
         assert len(texts) == 1000
         assert all(_ID.fullmatch(text) for text in texts)
         assert len({text[:16] for text in texts}) == 1  # one process, one prefix
+        assert tracking_id_text(5) == "0" * 31 + "5"  # a prefix with leading zeros keeps them
+        assert tracking_id_text(2**128 - 1) == "f" * 32
 
     def test_new_tracking_id_is_the_text_of_the_next_serial(self) -> None:
         before = tracking_serial()
