@@ -435,7 +435,9 @@ class SQLiteSink:
                 flusher then writes the batch in parts to set that event aside.
         """
         with self._lock:
-            rows = [self._row(item) for item in batch]
+            # A call's facts go to _pending_row at once: _row's own test, without a call of _row per row.
+            pending = self._pending_row if _FAST_PENDING else self._row
+            rows = [pending(item) if isinstance(item, PendingEvent) else self._row(item) for item in batch]
             if len(set(map(len, rows))) > 1:  # lean rows beside full ones: every row gives every column
                 rows = [row if len(row) == _FULL else row + _SPARSE_NULLS for row in rows]
             try:
