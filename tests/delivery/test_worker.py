@@ -311,11 +311,11 @@ class GatedStore(SQLiteSink):
         self.entered = threading.Event()
         self.writes: list[int] = []
 
-    def _insert_rows(self, rows: list[tuple[Any, ...]]) -> None:
+    def _insert_rows(self, values: list[Any], count: int, width: int) -> None:
         self.entered.set()
         self.gate.wait(10)
-        self.writes.append(len(rows))
-        super()._insert_rows(rows)
+        self.writes.append(count)
+        super()._insert_rows(values, count, width)
 
 
 class TestMerging:
