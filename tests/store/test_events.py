@@ -109,6 +109,27 @@ class TestRows:
         assert json.loads(row["cost_breakdown"]) == {"input": "0.0036", "cache_read": "0.00024", "output": "0.0045"}
         assert (pending._exact is not None) is read_first  # nothing priced twice, nothing kept for nothing
 
+    @settings(max_examples=25, deadline=None)
+    @given(kinds=st.lists(st.sampled_from(["lean", "error", "thinking", "cost_event"]), min_size=1, max_size=300))
+    def test_a_batch_of_any_rows_stores_each_events_own_fields(self, kinds: list[str]) -> None:
+        """Lean rows beside full ones, calls' facts beside events, in any order and number (one statement
+        or many): each row reads back as its own event."""
+        batch: list[CostEvent | PendingEvent] = []
+        for i, kind in enumerate(kinds):
+            facts: dict[str, Any] = {"tracking_id": f"{i:032x}", "created_at": i}
+            if kind == "error":
+                facts |= {"status": Status.ERROR, "error_type": "overloaded_error", "error_message": "busy"}
+            usage = Usage(input_tokens=10 + i, output_tokens=5, reasoning_tokens=3 if kind == "thinking" else None)
+            pending = make_pending(usage=usage, **facts)
+            batch.append(pending.materialize() if kind == "cost_event" else pending)
+        sink = SQLiteSink(":memory:")
+        sink.write(batch)
+        conn = sink._connect()
+        conn.row_factory = sqlite3.Row
+        rows = conn.execute("SELECT * FROM events ORDER BY created_at").fetchall()
+        expected = [item if isinstance(item, CostEvent) else item.materialize() for item in batch]
+        assert [event_from_row(row) for row in rows] == expected
+
     def test_calls_of_several_scopes_keep_their_own_fields(self, tmp_path: Path) -> None:
         """A scope's columns are made once per scope: calls of interleaved scopes each store their own."""
         scopes = [
