@@ -134,8 +134,7 @@ def main() -> None:
 
     def insert(unique: list[tuple[Any, ...]]) -> None:
         for start in range(0, len(unique), 100):
-            part = unique[start : start + 100]
-            sink._insert_rows([value for row in part for value in row], len(part), len(part[0]))
+            sink._insert_rows(unique[start : start + 100])
 
     class Null:
         accepts_pending_events = True

@@ -86,7 +86,6 @@ _PLAIN = tuple(name for name in COLUMNS if name not in (*_SPECIAL, *_SCOPE, *_SP
 _LEAN_ORDER = (*_PLAIN, *_SPECIAL, *_SCOPE)
 _INSERT_ORDER = (*_LEAN_ORDER, *_SPARSE)
 _FULL = len(_INSERT_ORDER)
-_LEAN = len(_LEAN_ORDER)
 _plain_of = operator.attrgetter(*_PLAIN)
 _sparse_of = operator.attrgetter(*_SPARSE)
 _NO_SPARSE = (None,) * len(_SPARSE)
@@ -436,45 +435,23 @@ class SQLiteSink:
                 flusher then writes the batch in parts to set that event aside.
         """
         with self._lock:
-            values, count, width = self._values(batch)
+            # A call's facts go to _pending_row at once: _row's own test, without a call of _row per row.
+            pending = self._pending_row if _FAST_PENDING else self._row
+            rows = [pending(item) if isinstance(item, PendingEvent) else self._row(item) for item in batch]
+            if len(set(map(len, rows))) > 1:  # lean rows beside full ones: every row gives every column
+                rows = [row if len(row) == _FULL else row + _SPARSE_NULLS for row in rows]
             try:
-                self._insert_rows(values, count, width)
+                self._insert_rows(rows)
             except _UNBINDABLE:
                 # Rare: text with a lone surrogate, an integer past 64 bits. Only
                 # a batch holding one pays for this pass over every value.
                 try:
-                    self._insert_rows(list(map(_storable, values)), count, width)
+                    self._insert_rows([tuple(map(_storable, row)) for row in rows])
                 except _UNBINDABLE as exc:
                     raise ValueError(f"an event cannot be stored: {exc}") from exc
 
-    def _values(self, batch: Sequence[CostEvent | PendingEvent]) -> tuple[list[Any], int, int]:
-        """Every row's values in one list, row after row, with the number of rows and their width.
-
-        Each row goes into the list as it is made: a batch's rows kept as
-        tuples until the insert gave the collector a young collection every
-        few hundred events, each walking them (about 2,000 instructions per
-        event). Lean rows beside full ones get the sparse columns' NULLs, so
-        every row gives every column.
-        """
-        # A call's facts go to _pending_row at once: _row's own test, without a call of _row per row.
-        pending = self._pending_row if _FAST_PENDING else self._row
-        values: list[Any] = []
-        full: list[int] = []  # the full rows' numbers
-        for number, item in enumerate(batch):
-            row = pending(item) if isinstance(item, PendingEvent) else self._row(item)
-            if len(row) == _FULL:
-                full.append(number)
-            values += row
-        count = len(batch)
-        if not full:
-            return values, count, _LEAN
-        if len(full) < count:  # rare: a batch of both
-            values = _widened(values, count, frozenset(full))
-        return values, count, _FULL
-
-    def _insert_rows(self, values: list[Any], count: int, width: int) -> None:
-        """Insert ``count`` rows of ``width`` values each (``values``, row after row) in one transaction,
-        in multi-row statements of a few fixed sizes.
+    def _insert_rows(self, rows: list[tuple[Any, ...]]) -> None:
+        """Insert ``rows`` in one transaction, in multi-row statements of a few fixed sizes.
 
         Python's sqlite3 lets go of the GIL around every statement it steps,
         so ``executemany`` hands the GIL back and forth once per row. Beside
@@ -496,24 +473,32 @@ class SQLiteSink:
         """
         try:
             conn = self._connect()
-            sizes = _statement_sizes(count, self._rows_per_statement)
+            sizes = _statement_sizes(len(rows), self._rows_per_statement)
             if len(sizes) <= 1:
-                if count:
-                    conn.execute(self._statement(count, width), values)
+                if rows:
+                    self._execute(conn, rows)
                 return
             with immediate(conn):
                 start = 0
                 for size in sizes:
-                    conn.execute(self._statement(size, width), values[start : start + size * width])
-                    start += size * width
+                    self._execute(conn, rows[start : start + size])
+                    start += size
         except sqlite3.OperationalError as exc:
             raise TransientSinkError(f"SQLite write failed: {exc}") from exc
 
+    def _execute(self, conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
+        shape = (len(rows), len(rows[0]))  # rows are all lean or all full (see write)
+        statement = self._statements.get(shape) or self._statement(*shape)
+        # One list of every row's values. Extending it by each tuple copies the
+        # tuple's items in one step: chain.from_iterable went value by value,
+        # about 1,000 instructions per row more.
+        values: list[Any] = []
+        for row in rows:
+            values += row
+        conn.execute(statement, values)
+
     def _statement(self, size: int, width: int) -> str:
         """The INSERT of ``size`` rows of the first ``width`` columns of ``_INSERT_ORDER``."""
-        found = self._statements.get((size, width))
-        if found is not None:
-            return found
         if len(self._statements) >= _STATEMENTS_KEPT:
             self._statements.clear()
         one = f"({', '.join('?' * width)})"
@@ -548,19 +533,6 @@ _MAX_ROWS_PER_STATEMENT = 128
 _STATEMENTS_KEPT = 20
 #: sqlite3.h's SQLITE_LIMIT_VARIABLE_NUMBER (the module names it from Python 3.11 on).
 _SQLITE_LIMIT_VARIABLE_NUMBER = 9
-
-
-def _widened(values: list[Any], count: int, full: frozenset[int]) -> list[Any]:
-    """``values`` of ``count`` rows, lean but for the rows numbered in ``full``, with every row full."""
-    out: list[Any] = []
-    start = 0
-    for number in range(count):
-        width = _FULL if number in full else _LEAN
-        out += values[start : start + width]
-        if width == _LEAN:
-            out += _SPARSE_NULLS
-        start += width
-    return out
 
 
 def _statement_sizes(count: int, most: int) -> list[int]:

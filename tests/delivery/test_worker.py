@@ -311,11 +311,11 @@ class GatedStore(SQLiteSink):
         self.entered = threading.Event()
         self.writes: list[int] = []
 
-    def _insert_rows(self, values: list[Any], count: int, width: int) -> None:
+    def _insert_rows(self, rows: list[tuple[Any, ...]]) -> None:
         self.entered.set()
         self.gate.wait(10)
-        self.writes.append(count)
-        super()._insert_rows(values, count, width)
+        self.writes.append(len(rows))
+        super()._insert_rows(rows)
 
 
 class TestMerging:
