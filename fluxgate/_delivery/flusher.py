@@ -293,7 +293,8 @@ class Flusher:
         What is still queued when time runs out is spilled, or dropped and
         counted (reason ``shut_down``); a sink stuck in ``write`` is left to
         its daemon thread and not closed. Returns False in that case, or when
-        the flush did.
+        the flush did. A batch on its way to a spill file then gets up to
+        ``SPILL_GRACE_S`` more (``SinkWorker.abandon``).
         """
         if self._closed:
             return True

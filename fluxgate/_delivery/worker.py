@@ -37,7 +37,11 @@ from .policy import Breaker, Failure, RetryPolicy
 from .spill import Spill
 from .writer import BatchWriter
 
-__all__ = ["SinkWorker"]
+__all__ = ["SPILL_GRACE_S", "SinkWorker"]
+
+#: How long abandon() waits for a batch on its way to the spill file (local
+#: disk: milliseconds, unless the disk is stuck).
+SPILL_GRACE_S = 1.0
 
 
 class _Step(enum.Enum):
@@ -98,6 +102,9 @@ class SinkWorker:
         self._busy = False
         self._stopping = False
         self._abandoned = threading.Event()
+        self._aside: deque[list[Item]] = deque()  # taken from the queue, to be spilled (or dropped) by the thread
+        self._spilling: list[Item] | None = None  # the batch on its way to the spill file, not yet counted
+        self._giving_up = threading.Lock()  # held while a batch goes to the spill file: abandon() waits for it
         self._writer = BatchWriter(
             self.sink, self._policy, sleep=self._sleep, stopped=self._abandoned, retried=self._count_retry
         )
@@ -194,26 +201,49 @@ class SinkWorker:
     def started(self) -> bool:
         return self._thread is not None
 
-    def abandon(self) -> None:
-        """Give up on the thread: spill or drop what it still holds."""
+    def abandon(self, grace_s: float = SPILL_GRACE_S) -> None:
+        """Give up on the thread: spill or drop what it still holds.
+
+        A batch another thread is writing to the spill file gets ``grace_s``
+        to get there. Past that the file is stuck: that batch and the rest are
+        counted as dropped (``shut_down``), so that none leaves uncounted.
+        """
         with self._cond:
             self._abandoned.set()
-            leftovers = [item for item in self._queue if not isinstance(item, Marker)]
+            leftovers = [*self._aside, *(item for item in self._queue if not isinstance(item, Marker))]
             markers = [item for item in self._queue if isinstance(item, Marker)]
             if self._inflight is not None:
                 leftovers.insert(0, self._inflight)
                 self._inflight = None
+            self._aside.clear()
             self._queue.clear()
             self._pending = 0
             self._cond.notify()
         for marker in markers:
             marker.arrive()
+        if self._giving_up.acquire(timeout=grace_s):
+            self._giving_up.release()
+            for batch in leftovers:
+                self._give_up(batch, "shut_down")
+            return
+        with self._cond:
+            stuck, self._spilling = self._spilling, None
+        if stuck is not None:
+            leftovers.insert(0, stuck)
+        held = sum(len(batch) for batch in leftovers)
+        logger.error(
+            "fluxgate: the spill file of sink %s took nothing for %.1fs; %d events it held are dropped",
+            self.name,
+            grace_s,
+            held,
+        )
         for batch in leftovers:
-            self._give_up(batch, "shut_down")
+            self._count_drop(batch, "shut_down")
 
     def snapshot(self) -> dict[str, Any]:
         with self._cond:
-            out: dict[str, Any] = {"queued": self._pending + len(self._inflight or ())}
+            aside = sum(len(batch) for batch in self._aside) + len(self._spilling or ())
+            out: dict[str, Any] = {"queued": self._pending + len(self._inflight or ()) + aside}
             out.update(attrs.asdict(self.stats))
             out["circuit"] = self._breaker.mode(time.monotonic())
         return out
@@ -255,9 +285,7 @@ class SinkWorker:
             if step is _Step.BATCH:
                 self._handle(what)
             elif step is _Step.SET_ASIDE:
-                batches, reason = what
-                for batch in batches:
-                    self._give_up(batch, reason)
+                self._spill_aside(what)
             elif step is _Step.REPLAY:
                 self._replay()
 
@@ -283,12 +311,12 @@ class SinkWorker:
             wait_s = self._breaker.wait_s(time.monotonic())
             held = head is self._held or wait_s > 0  # the sink is failing: this batch would wait
             if held and self._stopping:  # close() spends no more time on a failing sink
-                return _Step.SET_ASIDE, (self._take_batches(len(queue)), "shut_down")
+                return self._put_aside(len(queue))
             # A flush() waiting behind a failing sink has the batches ahead of it
             # spilled, when there is a spill file: durable now, replayed later.
             if held and self._spill is not None and any(isinstance(i, Marker) for i in queue):
                 last = max(i for i, item in enumerate(queue) if isinstance(item, Marker))
-                return _Step.SET_ASIDE, (self._take_batches(last), "shut_down")
+                return self._put_aside(last)
             if wait_s <= 0:
                 return _Step.BATCH, self._take()
             if not block:
@@ -315,20 +343,22 @@ class SinkWorker:
         self._held = None
         return batch
 
-    def _take_batches(self, before: int) -> list[list[Item]]:
-        """Take the batches among the first ``before`` items, leaving markers. Call with the lock held."""
+    def _put_aside(self, before: int) -> _Next:
+        """Put aside the batches among the first ``before`` items, leaving markers. Call with the lock held.
+
+        They stay where ``abandon()`` sees them until the thread has spilled them.
+        """
         self._held = None
         kept: list[list[Item] | Marker] = []
-        taken: list[list[Item]] = []
         for _ in range(before):
             item = self._queue.popleft()
             if isinstance(item, Marker):
                 kept.append(item)
             else:
-                taken.append(item)
+                self._aside.append(item)
                 self._pending -= len(item)
         self._queue.extendleft(reversed(kept))
-        return taken
+        return _Step.SET_ASIDE, "shut_down"
 
     def _idle_wait_s(self) -> float | None:
         """How long to sleep when idle: until the breaker allows a replay of spilled events."""
@@ -486,38 +516,71 @@ class SinkWorker:
 
     # -- giving up ---------------------------------------------------------------
 
+    def _spill_aside(self, reason: str) -> None:
+        """Spill (or drop) the batches set aside, one at a time; abandon() takes over those left."""
+        while True:
+            with self._giving_up:
+                with self._cond:
+                    if not self._aside:
+                        return
+                    batch = self._spilling = self._aside.popleft()
+                dropped = self._spill_now(batch, reason)
+            self._report_all(dropped)
+
     def _give_up(self, batch: list[Item], reason: str) -> None:
         """Spill ``batch``, or drop it and count why."""
-        spill = self._spill
-        if spill is None:
+        if self._spill is None:
             self._count_drop(batch, reason)
             return
+        with self._giving_up:
+            with self._cond:
+                self._spilling = batch
+            dropped = self._spill_now(batch, reason)
+        self._report_all(dropped)
+
+    def _spill_now(self, batch: list[Item], reason: str) -> list[tuple[list[Item], str]]:
+        """Spill ``batch``, the one in ``_spilling``, and count it unless abandon() did. Hold ``_giving_up``.
+
+        Returns the drops to report, once the lock is released (the hook is the application's code).
+        """
+        spill = self._spill
         lines: list[bytes] = []
         kept: list[Item] = []
         unwritable: list[Item] = []
-        for item in batch:
+        for item in batch if spill is not None else ():
             try:
                 lines.append(event_line(event_of(item)))
             except Exception:  # noqa: BLE001 - one event that cannot be encoded costs only itself
                 unwritable.append(item)
             else:
                 kept.append(item)
-        if unwritable:
-            self._count_drop(unwritable, "unserializable")
-        if not lines:
-            return
-        try:
-            spilled = spill.append_lines(lines)
-        except Exception as exc:  # noqa: BLE001 - a failed spill is counted, never lost
-            warn_once(f"spill:{self.name}", "fluxgate: cannot write spill file of %s: %s", self.name, exc)
-            spilled, reason = False, "spill_failed"
-        else:
-            reason = reason if spilled else "spill_full"
-        if spilled:
-            with self._cond:
+        spilled = False
+        if spill is None:
+            kept = batch
+        elif lines:
+            try:
+                spilled = spill.append_lines(lines)
+            except Exception as exc:  # noqa: BLE001 - a failed spill is counted, never lost
+                warn_once(f"spill:{self.name}", "fluxgate: cannot write spill file of %s: %s", self.name, exc)
+                reason = "spill_failed"
+            else:
+                reason = reason if spilled else "spill_full"
+        dropped = [] if spilled else kept
+        with self._cond:
+            if self._spilling is not batch:
+                return []  # abandon() stopped waiting for the spill file, and counted this batch
+            self._spilling = None
+            if spilled:
                 self.stats.spilled += len(kept)
-        else:
-            self._count_drop(kept, reason)
+            if unwritable:
+                self._add_drops(len(unwritable), "unserializable")
+            if dropped:
+                self._add_drops(len(dropped), reason)
+        return [(unwritable, "unserializable"), (dropped, reason)]
+
+    def _report_all(self, drops: list[tuple[list[Item], str]]) -> None:
+        for items, reason in drops:
+            self._report(items, reason)
 
     def _add_drops(self, count: int, reason: str) -> None:
         """Count ``count`` drops. Call with the lock held."""

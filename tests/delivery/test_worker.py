@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import gc
 import json
+import logging
+import os
 import sqlite3
 import threading
 import time
 import tracemalloc
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from decimal import Decimal
 from pathlib import Path
 from types import MappingProxyType
@@ -26,6 +28,7 @@ from fluxgate.testing import FakeAnthropicAPI, MemorySink
 from ..helpers import create, message_body
 from ..sinks.conftest import FAST, IngestServer, Reply, make_event, make_events, make_pending, script
 from .test_flusher import Drops, ScriptedSink, make_flusher
+from .test_invariant import assert_accounted
 
 SURROGATE = json.loads('"eve\\ud800"')
 
@@ -300,6 +303,70 @@ class TestBursts:
         assert f.flush(5)
         assert sink.events == events
         assert f.close(5)
+
+
+class TestCloseWhileSpilling:
+    """close() never returns while a batch is in the worker's hands and nowhere counted."""
+
+    @pytest.fixture
+    def stuck_spill(self, tmp_path: Path) -> Iterator[Path]:
+        """A spill file that blocks whoever opens it to write (a FIFO nobody reads), released at the end."""
+        fifo = tmp_path / "ScriptedSink.jsonl"
+        os.mkfifo(fifo)
+        yield fifo
+        reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # lets a blocked writer through (30 lines fit the pipe)
+        try:
+            for thread in threading.enumerate():
+                if thread.name == "fluxgate-ScriptedSink":
+                    thread.join(10)
+        finally:
+            os.close(reader)
+
+    def test_a_spill_that_hangs_is_counted_at_close(self, stuck_spill: Path, tmp_path: Path) -> None:
+        """The worker is spilling what a dead sink held when close() runs out of time: those events are counted."""
+        dead, drops = ScriptedSink(forever=TransientSinkError("down")), Drops()
+        policy = attrs.evolve(FAST, max_attempts=1, breaker_cooldown_s=60)
+        f = make_flusher([dead], spill_path=tmp_path, retry=policy, on_drop=drops)
+        for event in make_events(30):
+            f.submit(event)
+        assert not f.flush(0.2)  # the worker set the batches aside and is stuck opening the spill file
+        assert not f.close(0.2)
+        snapshot = f.snapshot()
+        assert_accounted(snapshot, 30)
+        assert snapshot["sinks"]["ScriptedSink"]["dropped_by_reason"] == {"shut_down": 30}
+        assert len(drops.seen) == 30
+
+    def test_close_waits_for_a_spill_under_way(self, stuck_spill: Path, tmp_path: Path) -> None:
+        """The spill file takes the batch only once close() has run out of time: it is spilled, and counted so."""
+        dead = ScriptedSink(forever=TransientSinkError("down"))
+        policy = attrs.evolve(FAST, max_attempts=1, breaker_cooldown_s=60)
+        f = make_flusher([dead], spill_path=tmp_path, retry=policy)
+        for event in make_events(30):
+            f.submit(event)
+        opened: list[int] = []
+
+        class OpenOnTimeout(logging.Handler):
+            """Once close()'s flush timed out, opens the spill file for reading: the worker's open goes through."""
+
+            def emit(self, record: logging.LogRecord) -> None:
+                if "flush timed out" in record.getMessage() and not opened:
+                    opened.append(os.open(stuck_spill, os.O_RDWR | os.O_NONBLOCK))
+
+        handler = OpenOnTimeout()
+        logging.getLogger("fluxgate").addHandler(handler)
+        try:
+            assert not f.close(0.2)
+        finally:
+            logging.getLogger("fluxgate").removeHandler(handler)
+        snapshot = f.snapshot()
+        assert_accounted(snapshot, 30)
+        assert snapshot["sinks"]["ScriptedSink"]["spilled"] == 30
+        [fifo] = opened
+        try:
+            spilled = os.read(fifo, 1 << 16)  # every batch was written before close() returned
+        finally:
+            os.close(fifo)
+        assert len(spilled.splitlines()) == 30
 
 
 class GatedStore(SQLiteSink):
