@@ -329,7 +329,7 @@ class TestCloseWhileSpilling:
         f = make_flusher([dead], spill_path=tmp_path, retry=policy, on_drop=drops)
         for event in make_events(30):
             f.submit(event)
-        assert not f.flush(0.2)  # the worker set the batches aside and is stuck opening the spill file
+        assert not f.flush(1)  # the worker set the batches aside and is stuck opening the spill file
         assert not f.close(0.2)
         snapshot = f.snapshot()
         assert_accounted(snapshot, 30)
