@@ -401,7 +401,6 @@ class PriceTable:
         self,
         model: str | None,
         usage: Usage | UsageFacts,
-        *,
         at_ms: int | None = None,
         batch: bool = False,
         regional: bool | None = None,
@@ -414,6 +413,9 @@ class PriceTable:
         :meth:`price_exact`'s figures. None when the call is not the usual one
         (a modifier, iterations, a fee, an inexact count, an unpriced model)
         or its figures are not whole pico-dollars: ``price_exact`` prices it.
+
+        The options may be given by position: the flusher does, once per
+        event (three keywords cost a call about 300 instructions).
 
         Given the flusher's ``UsageFacts`` it first tries a short path that
         states ``_read``'s test of the usual call again, on the tuple's

@@ -202,9 +202,7 @@ class PendingEvent:
         if self._exact is None and usage is not None:
             prices = self.prices
             try:
-                plain = prices.plain_text(
-                    self.model, usage, at_ms=self.created_at, batch=self.batch_id is not None, regional=self.regional
-                )
+                plain = prices.plain_text(self.model, usage, self.created_at, self.batch_id is not None, self.regional)
             except Exception as exc:  # noqa: BLE001 - exact() below prices it, or records why not
                 swallow(exc)
                 plain = None
