@@ -44,7 +44,7 @@ from ..sinks import Sink
 from .items import DropHook, Item, LazyEvent, Marker, SinkStats, event_of
 from .policy import RetryPolicy
 from .spill import Spill
-from .worker import SPILL_GRACE_S, SinkWorker
+from .worker import SinkWorker
 
 __all__ = [
     "DEFAULT_MAX_SPILL_BYTES",
@@ -293,9 +293,8 @@ class Flusher:
         What is still queued when time runs out is spilled, or dropped and
         counted (reason ``shut_down``); a sink stuck in ``write`` is left to
         its daemon thread and not closed. Returns False in that case, or when
-        the flush did. A batch on its way to a spill file, or that the
-        dispatcher has offered to some sinks and not yet to the others, then
-        gets up to ``SPILL_GRACE_S`` more.
+        the flush did. A batch on its way to a spill file then gets up to
+        ``SPILL_GRACE_S`` more (``SinkWorker.abandon``).
         """
         if self._closed:
             return True
@@ -311,20 +310,12 @@ class Flusher:
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(left())
-        # The dispatcher may still hold a batch it took from the intake and has not
-        # offered to every worker yet (an on_drop hook runs between two offers): the
-        # workers must not stop before it has. It holds the dispatch lock meanwhile.
-        finished = self._dispatch_lock.acquire(timeout=SPILL_GRACE_S)
-        try:
-            while self._queue:  # only if the dispatcher is stuck (inline, at exit) or never ran
-                item = self._queue.popleft()
-                if isinstance(item, Marker):
-                    item.done.set()
-                else:
-                    self._count_drop(item, "shut_down")
-        finally:
-            if finished:
-                self._dispatch_lock.release()
+        while self._queue:  # only if the dispatcher is stuck (inline, at exit) or never ran
+            item = self._queue.popleft()
+            if isinstance(item, Marker):
+                item.done.set()
+            else:
+                self._count_drop(item, "shut_down")
         for worker in self._workers:
             worker.stop()
         for worker in self._workers:

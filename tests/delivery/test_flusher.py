@@ -418,33 +418,6 @@ class TestClose:
         assert (stats["spilled"], stats["dropped"]) == (25, 0)
         assert len((tmp_path / "HangingSink.jsonl").read_text().splitlines()) == 25
 
-    def test_close_waits_for_a_batch_the_dispatcher_holds(self) -> None:
-        """The dispatcher is slow (an on_drop hook of 0.3 s) between two sinks: close() lets it finish.
-
-        The dead sink's queue is full, so its offer drops and runs the hook on the
-        dispatcher's thread before the healthy sink is offered the same batch.
-        """
-        dead, healthy = ScriptedSink(forever=TransientSinkError("down")), MemorySink()
-        slowed: list[str] = []
-
-        def slow_hook(event: CostEvent, reason: str) -> None:
-            if not slowed:
-                slowed.append(reason)
-                time.sleep(0.3)  # a hook that reports somewhere slow, once
-
-        policy = RetryPolicy(max_attempts=1, breaker_cooldown_s=60)
-        f = make_flusher([dead, healthy], max_queue_size=10, on_drop=slow_hook, retry=policy)
-        first, second = make_events(10), make_events(10)
-        for event in first:
-            f.submit(event)
-        assert not f.flush(1)  # the healthy sink has the first ten; the dead one holds them
-        assert healthy.events == first
-        for event in second:
-            f.submit(event)
-        assert not f.close(0.05)
-        assert slowed == ["sink_queue_full"]
-        assert healthy.events == first + second
-
 
 class TestRetry:
     def test_transient_failures_are_retried(self) -> None:
