@@ -518,36 +518,44 @@ class SinkWorker:
 
     def _spill_aside(self, reason: str) -> None:
         """Spill (or drop) the batches set aside, one at a time; abandon() takes over those left."""
+        spill = self._spill
+        if spill is None:  # nowhere to keep them: each is dropped, and counted
+            with self._cond:
+                batches = list(self._aside)
+                self._aside.clear()
+            for batch in batches:
+                self._count_drop(batch, reason)
+            return
         while True:
             with self._giving_up:
                 with self._cond:
                     if not self._aside:
                         return
                     batch = self._spilling = self._aside.popleft()
-                dropped = self._spill_now(batch, reason)
+                dropped = self._spill_now(spill, batch, reason)
             self._report_all(dropped)
 
     def _give_up(self, batch: list[Item], reason: str) -> None:
         """Spill ``batch``, or drop it and count why."""
-        if self._spill is None:
+        spill = self._spill
+        if spill is None:
             self._count_drop(batch, reason)
             return
         with self._giving_up:
             with self._cond:
                 self._spilling = batch
-            dropped = self._spill_now(batch, reason)
+            dropped = self._spill_now(spill, batch, reason)
         self._report_all(dropped)
 
-    def _spill_now(self, batch: list[Item], reason: str) -> list[tuple[list[Item], str]]:
+    def _spill_now(self, spill: Spill, batch: list[Item], reason: str) -> list[tuple[list[Item], str]]:
         """Spill ``batch``, the one in ``_spilling``, and count it unless abandon() did. Hold ``_giving_up``.
 
         Returns the drops to report, once the lock is released (the hook is the application's code).
         """
-        spill = self._spill
         lines: list[bytes] = []
         kept: list[Item] = []
         unwritable: list[Item] = []
-        for item in batch if spill is not None else ():
+        for item in batch:
             try:
                 lines.append(event_line(event_of(item)))
             except Exception:  # noqa: BLE001 - one event that cannot be encoded costs only itself
@@ -555,9 +563,7 @@ class SinkWorker:
             else:
                 kept.append(item)
         spilled = False
-        if spill is None:
-            kept = batch
-        elif lines:
+        if lines:
             try:
                 spilled = spill.append_lines(lines)
             except Exception as exc:  # noqa: BLE001 - a failed spill is counted, never lost
