@@ -79,13 +79,32 @@ _INDEXES = {
 # empty ends before them (it is "lean"), and a write of lean rows only
 # inserts without those columns (SQLite stores NULL): six values fewer to
 # bind per row, about 3 % of the flusher's work per event.
+#
+# A scope that keeps making calls (a batch job, a worker, code outside any
+# ``track_context``) is written once into a table of the writing connection's
+# own (``temp.fluxgate_scopes``) and its calls' rows give its number in place
+# of its eight columns ("keyed" rows): the statement takes the columns from
+# that table (``SQLiteSink._statement``). Each value bound costs the flusher
+# about 300 instructions (Debian's SQLite takes a mutex per bind), so a keyed
+# row is about 2,000 cheaper; writing a scope's row costs about five keyed
+# rows' savings, so a scope is keyed from its ``_KEYED_AFTER``-th call on and a
+# request's few calls stay inline.
 _SPECIAL = ("cost_usd", "cost_breakdown", "cost_pusd")
 _SCOPE = ("feature", "user_id", "step", "session_id", "conversation_id", "service_tier", "user", "metadata")
 _SPARSE = ("reasoning_tokens", "speed", "error_type", "error_message", "batch_id", "custom_id")
 _PLAIN = tuple(name for name in COLUMNS if name not in (*_SPECIAL, *_SCOPE, *_SPARSE))
 _LEAN_ORDER = (*_PLAIN, *_SPECIAL, *_SCOPE)
 _INSERT_ORDER = (*_LEAN_ORDER, *_SPARSE)
-_FULL = len(_INSERT_ORDER)
+_LEAN = len(_LEAN_ORDER)
+#: Values of a lean keyed row: its scope's number in place of the scope's columns.
+_KEYED = _LEAN - len(_SCOPE) + 1
+#: A scope's calls are written inline up to this many, keyed after (see above).
+_KEYED_AFTER = 8
+_SCOPES_TABLE = "temp.fluxgate_scopes"
+_SCOPE_INSERT = (
+    f"INSERT OR REPLACE INTO {_SCOPES_TABLE} (id, {', '.join(_SCOPE)}) VALUES ({', '.join('?' * (1 + len(_SCOPE)))})"
+)
+_SCOPE_FORGET = f"DELETE FROM {_SCOPES_TABLE} WHERE id < ?"
 _plain_of = operator.attrgetter(*_PLAIN)
 _sparse_of = operator.attrgetter(*_SPARSE)
 _NO_SPARSE = (None,) * len(_SPARSE)
@@ -273,8 +292,15 @@ class SQLiteSink:
         # calls: their JSON is made once (keyed by identity; the object is
         # held, so its id cannot be reused while it is cached).
         self._json: dict[int, tuple[object, str]] = {}
-        # The scope's columns of a pending event's row, by its ContextFrame (held, as above).
-        self._scopes: dict[int, tuple[ContextFrame, tuple[Any, ...]]] = {}
+        # What a pending event's row holds for its scope, by its ContextFrame (held, as
+        # above): [frame, the _SCOPE columns or (its number,) once keyed, calls left
+        # before it is keyed (0: keyed)]. The numbers are the connection's (see _connect).
+        self._scopes: dict[int, list[Any]] = {}
+        self._next_scope = 1
+        # Scopes keyed since the last write, to insert before its rows: (number, *columns).
+        self._unsent: list[tuple[Any, ...]] = []
+        # After the next write, forget the scopes numbered below this (0: none).
+        self._forget_below = 0
         #: INSERT statements by their number of rows and of columns (see _insert_rows).
         self._statements: dict[tuple[int, int], str] = {}
         self._rows_per_statement = 1
@@ -294,6 +320,11 @@ class SQLiteSink:
         # cache would only hold pages nobody reads again.
         conn.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
         ensure_schema(conn)
+        # The keyed scopes: the connection's own, in memory, gone with it.
+        conn.execute("PRAGMA temp_store=MEMORY")
+        scopes = ", ".join(f"{name} {COLUMNS[name]}" for name in _SCOPE)
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {_SCOPES_TABLE} (id INTEGER PRIMARY KEY, {scopes})")
+        self._forget_scopes()
         self._rows_per_statement = _rows_per_statement(conn)
         self._conn = conn
         return conn
@@ -311,10 +342,7 @@ class SQLiteSink:
         return text
 
     def _scope_values(self, context: ContextFrame) -> tuple[Any, ...]:
-        """The ``_SCOPE`` columns of a pending event in ``context``, made once per scope."""
-        found = self._scopes.get(id(context))
-        if found is not None and found[0] is context:
-            return found[1]
+        """The ``_SCOPE`` columns of a pending event in ``context``, a scope not in the cache (then cached)."""
         user = context.user
         values: tuple[Any, ...] = (
             context.feature,
@@ -329,8 +357,27 @@ class SQLiteSink:
         values = tuple([_NULL if value is None else value for value in values])
         if len(self._scopes) >= _JSON_CACHE_SIZE:
             self._scopes.clear()
-        self._scopes[id(context)] = (context, values)
+            # Rows made before this may still name a keyed scope: its row goes after the write.
+            self._forget_below = self._next_scope
+        self._scopes[id(context)] = [context, values, _KEYED_AFTER - 1]
         return values
+
+    def _keyed(self, scope: list[Any]) -> tuple[Any, ...]:
+        """Key the cached ``scope`` (its row is inserted before the write's rows): ``(its number,)``."""
+        if self._conn is None or self._pid != os.getpid():  # a row made outside a write: no table to name
+            scope[2] = 1
+            return scope[1]  # type: ignore[no-any-return]
+        number = self._next_scope
+        self._next_scope += 1
+        self._unsent.append((number, *map(_storable, scope[1])))
+        scope[1], scope[2] = (number,), 0
+        return scope[1]  # type: ignore[no-any-return]
+
+    def _forget_scopes(self) -> None:
+        """Start numbering scopes anew: a new connection has no keyed scope, and a closed one keeps none."""
+        self._scopes.clear()
+        self._unsent = []
+        self._next_scope, self._forget_below = 1, 0
 
     def _row(self, item: CostEvent | PendingEvent) -> tuple[Any, ...]:
         """The row of ``item``, in the order of the insert statement (``_NULL`` for a missing value).
@@ -378,7 +425,15 @@ class SQLiteSink:
         u: tuple[Any, ...] = given if type(given) is UsageFacts else _usage_of(given)
         inp, out, reasoning, written, w5, w1, read, searches, fetches, tier, speed, geo, _ = u
         context = p.context
-        scope = self._scopes.get(id(context))  # _scope_values' cache, read here: most rows find theirs
+        # The scope's columns, or its number once keyed: _scope_values' cache, read here (most rows find theirs).
+        scope = self._scopes.get(id(context))
+        if scope is None or scope[0] is not context:
+            tail = self._scope_values(context)
+        elif scope[2]:  # inline still
+            scope[2] -= 1
+            tail = scope[1] if scope[2] else self._keyed(scope)
+        else:
+            tail = scope[1]
         v: Any  # each value that may be missing, in turn
         row = (
             tracking_id,
@@ -411,7 +466,7 @@ class SQLiteSink:
             # _breakdown_text's template, looked up here: one call less per row
             template % texts if (template := _TEMPLATES.get(names)) is not None else _breakdown_text(names, texts),
             _NULL if pico is None or (v := _pico_column(pico)) is None else v,
-            *(scope[1] if scope is not None and scope[0] is context else self._scope_values(context)),
+            *tail,
         )
         error_type, error_message, batch_id, custom_id = p.error_type, p.error_message, p.batch_id, p.custom_id
         if (
@@ -435,11 +490,13 @@ class SQLiteSink:
                 flusher then writes the batch in parts to set that event aside.
         """
         with self._lock:
+            try:
+                self._connect()  # first: the rows may name scopes keyed on this connection
+            except sqlite3.OperationalError as exc:
+                raise TransientSinkError(f"SQLite write failed: {exc}") from exc
             # A call's facts go to _pending_row at once: _row's own test, without a call of _row per row.
             pending = self._pending_row if _FAST_PENDING else self._row
             rows = [pending(item) if isinstance(item, PendingEvent) else self._row(item) for item in batch]
-            if len(set(map(len, rows))) > 1:  # lean rows beside full ones: every row gives every column
-                rows = [row if len(row) == _FULL else row + _SPARSE_NULLS for row in rows]
             try:
                 self._insert_rows(rows)
             except _UNBINDABLE:
@@ -470,24 +527,38 @@ class SQLiteSink:
         (``_STATEMENTS_KEPT``): batches come in every size, and preparing a
         statement of one size per write (parsing up to 5,000 placeholders)
         cost the flusher about 20,000 instructions per event.
+
+        Rows keyed by their scope's number are written by statements of their own, after the
+        scopes keyed since the last write, all in the one transaction (a failed write leaves
+        those scopes to the next).
         """
         try:
             conn = self._connect()
-            sizes = _statement_sizes(len(rows), self._rows_per_statement)
-            if len(sizes) <= 1:
+            most = self._rows_per_statement
+            plan = [(group, _statement_sizes(len(group), most)) for group in _shaped(rows)]
+            unsent, forget = self._unsent, self._forget_below
+            if not unsent and not forget and len(plan) <= 1 and len(plan[0][1] if plan else ()) <= 1:
                 if rows:
-                    self._execute(conn, rows)
+                    self._execute(conn, plan[0][0])
                 return
             with immediate(conn):
-                start = 0
-                for size in sizes:
-                    self._execute(conn, rows[start : start + size])
-                    start += size
+                if unsent:
+                    conn.executemany(_SCOPE_INSERT, unsent)
+                for group, sizes in plan:
+                    start = 0
+                    for size in sizes:
+                        self._execute(conn, group[start : start + size])
+                        start += size
+                if forget:
+                    conn.execute(_SCOPE_FORGET, (forget,))
+            del unsent[:]  # keyed from here on: in the table
+            if self._forget_below == forget:
+                self._forget_below = 0
         except sqlite3.OperationalError as exc:
             raise TransientSinkError(f"SQLite write failed: {exc}") from exc
 
     def _execute(self, conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
-        shape = (len(rows), len(rows[0]))  # rows are all lean or all full (see write)
+        shape = (len(rows), len(rows[0]))  # rows of one width (see _shaped)
         statement = self._statements.get(shape) or self._statement(*shape)
         # One list of every row's values. Extending it by each tuple copies the
         # tuple's items in one step: chain.from_iterable went value by value,
@@ -498,12 +569,27 @@ class SQLiteSink:
         conn.execute(statement, values)
 
     def _statement(self, size: int, width: int) -> str:
-        """The INSERT of ``size`` rows of the first ``width`` columns of ``_INSERT_ORDER``."""
+        """The INSERT of ``size`` rows of ``width`` values: inline, or keyed by their scope's number."""
         if len(self._statements) >= _STATEMENTS_KEPT:
             self._statements.clear()
         one = f"({', '.join('?' * width)})"
-        columns = ", ".join(_INSERT_ORDER[:width])
-        statement = f"INSERT OR IGNORE INTO {TABLE} ({columns}) VALUES " + ", ".join([one] * size)
+        rows = ", ".join([one] * size)
+        if width >= _LEAN:  # the first ``width`` columns of _INSERT_ORDER
+            statement = f"INSERT OR IGNORE INTO {TABLE} ({', '.join(_INSERT_ORDER[:width])}) VALUES {rows}"
+        else:  # each row's scope is read from the scopes' table, by the number in its value _KEYED
+            sparse = _SPARSE[: width - _KEYED]
+            columns = ", ".join((*_LEAN_ORDER, *sparse))
+            picked = ", ".join(
+                [
+                    *(f"v.column{i}" for i in range(1, _KEYED)),
+                    *(f"s.{name}" for name in _SCOPE),
+                    *(f"v.column{i}" for i in range(_KEYED + 1, width + 1)),
+                ]
+            )
+            statement = (
+                f"INSERT OR IGNORE INTO {TABLE} ({columns}) SELECT {picked} FROM (VALUES {rows}) AS v"
+                f" CROSS JOIN {_SCOPES_TABLE} AS s ON s.id = v.column{_KEYED}"
+            )
         self._statements[size, width] = statement
         return statement
 
@@ -528,11 +614,30 @@ _CACHE_KIB = 512
 #: Rows per INSERT statement at most (see SQLiteSink._insert_rows).
 _MAX_ROWS_PER_STATEMENT = 128
 #: Prepared statements the writing connection keeps (the oldest goes first): one per size
-#: (128 rows and the seven powers of two below) and width (lean or full rows), and
-#: BEGIN IMMEDIATE and COMMIT.
-_STATEMENTS_KEPT = 20
+#: (128 rows and the seven powers of two below) and width (lean or full rows, inline or
+#: keyed), BEGIN IMMEDIATE, COMMIT, and the scopes' insert and delete.
+_STATEMENTS_KEPT = 40
 #: sqlite3.h's SQLITE_LIMIT_VARIABLE_NUMBER (the module names it from Python 3.11 on).
 _SQLITE_LIMIT_VARIABLE_NUMBER = 9
+
+
+def _shaped(rows: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
+    """``rows`` in groups of one width each: inline rows, then keyed ones.
+
+    In a group of lean rows beside full ones, every row gives every column.
+    """
+    if len(set(map(len, rows))) <= 1:
+        return [rows] if rows else []
+    groups = ([row for row in rows if len(row) >= _LEAN], [row for row in rows if len(row) < _LEAN])
+    return [_padded(group) for group in groups if group]
+
+
+def _padded(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    widths = set(map(len, rows))
+    if len(widths) == 1:
+        return rows
+    full = max(widths)
+    return [row if len(row) == full else row + _SPARSE_NULLS for row in rows]
 
 
 def _statement_sizes(count: int, most: int) -> list[int]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
+import os
 import sqlite3
 from collections.abc import Sequence
 from decimal import Decimal
@@ -17,6 +19,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fluxgate import AiEventUser, CostEvent, Status
+from fluxgate._errors import TransientSinkError
 from fluxgate._models import ContextFrame, Usage, UsageFacts
 from fluxgate._recording import PendingEvent
 from fluxgate._recording.event import EventSummary
@@ -180,6 +183,160 @@ class TestRows:
             if name in ("cost_breakdown", "user", "metadata"):
                 got = None if got is None else json.loads(got)
             assert got == value, name
+
+
+def read_back(sink: SQLiteSink) -> list[CostEvent]:
+    conn = sqlite3.connect(sink.path)
+    conn.row_factory = sqlite3.Row
+    try:
+        return [event_from_row(row) for row in conn.execute("SELECT * FROM events ORDER BY created_at")]
+    finally:
+        conn.close()
+
+
+def scope_inserts(statements: list[str]) -> int:
+    return sum(text.startswith("INSERT OR REPLACE INTO temp.fluxgate_scopes") for text in statements)
+
+
+class TestLongScopes:
+    """A scope that keeps making calls is written once, and its calls' rows name it."""
+
+    def test_a_long_scope_is_written_once_and_each_call_keeps_its_fields(self, tmp_path: Path) -> None:
+        """Sixty calls of one scope over three writes, beside one-call scopes and failed calls: the scope's
+        columns are bound once, and every row reads back as its own event."""
+        context = ContextFrame.build(feature="f", user=AiEventUser("u1", monthly_revenue=49.0), metadata={"k": 1})
+        sink = SQLiteSink(tmp_path / "a.db")
+        sink.write([make_pending()])
+        statements: list[str] = []
+        sink._connect().set_trace_callback(statements.append)
+        batches = [
+            [
+                make_pending(context=context, status=Status.ERROR, error_type="api_error", error_message="boom")
+                if i % 7 == 3
+                else make_pending(context=context if i % 3 else None)
+                for i in range(30 * w, 30 * w + 30)
+            ]
+            for w in range(3)
+        ]
+        for batch in batches:
+            sink.write(batch)
+        sink.close()
+        assert scope_inserts(statements) == 1
+        assert read_back(sink)[1:] == [item.materialize() for batch in batches for item in batch]
+
+    @settings(max_examples=30, deadline=None)
+    @given(
+        writes=st.lists(
+            st.lists(st.tuples(st.integers(0, 3), st.sampled_from(["lean", "error", "thinking", "cost_event"]))),
+            max_size=8,
+        )
+    )
+    def test_writes_of_any_mix_store_each_events_own_fields(self, writes: list[list[tuple[int, str]]]) -> None:
+        """Calls of three lasting scopes (one with text SQLite cannot bind as it is) and of one-call scopes,
+        lean and full rows, calls' facts and events, over many writes: each row reads back as its own event
+        (the unbindable text made storable)."""
+        scopes = [
+            ContextFrame.build(feature="a", user=AiEventUser("u1", name="Ada"), step="s"),
+            ContextFrame.build(session_id="sess", conversation_id="c", service_tier="standard", metadata={"k": [1]}),
+            ContextFrame(feature=SURROGATE),
+        ]
+        sink = SQLiteSink(":memory:")
+        expected: list[CostEvent] = []
+        for n, write in enumerate(writes):
+            batch: list[CostEvent | PendingEvent] = []
+            for i, (scope, kind) in enumerate(write):
+                facts: dict[str, Any] = {"tracking_id": f"{n:016x}{i:016x}", "created_at": n * 10_000 + i}
+                if kind == "error":
+                    facts |= {"status": Status.ERROR, "error_type": "overloaded_error", "error_message": "busy"}
+                usage = Usage(input_tokens=10 + i, output_tokens=5, reasoning_tokens=3 if kind == "thinking" else None)
+                pending = make_pending(usage=usage, context=scopes[scope] if scope < 3 else None, **facts)
+                batch.append(pending.materialize() if kind == "cost_event" else pending)
+                expected.append(pending.materialize())
+            sink.write(batch)
+        conn = sink._connect()
+        conn.row_factory = sqlite3.Row
+        stored_rows = conn.execute("SELECT * FROM events ORDER BY created_at").fetchall()
+        sink.close()
+        assert [event_from_row(row) for row in stored_rows if row["feature"] != "eve\ufffd"] == [
+            event for event in expected if event.feature != SURROGATE
+        ]
+        assert [row["feature"] for row in stored_rows] == [
+            "eve\ufffd" if event.feature == SURROGATE else event.feature for event in expected
+        ]
+
+    def test_the_scopes_table_stays_small(self, tmp_path: Path) -> None:
+        """Six hundred scopes of twelve calls each: the connection keeps at most the cache's worth of scopes,
+        and calls written before and after the cache empties keep their own fields, a scope's calls split
+        across writes included."""
+        sink = SQLiteSink(tmp_path / "a.db")
+        calls = [
+            make_pending(context=context)
+            for context in [ContextFrame.build(feature=f"f{n}", user=f"u{n}") for n in range(600)]
+            for _ in range(12)
+        ]
+        # Writes of 97, and one that starts right after scope 253 was keyed (its eighth call) and
+        # in which the cache empties (scope 256's first call, 3,072): scope 253's last calls name a
+        # scope the previous write keyed, and must find it though the cache forgets it.
+        starts = sorted({*range(0, len(calls), 97), 253 * 12 + 8, len(calls)})
+        for start, end in itertools.pairwise(starts):
+            sink.write(calls[start:end])
+        kept = sink._connect().execute("SELECT count(*) FROM temp.fluxgate_scopes").fetchone()[0]
+        sink.close()
+        assert 0 < kept <= store_events._JSON_CACHE_SIZE
+        assert [(event.feature, event.user_id) for event in read_back(sink)] == [
+            (call.context.feature, call.context.user.id)
+            for call in calls  # type: ignore[union-attr]
+        ]
+
+    def test_a_closed_store_writes_its_scopes_again(self, tmp_path: Path) -> None:
+        """After close() (a new connection, without the old one's scopes) a lasting scope's calls are still stored."""
+        context = ContextFrame.build(feature="f", user="u1")
+        sink = SQLiteSink(tmp_path / "a.db")
+        first = [make_pending(context=context) for _ in range(20)]
+        sink.write(first)
+        sink.close()
+        second = [make_pending(context=context) for _ in range(20)]
+        sink.write(second)
+        sink.close()
+        assert read_back(sink) == [call.materialize() for call in first + second]
+
+    @pytest.mark.skipif(not hasattr(os, "fork"), reason="POSIX fork")
+    def test_a_forked_child_writes_a_lasting_scope(self, tmp_path: Path) -> None:
+        """A child forked after its parent keyed a scope opens its own connection and still stores that scope."""
+        context = ContextFrame.build(feature="f", user="u1")
+        sink = SQLiteSink(tmp_path / "a.db")
+        parent = [make_pending(context=context) for _ in range(20)]
+        child = [make_pending(context=context) for _ in range(20)]
+        sink.write(parent[:10])  # the first write opens the connection, the second keys the scope
+        sink.write(parent[10:])
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child
+            code = 1
+            try:
+                sink.write(child)
+                code = 0
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        sink.close()
+        assert read_back(sink) == [call.materialize() for call in parent + child]
+
+    def test_a_failed_write_leaves_its_scopes_to_the_next(self, tmp_path: Path) -> None:
+        """A write that fails (the database locked) after a scope was keyed: the retry stores every call."""
+        context = ContextFrame.build(feature="f", user="u1")
+        sink = SQLiteSink(tmp_path / "a.db", timeout_s=0.05)
+        sink.write([make_pending()])
+        batch = [make_pending(context=context) for _ in range(20)]
+        other = sqlite3.connect(tmp_path / "a.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        with pytest.raises(TransientSinkError):
+            sink.write(batch)
+        other.execute("ROLLBACK")
+        other.close()
+        sink.write(batch)
+        sink.close()
+        assert read_back(sink)[1:] == [call.materialize() for call in batch]
 
 
 class TestStorable:
