@@ -145,8 +145,8 @@ def _pico_column(pusd: int) -> int | None:
     return pusd if -_INT64 <= pusd < _INT64 else None
 
 
-def _dumps(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"), default=json_default)
+#: A scope's user and metadata as compact JSON (one encoder: ``json.dumps`` given options builds one per call).
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=json_default).encode
 
 
 # Breakdowns have a handful of shapes (which components a call used): the JSON
