@@ -84,11 +84,17 @@ _INDEXES = {
 # ``track_context``) is written once into a table of the writing connection's
 # own (``temp.fluxgate_scopes``) and its calls' rows give its number in place
 # of its eight columns ("keyed" rows): the statement takes the columns from
-# that table (``SQLiteSink._statement``). Each value bound costs the flusher
-# about 300 instructions (Debian's SQLite takes a mutex per bind), so a keyed
-# row is about 2,000 cheaper; writing a scope's row costs about five keyed
-# rows' savings, so a scope is keyed from its ``_KEYED_AFTER``-th call on and a
-# request's few calls stay inline.
+# that table (``SQLiteSink._statement``). Every value bound takes SQLite's
+# mutex (Debian's build is serialized), so a keyed row costs the flusher about
+# 1,150 instructions less; writing a scope's row (and deleting it later) costs
+# what several keyed rows save, so a scope is keyed from its
+# ``_KEYED_AFTER``-th call on and a request's few calls stay inline. Rows keep
+# their order, which ``fluxgate tail`` shows: a write's keyed and inline rows
+# go in runs, one after the other (a new lasting scope: its first calls inline,
+# then the rest keyed). Where the two kinds interleave (a worker's calls among
+# requests'), the keyed rows get their scope's columns back
+# (``SQLiteSink._inline``), and the next writes key nothing
+# (``_INLINE_WRITES``): such a workload writes as it would without keys.
 _SPECIAL = ("cost_usd", "cost_breakdown", "cost_pusd")
 _SCOPE = ("feature", "user_id", "step", "session_id", "conversation_id", "service_tier", "user", "metadata")
 _SPARSE = ("reasoning_tokens", "speed", "error_type", "error_message", "batch_id", "custom_id")
@@ -100,6 +106,10 @@ _LEAN = len(_LEAN_ORDER)
 _KEYED = _LEAN - len(_SCOPE) + 1
 #: A scope's calls are written inline up to this many, keyed after (see above).
 _KEYED_AFTER = 8
+#: A write in more runs of keyed and inline rows than this is written all inline, and so are
+#: the next ``_INLINE_WRITES`` writes.
+_MOST_RUNS = 3
+_INLINE_WRITES = 32
 _SCOPES_TABLE = "temp.fluxgate_scopes"
 _SCOPE_INSERT = (
     f"INSERT OR REPLACE INTO {_SCOPES_TABLE} (id, {', '.join(_SCOPE)}) VALUES ({', '.join('?' * (1 + len(_SCOPE)))})"
@@ -299,6 +309,10 @@ class SQLiteSink:
         self._next_scope = 1
         # Scopes keyed since the last write, to insert before its rows: (number, *columns).
         self._unsent: list[tuple[Any, ...]] = []
+        # The columns of each keyed scope by its number, for a write of mixed rows.
+        self._keyed_columns: dict[int, tuple[Any, ...]] = {}
+        # Writes left that key no scope (see _MOST_RUNS).
+        self._inline_writes = 0
         # After the next write, forget the scopes numbered below this (0: none).
         self._forget_below = 0
         #: INSERT statements by their number of rows and of columns (see _insert_rows).
@@ -359,25 +373,43 @@ class SQLiteSink:
             self._scopes.clear()
             # Rows made before this may still name a keyed scope: its row goes after the write.
             self._forget_below = self._next_scope
-        self._scopes[id(context)] = [context, values, _KEYED_AFTER - 1]
+        self._scopes[id(context)] = [context, values, _KEYED_AFTER - 1, 0]
         return values
 
     def _keyed(self, scope: list[Any]) -> tuple[Any, ...]:
-        """Key the cached ``scope`` (its row is inserted before the write's rows): ``(its number,)``."""
-        if self._conn is None or self._pid != os.getpid():  # a row made outside a write: no table to name
-            scope[2] = 1
+        """Key the cached ``scope`` (its row is inserted before the write's rows): ``(its number,)``.
+
+        ``scope`` is ``[frame, columns, calls left, number]``; a row made outside a write (no
+        table to name) or while keys are set aside (``_inline_writes``) keeps the columns.
+        """
+        if self._conn is None or self._pid != os.getpid() or self._inline_writes:
+            scope[2] = _KEYED_AFTER
             return scope[1]  # type: ignore[no-any-return]
         number = self._next_scope
         self._next_scope += 1
-        self._unsent.append((number, *map(_storable, scope[1])))
-        scope[1], scope[2] = (number,), 0
+        columns = self._keyed_columns[number] = tuple(map(_storable, scope[1]))
+        self._unsent.append((number, *columns))
+        scope[1], scope[2], scope[3] = (number,), 0, number
         return scope[1]  # type: ignore[no-any-return]
+
+    def _set_keys_aside(self, writes: int) -> None:
+        """Write the next ``writes`` writes inline: keyed scopes give their columns again (0: key again)."""
+        was, self._inline_writes = self._inline_writes, writes
+        if bool(was) is not bool(writes):
+            for scope in self._scopes.values():
+                if scope[3]:  # keyed
+                    scope[1] = self._keyed_columns[scope[3]] if writes else (scope[3],)
 
     def _forget_scopes(self) -> None:
         """Start numbering scopes anew: a new connection has no keyed scope, and a closed one keeps none."""
         self._scopes.clear()
         self._unsent = []
-        self._next_scope, self._forget_below = 1, 0
+        self._keyed_columns = {}
+        self._next_scope, self._forget_below, self._inline_writes = 1, 0, 0
+
+    def _inline(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        """A keyed row with its scope's columns in place of its number."""
+        return row[: _KEYED - 1] + self._keyed_columns[row[_KEYED - 1]] + row[_KEYED:]
 
     def _row(self, item: CostEvent | PendingEvent) -> tuple[Any, ...]:
         """The row of ``item``, in the order of the insert statement (``_NULL`` for a missing value).
@@ -528,37 +560,47 @@ class SQLiteSink:
         statement of one size per write (parsing up to 5,000 placeholders)
         cost the flusher about 20,000 instructions per event.
 
-        Rows keyed by their scope's number are written by statements of their own, after the
-        scopes keyed since the last write, all in the one transaction (a failed write leaves
-        those scopes to the next).
+        The scopes keyed since the last write are inserted first, in the same transaction (a
+        failed write leaves them to the next). The rows go in the order given, in runs of
+        keyed or inline rows (at most ``_MOST_RUNS``, else all inline), each run's rows all
+        lean or all full.
         """
+        runs = _runs(rows)
+        if runs is None:  # the two kinds interleave
+            runs = [[row if len(row) >= _LEAN else self._inline(row) for row in rows]]
+            self._set_keys_aside(_INLINE_WRITES)
+        elif self._inline_writes:
+            self._set_keys_aside(self._inline_writes - 1)
+        runs = [_padded(run) for run in runs]
+        most = self._rows_per_statement
         try:
             conn = self._connect()
-            most = self._rows_per_statement
-            plan = [(group, _statement_sizes(len(group), most)) for group in _shaped(rows)]
+            plan = [(run, _statement_sizes(len(run), most)) for run in runs]
             unsent, forget = self._unsent, self._forget_below
-            if not unsent and not forget and len(plan) <= 1 and len(plan[0][1] if plan else ()) <= 1:
-                if rows:
+            if not unsent and not forget and sum(len(sizes) for _, sizes in plan) <= 1:
+                if plan:  # one statement: no transaction of its own
                     self._execute(conn, plan[0][0])
                 return
             with immediate(conn):
                 if unsent:
                     conn.executemany(_SCOPE_INSERT, unsent)
-                for group, sizes in plan:
+                for run, sizes in plan:
                     start = 0
                     for size in sizes:
-                        self._execute(conn, group[start : start + size])
+                        self._execute(conn, run[start : start + size])
                         start += size
                 if forget:
                     conn.execute(_SCOPE_FORGET, (forget,))
             del unsent[:]  # keyed from here on: in the table
-            if self._forget_below == forget:
-                self._forget_below = 0
+            if forget:
+                self._keyed_columns = {n: columns for n, columns in self._keyed_columns.items() if n >= forget}
+                if self._forget_below == forget:
+                    self._forget_below = 0
         except sqlite3.OperationalError as exc:
             raise TransientSinkError(f"SQLite write failed: {exc}") from exc
 
     def _execute(self, conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
-        shape = (len(rows), len(rows[0]))  # rows of one width (see _shaped)
+        shape = (len(rows), len(rows[0]))  # rows of one width (see _insert_rows)
         statement = self._statements.get(shape) or self._statement(*shape)
         # One list of every row's values. Extending it by each tuple copies the
         # tuple's items in one step: chain.from_iterable went value by value,
@@ -621,18 +663,25 @@ _STATEMENTS_KEPT = 40
 _SQLITE_LIMIT_VARIABLE_NUMBER = 9
 
 
-def _shaped(rows: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]]:
-    """``rows`` in groups of one width each: inline rows, then keyed ones.
-
-    In a group of lean rows beside full ones, every row gives every column.
-    """
-    if len(set(map(len, rows))) <= 1:
+def _runs(rows: list[tuple[Any, ...]]) -> list[list[tuple[Any, ...]]] | None:
+    """``rows`` in runs of keyed or inline rows, in order; None if there would be more than ``_MOST_RUNS``."""
+    widths = set(map(len, rows))
+    if not rows or max(widths) < _LEAN or min(widths) >= _LEAN:
         return [rows] if rows else []
-    groups = ([row for row in rows if len(row) >= _LEAN], [row for row in rows if len(row) < _LEAN])
-    return [_padded(group) for group in groups if group]
+    runs: list[list[tuple[Any, ...]]] = []
+    start, keyed = 0, len(rows[0]) < _LEAN
+    for at, row in enumerate(rows):
+        if (len(row) < _LEAN) is not keyed:
+            if len(runs) == _MOST_RUNS - 1:
+                return None
+            runs.append(rows[start:at])
+            start, keyed = at, not keyed
+    runs.append(rows[start:])
+    return runs
 
 
 def _padded(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """Rows of one kind (keyed or inline): lean rows beside full ones get every column."""
     widths = set(map(len, rows))
     if len(widths) == 1:
         return rows

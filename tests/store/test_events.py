@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import math
 import os
@@ -224,6 +223,48 @@ class TestLongScopes:
         assert scope_inserts(statements) == 1
         assert read_back(sink)[1:] == [item.materialize() for batch in batches for item in batch]
 
+    def test_a_write_keeps_its_calls_order(self, tmp_path: Path) -> None:
+        """Calls of a lasting scope, then a new scope's call, in one write: stored in the order they came
+        (``fluxgate tail`` shows rows in the order they were written)."""
+        lasting = ContextFrame.build(feature="worker")
+        sink = SQLiteSink(tmp_path / "a.db")
+        sink.write([make_pending(context=lasting, created_at=i) for i in range(10)])
+        batch = [make_pending(context=lasting, created_at=100 + i) for i in range(3)]
+        batch += [make_pending(context=ContextFrame.build(feature="request"), created_at=50)]
+        batch += [make_pending(context=lasting, created_at=200, status=Status.ERROR, error_type="api_error")]
+        sink.write(batch)
+        sink.close()
+        conn = sqlite3.connect(sink.path)
+        written = [row[0] for row in conn.execute("SELECT tracking_id FROM events ORDER BY rowid")][10:]
+        conn.close()
+        assert written == [call.tracking_id for call in batch]
+
+    def test_interleaved_calls_keep_their_order_and_are_written_inline(self, tmp_path: Path) -> None:
+        """A worker's calls among requests' in one write: stored in order, and written as without keys
+        (each row its scope's columns) for the next writes too, then keyed again."""
+        worker = ContextFrame.build(feature="worker", user="w")
+        sink = SQLiteSink(tmp_path / "a.db")
+        calls = [make_pending(context=worker) for _ in range(10)]  # keyed from the eighth
+        sink.write(calls)
+        statements: list[str] = []
+        sink._connect().set_trace_callback(statements.append)
+        mixed = [make_pending(context=worker if i % 2 else ContextFrame.build(feature=f"r{i}")) for i in range(20)]
+        sink.write(mixed)
+        keyed_writes = []
+        for _ in range(store_events._INLINE_WRITES + 1):
+            statements.clear()
+            batch = [make_pending(context=worker) for _ in range(4)]
+            sink.write(batch)
+            calls += batch
+            keyed_writes.append(any("CROSS JOIN" in text for text in statements))
+        assert keyed_writes == [False] * store_events._INLINE_WRITES + [True]
+        sink.close()
+        conn = sqlite3.connect(sink.path)
+        written = [row[0] for row in conn.execute("SELECT tracking_id FROM events ORDER BY rowid")]
+        conn.close()
+        assert written == [call.tracking_id for call in calls[:10] + mixed + calls[10:]]
+        assert read_back(sink) == sorted((call.materialize() for call in calls + mixed), key=lambda e: e.created_at)
+
     @settings(max_examples=30, deadline=None)
     @given(
         writes=st.lists(
@@ -265,27 +306,22 @@ class TestLongScopes:
         ]
 
     def test_the_scopes_table_stays_small(self, tmp_path: Path) -> None:
-        """Six hundred scopes of twelve calls each: the connection keeps at most the cache's worth of scopes,
-        and calls written before and after the cache empties keep their own fields, a scope's calls split
-        across writes included."""
+        """Six hundred scopes of twelve calls, a write each (seven calls inline, five keyed): the connection
+        keeps at most the cache's worth of scopes, and every call keeps its own fields."""
         sink = SQLiteSink(tmp_path / "a.db")
-        calls = [
-            make_pending(context=context)
-            for context in [ContextFrame.build(feature=f"f{n}", user=f"u{n}") for n in range(600)]
-            for _ in range(12)
-        ]
-        # Writes of 97, and one that starts right after scope 253 was keyed (its eighth call) and
-        # in which the cache empties (scope 256's first call, 3,072): scope 253's last calls name a
-        # scope the previous write keyed, and must find it though the cache forgets it.
-        starts = sorted({*range(0, len(calls), 97), 253 * 12 + 8, len(calls)})
-        for start, end in itertools.pairwise(starts):
-            sink.write(calls[start:end])
+        scopes = [ContextFrame.build(feature=f"f{n}", user=f"u{n}") for n in range(600)]
+        calls = [make_pending(context=context) for context in scopes for _ in range(12)]
+        statements: list[str] = []
+        sink._connect().set_trace_callback(statements.append)
+        for start in range(0, len(calls), 12):
+            sink.write(calls[start : start + 12])
         kept = sink._connect().execute("SELECT count(*) FROM temp.fluxgate_scopes").fetchone()[0]
         sink.close()
+        assert scope_inserts(statements) == len(scopes)
         assert 0 < kept <= store_events._JSON_CACHE_SIZE
         assert [(event.feature, event.user_id) for event in read_back(sink)] == [
-            (call.context.feature, call.context.user.id)
-            for call in calls  # type: ignore[union-attr]
+            (call.context.feature, call.context.user.id)  # type: ignore[union-attr]
+            for call in calls
         ]
 
     def test_a_closed_store_writes_its_scopes_again(self, tmp_path: Path) -> None:
