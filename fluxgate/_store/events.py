@@ -303,8 +303,9 @@ class SQLiteSink:
         # held, so its id cannot be reused while it is cached).
         self._json: dict[int, tuple[object, str]] = {}
         # What a pending event's row holds for its scope, by its ContextFrame (held, as
-        # above): [frame, the _SCOPE columns or (its number,) once keyed, calls left
-        # before it is keyed (0: keyed)]. The numbers are the connection's (see _connect).
+        # above): [frame, its _SCOPE columns or (its number,) once keyed, calls left before
+        # it is keyed (0: keyed), its number (0: none)]. The numbers are the connection's
+        # (see _connect).
         self._scopes: dict[int, list[Any]] = {}
         self._next_scope = 1
         # Scopes keyed since the last write, to insert before its rows: (number, *columns).
@@ -406,6 +407,12 @@ class SQLiteSink:
         self._unsent = []
         self._keyed_columns = {}
         self._next_scope, self._forget_below, self._inline_writes = 1, 0, 0
+
+    def _drop_keyed_below(self, number: int) -> None:
+        """Let go of the columns of scopes numbered below ``number``, sent or not (writes that keep
+        failing while scopes come and go would otherwise hold every one)."""
+        self._unsent = [scope for scope in self._unsent if scope[0] >= number]
+        self._keyed_columns = {n: columns for n, columns in self._keyed_columns.items() if n >= number}
 
     def _inline(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
         """A keyed row with its scope's columns in place of its number."""
@@ -526,6 +533,8 @@ class SQLiteSink:
                 self._connect()  # first: the rows may name scopes keyed on this connection
             except sqlite3.OperationalError as exc:
                 raise TransientSinkError(f"SQLite write failed: {exc}") from exc
+            if self._forget_below:  # no row names a scope the cache forgot before this write
+                self._drop_keyed_below(self._forget_below)
             # A call's facts go to _pending_row at once: _row's own test, without a call of _row per row.
             pending = self._pending_row if _FAST_PENDING else self._row
             rows = [pending(item) if isinstance(item, PendingEvent) else self._row(item) for item in batch]
@@ -593,9 +602,8 @@ class SQLiteSink:
                     conn.execute(_SCOPE_FORGET, (forget,))
             del unsent[:]  # keyed from here on: in the table
             if forget:
-                self._keyed_columns = {n: columns for n, columns in self._keyed_columns.items() if n >= forget}
-                if self._forget_below == forget:
-                    self._forget_below = 0
+                self._drop_keyed_below(forget)
+                self._forget_below = 0
         except sqlite3.OperationalError as exc:
             raise TransientSinkError(f"SQLite write failed: {exc}") from exc
 

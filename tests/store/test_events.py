@@ -324,6 +324,26 @@ class TestLongScopes:
             for call in calls
         ]
 
+    def test_writes_that_keep_failing_hold_a_bounded_number_of_scopes(self, tmp_path: Path) -> None:
+        """While the database stays locked, six hundred lasting scopes come and go (each keyed in a write
+        that fails): the store holds at most the cache's worth, and writes again once it is free."""
+        sink = SQLiteSink(tmp_path / "a.db", timeout_s=0.001)
+        sink.write([make_pending()])
+        other = sqlite3.connect(tmp_path / "a.db", isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        for n in range(600):
+            context = ContextFrame.build(feature=f"f{n}")
+            batch = [make_pending(context=context) for _ in range(9)]
+            with pytest.raises(TransientSinkError):
+                sink.write(batch)
+        held = (len(sink._unsent), len(sink._keyed_columns))
+        other.execute("ROLLBACK")
+        other.close()
+        sink.write(batch)
+        sink.close()
+        assert max(held) <= store_events._JSON_CACHE_SIZE
+        assert read_back(sink)[1:] == [call.materialize() for call in batch]
+
     def test_a_closed_store_writes_its_scopes_again(self, tmp_path: Path) -> None:
         """After close() (a new connection, without the old one's scopes) a lasting scope's calls are still stored."""
         context = ContextFrame.build(feature="f", user="u1")
