@@ -308,9 +308,9 @@ class SQLiteSink:
         # (see _connect).
         self._scopes: dict[int, list[Any]] = {}
         self._next_scope = 1
-        # Scopes keyed since the last write, to insert before its rows: (number, *columns).
-        self._unsent: list[tuple[Any, ...]] = []
-        # The columns of each keyed scope by its number, for a write of mixed rows.
+        # The numbers of the scopes keyed since the last write, to insert before its rows.
+        self._unsent: list[int] = []
+        # The columns of each keyed scope by its number (made storable).
         self._keyed_columns: dict[int, tuple[Any, ...]] = {}
         # Writes left that key no scope (see _MOST_RUNS).
         self._inline_writes = 0
@@ -388,8 +388,8 @@ class SQLiteSink:
             return scope[1]  # type: ignore[no-any-return]
         number = self._next_scope
         self._next_scope += 1
-        columns = self._keyed_columns[number] = tuple(map(_storable, scope[1]))
-        self._unsent.append((number, *columns))
+        self._keyed_columns[number] = tuple(map(_storable, scope[1]))
+        self._unsent.append(number)
         scope[1], scope[2], scope[3] = (number,), 0, number
         return scope[1]  # type: ignore[no-any-return]
 
@@ -411,7 +411,7 @@ class SQLiteSink:
     def _drop_keyed_below(self, number: int) -> None:
         """Let go of the columns of scopes numbered below ``number``, sent or not (writes that keep
         failing while scopes come and go would otherwise hold every one)."""
-        self._unsent = [scope for scope in self._unsent if scope[0] >= number]
+        self._unsent = [n for n in self._unsent if n >= number]
         self._keyed_columns = {n: columns for n, columns in self._keyed_columns.items() if n >= number}
 
     def _inline(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -538,6 +538,8 @@ class SQLiteSink:
             # A call's facts go to _pending_row at once: _row's own test, without a call of _row per row.
             pending = self._pending_row if _FAST_PENDING else self._row
             rows = [pending(item) if isinstance(item, PendingEvent) else self._row(item) for item in batch]
+            if self._inline_writes:  # one write fewer to make without keys (its rows are made)
+                self._set_keys_aside(self._inline_writes - 1)
             try:
                 self._insert_rows(rows)
             except _UNBINDABLE:
@@ -578,8 +580,6 @@ class SQLiteSink:
         if runs is None:  # the two kinds interleave
             runs = [[row if len(row) >= _LEAN else self._inline(row) for row in rows]]
             self._set_keys_aside(_INLINE_WRITES)
-        elif self._inline_writes:
-            self._set_keys_aside(self._inline_writes - 1)
         runs = [_padded(run) for run in runs]
         most = self._rows_per_statement
         try:
@@ -592,7 +592,8 @@ class SQLiteSink:
                 return
             with immediate(conn):
                 if unsent:
-                    conn.executemany(_SCOPE_INSERT, unsent)
+                    columns = self._keyed_columns
+                    conn.executemany(_SCOPE_INSERT, [(n, *columns[n]) for n in unsent])
                 for run, sizes in plan:
                     start = 0
                     for size in sizes:

@@ -265,6 +265,25 @@ class TestLongScopes:
         assert written == [call.tracking_id for call in calls[:10] + mixed + calls[10:]]
         assert read_back(sink) == sorted((call.materialize() for call in calls + mixed), key=lambda e: e.created_at)
 
+    def test_keys_come_back_after_as_many_writes_whatever_they_hold(self, tmp_path: Path) -> None:
+        """The writes that follow interleaved calls are counted once each, even one that needs a second
+        pass to make its values storable (text with a lone surrogate)."""
+        worker = ContextFrame.build(feature="worker", user="w")
+        sink = SQLiteSink(tmp_path / "a.db")
+        sink.write([make_pending(context=worker) for _ in range(10)])
+        sink.write([make_pending(context=worker if i % 2 else ContextFrame.build(feature=f"r{i}")) for i in range(20)])
+        statements: list[str] = []
+        sink._connect().set_trace_callback(statements.append)
+        keyed_writes = []
+        for n in range(store_events._INLINE_WRITES + 1):
+            statements.clear()
+            odd = make_pending(context=ContextFrame(feature=f"{SURROGATE}{n}"))
+            sink.write([odd, *(make_pending(context=worker) for _ in range(4))])
+            keyed_writes.append(any("CROSS JOIN" in text for text in statements))
+        sink.close()
+        assert keyed_writes == [False] * store_events._INLINE_WRITES + [True]
+        assert len(read_back(sink)) == 10 + 20 + 5 * (store_events._INLINE_WRITES + 1)
+
     @settings(max_examples=30, deadline=None)
     @given(
         writes=st.lists(
