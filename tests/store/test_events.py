@@ -489,6 +489,62 @@ class TestStorable:
         assert first[user_at] is second[user_at]
 
 
+class TestReturningUsers:
+    """A web application makes a new ``AiEventUser`` per request; the same users come back."""
+
+    def test_a_returning_user_is_encoded_once(self) -> None:
+        sink = SQLiteSink(":memory:")
+        first, second = (
+            sink._row(make_pending(context=ContextFrame(feature="f", user=AiEventUser("u1", name="Ada"))))
+            for _ in range(2)
+        )
+        user_at = store_events._INSERT_ORDER.index("user")
+        assert first[user_at] is second[user_at]
+
+    def test_users_that_differ_in_one_field_keep_their_own(self, tmp_path: Path) -> None:
+        users = [
+            AiEventUser("u1", name="Ada", email="ada@example.com", monthly_revenue=49.0),
+            AiEventUser("u2", name="Ada", email="ada@example.com", monthly_revenue=49.0),
+            AiEventUser("u1", name="Bea", email="ada@example.com", monthly_revenue=49.0),
+            AiEventUser("u1", name="Ada", email="bea@example.com", monthly_revenue=49.0),
+            AiEventUser("u1", name="Ada", email="ada@example.com", monthly_revenue=50.0),
+            AiEventUser("u1", name="Ada", email="ada@example.com"),
+            AiEventUser("u1", email="ada@example.com", monthly_revenue=49.0),
+        ]
+        sink = SQLiteSink(tmp_path / "a.db")
+        for round_ in range(2):  # the second round finds every user kept
+            sink.write(
+                [
+                    make_pending(context=ContextFrame(feature="f", user=attrs.evolve(user)), created_at=10 * i + round_)
+                    for i, user in enumerate(users)
+                ]
+            )
+        sink.close()
+        stored_users = [event.user for event in read_back(sink)]
+        assert stored_users == [user for user in users for _ in range(2)]
+
+    def test_equal_fields_of_other_types_keep_their_own(self, tmp_path: Path) -> None:
+        with attrs.validators.disabled():  # what AiEventUser accepts today, the store takes anything
+            users = [AiEventUser("u1", name=1), AiEventUser("u1", name=True), AiEventUser("u1", name=1.0)]  # type: ignore[arg-type]
+        batch = [
+            make_pending(context=ContextFrame(feature="f", user=user), created_at=i) for i, user in enumerate(users)
+        ]
+        assert [json.loads(row["user"])["name"] for row in stored(tmp_path / "a.db", batch)] == [1, True, 1.0]
+        assert [type(json.loads(row["user"])["name"]) for row in rows(tmp_path / "a.db")] == [int, bool, float]
+
+    def test_a_user_that_cannot_be_a_key_is_stored(self, tmp_path: Path) -> None:
+        with attrs.validators.disabled():
+            user = AiEventUser("u1", name=["not", "text"])  # type: ignore[arg-type]
+        [row] = stored(tmp_path / "a.db", [make_pending(context=ContextFrame(feature="f", user=user))])
+        assert json.loads(row["user"])["name"] == ["not", "text"]
+
+    def test_the_users_kept_are_bounded(self) -> None:
+        sink = SQLiteSink(":memory:")
+        for i in range(store_events._USERS_KEPT + 10):
+            sink._row(make_pending(context=ContextFrame(feature="f", user=AiEventUser(f"u{i}"))))
+        assert 0 < len(sink._users) <= store_events._USERS_KEPT
+
+
 class TestSubclass:
     def test_a_subclass_that_overrides_write_gets_cost_events(self) -> None:
         """Only SQLiteSink's own write takes a call's facts; a subclass's write is given CostEvents."""
