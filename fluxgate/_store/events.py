@@ -300,11 +300,10 @@ class SQLiteSink:
         self._conn: sqlite3.Connection | None = None
         self._pid = os.getpid()
         self._lock = threading.Lock()
-        # The user and the metadata of a scope are one object for all its
-        # calls: their JSON is made once (keyed by identity; the object is
-        # held, so its id cannot be reused while it is cached).
+        # The metadata of a scope is one object for all its calls: its JSON is
+        # made once (keyed by identity; the object is held, so its id cannot
+        # be reused while it is cached). Users are kept by their fields (_user_json).
         self._json: dict[int, tuple[object, str]] = {}
-        # The JSON of users by their fields (see _user_json).
         self._users: dict[tuple[Any, ...], str] = {}
         # What a pending event's row holds for its scope, by its ContextFrame (held, as
         # above): [frame, its _SCOPE columns or (its number,) once keyed, calls left before
@@ -351,13 +350,12 @@ class SQLiteSink:
     def _shared_json(self, value: AiEventUser | Mapping[str, Any] | None) -> str | None:
         if value is None:
             return None
+        if type(value) is AiEventUser:
+            return self._user_json(value)
         cached = self._json.get(id(value))
         if cached is not None and cached[0] is value:
             return cached[1]
-        if type(value) is AiEventUser:
-            text = self._user_json(value)
-        else:
-            text = _dumps(value.to_dict() if isinstance(value, AiEventUser) else dict(value))
+        text = _dumps(value.to_dict() if isinstance(value, AiEventUser) else dict(value))
         if len(self._json) >= _JSON_CACHE_SIZE:
             self._json.clear()
         self._json[id(value)] = (value, text)
@@ -387,17 +385,17 @@ class SQLiteSink:
     def _scope_values(self, context: ContextFrame) -> tuple[Any, ...]:
         """The ``_SCOPE`` columns of a pending event in ``context``, a scope not in the cache (then cached)."""
         user = context.user
-        values: tuple[Any, ...] = (
-            context.feature,
-            None if user is None else user.id,
-            context.step,
-            context.session_id,
-            context.conversation_id,
-            context.service_tier,
-            self._shared_json(user),
-            self._shared_json(context.metadata),
+        v: Any  # each value that may be missing, in turn (as in _pending_row)
+        values = (
+            _NULL if (v := context.feature) is None else v,
+            _NULL if user is None else user.id,
+            _NULL if (v := context.step) is None else v,
+            _NULL if (v := context.session_id) is None else v,
+            _NULL if (v := context.conversation_id) is None else v,
+            _NULL if (v := context.service_tier) is None else v,
+            _NULL if user is None else self._shared_json(user),
+            _NULL if (v := context.metadata) is None else self._shared_json(v),
         )
-        values = tuple([_NULL if value is None else value for value in values])
         if len(self._scopes) >= _JSON_CACHE_SIZE:
             self._scopes.clear()
             # Rows made before this may still name a keyed scope: its row goes after the write.
