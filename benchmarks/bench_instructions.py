@@ -18,12 +18,16 @@ imports cancel out), divided by 1,000:
            once the sink has written before (its INSERT statements prepared), over 4,000 calls.
            The facts are made in the same process (what a tracked call makes, counted above on
            the caller's thread): a run that makes them and writes nothing is subtracted.
+  requests with --requests, the flusher's figure where each call is a request's own scope (a
+           new `track_context` and `AiEventUser` per call, among 50 users who come back): what a
+           web application with a scope per request costs the flusher (the bench's calls share one).
   streams  with --streams, (c): what tracking adds to the caller's thread per stream event, from
            streams of 220 and of 20 text deltas, tracked and not (100 of each). Wall-clock (c) is
            a few per cent of what the SDK spends per event, less than a noisy VM's spread.
 
     python benchmarks/bench_instructions.py            # needs valgrind; about eight minutes
     python benchmarks/bench_instructions.py --streams  # and (c): about ten minutes more
+    python benchmarks/bench_instructions.py --requests # and a scope per call: about four minutes more
 
 Without valgrind it says so and exits 0 (`make bench` runs it when it is there).
 """
@@ -39,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 CALLS = 1000
@@ -110,22 +115,33 @@ def _wrapper(count: int) -> None:
     bench.tracked(False)
 
 
-def _writes(count: int, mode: str) -> None:
+def _writes(count: int, mode: str, scopes: str = "one") -> None:
     """The child: ``count`` calls' facts priced and written by the SQLite sink, in writes of 1,000.
 
-    ``mode``: ``write``, or ``make`` (the same facts made, and let go unwritten).
+    ``mode``: ``write``, or ``make`` (the same facts made, and let go unwritten). ``scopes``:
+    ``one`` (each write's calls share one scope), or ``requests`` (each call its own).
     """
-    from fluxgate.sinks import SQLiteSink  # first: bench_flusher puts this checkout first on sys.path
+    from fluxgate import AiEventUser  # first: bench_flusher puts this checkout first on sys.path
+    from fluxgate._models import ContextFrame
+    from fluxgate.sinks import SQLiteSink
 
     sys.path.insert(0, str(HERE))
     import bench_flusher
 
+    def calls(number: int, first: int) -> list[Any]:
+        made = bench_flusher.pending_events(number)
+        if scopes == "requests":
+            for index, call in enumerate(made, first):
+                user = AiEventUser(f"u{index % 50}", name="Ada", monthly_revenue=49.0)
+                call.context = ContextFrame.build(feature="summarize", user=user, session_id=f"s{index}")
+        return made
+
     sink = SQLiteSink(Path(tempfile.mkdtemp()) / "writes.db")
-    sink.write(bench_flusher.pending_events(10))
+    sink.write(calls(10, 0))
     gc.collect()  # as in _calls: a full collection of the warm heap in one run and not the other
     gc.freeze()
-    for _ in range(count // 1000):
-        batch = bench_flusher.pending_events(1000)
+    for index in range(count // 1000):
+        batch = calls(1000, 1000 * index)
         if mode == "write":
             sink.write(batch)
     sink.close()
@@ -156,7 +172,7 @@ def _per_call(kind: str, *extra: str, first: int = 200, calls: int = CALLS) -> t
     return (large[0] - small[0]) / calls, (large[1] - small[1]) / calls
 
 
-def main(streams: bool = False) -> None:
+def main(*, streams: bool = False, requests: bool = False) -> None:
     if shutil.which("valgrind") is None:
         print("bench_instructions: valgrind is not installed; skipped")
         return
@@ -169,6 +185,10 @@ def main(streams: bool = False) -> None:
     _, written = _per_call("writes", "write", first=CALLS + 200, calls=4 * CALLS)
     _, made = _per_call("writes", "make", first=CALLS + 200, calls=4 * CALLS)
     flusher = written - made
+    if requests:
+        _, written = _per_call("writes", "write", "requests", first=CALLS + 200, calls=4 * CALLS)
+        _, made = _per_call("writes", "make", "requests", first=CALLS + 200, calls=4 * CALLS)
+        per_request = written - made
     # (c) on the caller's thread, with --streams (about ten minutes more): long streams against
     # short ones, tracked (events let go at the queue: the flusher's work is per call, not per
     # event) and not; 200 deltas between them.
@@ -187,6 +207,8 @@ def main(streams: bool = False) -> None:
     print(f"    the request wrapper by itself       {wrapper:>+10,.0f}")
     print(f"  added in the whole process            {process:>+10,.0f}  ({tracked_all / plain_all:.3f})")
     print(f"  flusher: price and write one call     {flusher:>10,.0f}")
+    if requests:
+        print(f"    the same, a request's scope per call {per_request:>9,.0f}")
     if streamed:
         added = {what: streamed["alone", what] - streamed["off", what] for what in ("short", "long")}
         per_event = (added["long"] - added["short"]) / 200
@@ -200,6 +222,6 @@ if __name__ == "__main__":
     elif len(sys.argv) > 2 and sys.argv[1] == "wrapper":
         _wrapper(int(sys.argv[2]))
     elif len(sys.argv) > 2 and sys.argv[1] == "writes":
-        _writes(int(sys.argv[2]), sys.argv[3])
+        _writes(int(sys.argv[2]), *sys.argv[3:5])
     else:
-        main(streams="--streams" in sys.argv)
+        main(streams="--streams" in sys.argv, requests="--requests" in sys.argv)
