@@ -2,7 +2,8 @@
 
 The caller's thread only appends to a deque (a length check, no lock, no I/O;
 while the background threads are starved of the GIL it also yields it now and
-then, see ``_YIELD_EVERY``).
+then, see ``_YIELD_EVERY``, and it hands the GIL to a sink's writer that waits
+for it between statements, see ``fluxgate._handoff``).
 When the queue holds ``max_queue_size`` events the *new* event is dropped and
 counted: the queued ones are older and closer to delivery, and dropping the
 newest needs no lock on the caller's path. A dispatcher thread wakes when five
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from .._guard import guarded, logger, start_quiet_thread, warn_once
+from .._handoff import YIELD_S, Handoff
 from .._models import CostEvent
 from ..sinks import Sink
 from .items import DropHook, Item, LazyEvent, Marker, SinkStats, event_of
@@ -79,7 +81,7 @@ DROP_REASONS = (
 #: thread to be scheduled and take it: ``sleep(0)`` hands it straight back). A
 #: caller that delivery keeps up with never does.
 _BEHIND_WAKES = 2
-_YIELD_S = 0.0001
+_YIELD_S = YIELD_S
 #: The dispatcher is woken when this many batches are queued (or the interval passes, or on flush()).
 _WAKE_BATCHES = 5
 _YIELD_EVERY = 10
@@ -176,6 +178,10 @@ class Flusher:
             )
             for sink, name in zip(self.sinks, sink_names(self.sinks), strict=True)
         )
+        #: The sinks' writers that step statements without the GIL (see fluxgate._handoff).
+        self._handoffs = tuple(
+            handoff for sink in self.sinks if isinstance(handoff := getattr(sink, "_handoff", None), Handoff)
+        )
         self._closed = False
         self._start_fresh()
         _install_fork_hook(self)
@@ -203,6 +209,8 @@ class Flusher:
         # The parent still owns (and will deliver) what it had queued; the
         # child begins empty, with locks, counters and threads of its own.
         self._start_fresh()
+        for handoff in self._handoffs:
+            handoff.reset()
         for worker in self._workers:
             worker.after_fork()
 
@@ -227,6 +235,9 @@ class Flusher:
         queue.append(event)
         if self._thread is None:
             self._ensure_thread()
+        for handoff in self._handoffs:
+            if handoff.step & 1:  # a writer is inside its statements: it may be waiting for the GIL
+                handoff.offer()
         waiting = len(queue)
         if waiting >= self._wake_at:
             if not self._wake.is_set():

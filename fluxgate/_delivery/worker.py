@@ -29,6 +29,7 @@ from typing import Any
 import attrs
 
 from .._guard import guarded, logger, start_quiet_thread, swallow, warn_once
+from .._handoff import Handoff
 from .._models import CostEvent
 from .._store import event_line
 from ..sinks import Sink
@@ -87,6 +88,10 @@ class SinkWorker:
         # batch waits longer for it, and a backlog drains several times faster.
         merge = getattr(sink, "max_events_per_write", 0)
         self._merge_up_to = merge if isinstance(merge, int) and merge > batch_size else 0
+        # A sink that says where its writes are (SQLite): woken, this thread may wait
+        # for the GIL behind a busy caller, who then hands it over (fluxgate._handoff).
+        handoff = getattr(sink, "_handoff", None)
+        self._handoff = handoff if isinstance(handoff, Handoff) else None
         self._reset()
 
     def _reset(self) -> None:
@@ -133,6 +138,8 @@ class SinkWorker:
                 self._queue.append(batch)
                 self._pending += len(batch)
                 self._cond.notify()
+                if self._handoff is not None and not self._breaker.failing:
+                    self._handoff.enter()  # woken, this thread needs the GIL
             # A failing sink is behind for a reason more GIL time would not cure.
             waiting = self.holding()
         if taken:

@@ -16,6 +16,7 @@ bits) are made storable on a second pass that only a failing batch pays for.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import numbers
@@ -27,15 +28,16 @@ import threading
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 import attrs
 
 from .._errors import ConfigurationError, TransientSinkError
+from .._handoff import Handoff
 from .._models import AiEventUser, ContextFrame, CostEvent, Status, Usage, UsageFacts
 from .._recording import PendingEvent
 from .lines import clean_text, json_default
-from .sqlite import connect, immediate
+from .sqlite import SteppingConnection, connect, immediate
 
 __all__ = ["COLUMNS", "TABLE", "SQLiteSink", "default_db_path", "ensure_schema", "event_from_row"]
 
@@ -322,6 +324,9 @@ class SQLiteSink:
         #: INSERT statements by their number of rows and of columns (see _insert_rows).
         self._statements: dict[tuple[int, int], str] = {}
         self._rows_per_statement = 1
+        #: Where a write is in its statements: a busy caller hands the GIL over
+        #: when the write waits for it (see fluxgate._handoff).
+        self._handoff = Handoff()
 
     def __repr__(self) -> str:
         return f"SQLiteSink({str(self.path)!r})"
@@ -333,7 +338,13 @@ class SQLiteSink:
         # SQLite docs forbid carrying one across fork); it opens its own.
         self._conn = None
         self._pid = os.getpid()
-        conn = connect(self.path, self._timeout_s, cached_statements=_STATEMENTS_KEPT)
+        conn = connect(
+            self.path,
+            self._timeout_s,
+            cached_statements=_STATEMENTS_KEPT,
+            # A partial makes connections as the class does (typeshed wants the class).
+            factory=cast("type[SteppingConnection]", functools.partial(SteppingConnection, handoff=self._handoff)),
+        )
         # Appending touches a few pages per index; SQLite's default 2 MiB
         # cache would only hold pages nobody reads again.
         conn.execute(f"PRAGMA cache_size=-{_CACHE_KIB}")
@@ -554,27 +565,41 @@ class SQLiteSink:
             TypeError, ValueError: An event's values cannot be stored; the
                 flusher then writes the batch in parts to set that event aside.
         """
+        handoff = self._handoff
         with self._lock:
+            handoff.enter()
             try:
-                self._connect()  # first: the rows may name scopes keyed on this connection
-            except sqlite3.OperationalError as exc:
-                raise TransientSinkError(f"SQLite write failed: {exc}") from exc
-            if self._forget_below:  # no row names a scope the cache forgot before this write
-                self._drop_keyed_below(self._forget_below)
-            # A call's facts go to _pending_row at once: _row's own test, without a call of _row per row.
-            pending = self._pending_row if _FAST_PENDING else self._row
-            rows = [pending(item) if isinstance(item, PendingEvent) else self._row(item) for item in batch]
-            if self._inline_writes:  # one write fewer to make without keys (its rows are made)
-                self._set_keys_aside(self._inline_writes - 1)
+                self._write(batch)
+            finally:
+                handoff.leave()
+
+    def _write(self, batch: Sequence[CostEvent | PendingEvent]) -> None:
+        try:
+            self._connect()  # first: the rows may name scopes keyed on this connection
+        except sqlite3.OperationalError as exc:
+            raise TransientSinkError(f"SQLite write failed: {exc}") from exc
+        if self._forget_below:  # no row names a scope the cache forgot before this write
+            self._drop_keyed_below(self._forget_below)
+        # A call's facts go to _pending_row at once: _row's own test, without a call of _row per row.
+        pending, handoff = self._pending_row if _FAST_PENDING else self._row, self._handoff
+        rows: list[tuple[Any, ...]] = []
+        for start in range(0, len(batch), _ROWS_PER_STEP):  # a step at a time: see fluxgate._handoff
+            rows += [
+                pending(item) if isinstance(item, PendingEvent) else self._row(item)
+                for item in batch[start : start + _ROWS_PER_STEP]
+            ]
+            handoff.advance()
+        if self._inline_writes:  # one write fewer to make without keys (its rows are made)
+            self._set_keys_aside(self._inline_writes - 1)
+        try:
+            self._insert_rows(rows)
+        except _UNBINDABLE:
+            # Rare: text with a lone surrogate, an integer past 64 bits. Only
+            # a batch holding one pays for this pass over every value.
             try:
-                self._insert_rows(rows)
-            except _UNBINDABLE:
-                # Rare: text with a lone surrogate, an integer past 64 bits. Only
-                # a batch holding one pays for this pass over every value.
-                try:
-                    self._insert_rows([tuple(map(_storable, row)) for row in rows])
-                except _UNBINDABLE as exc:
-                    raise ValueError(f"an event cannot be stored: {exc}") from exc
+                self._insert_rows([tuple(map(_storable, row)) for row in rows])
+            except _UNBINDABLE as exc:
+                raise ValueError(f"an event cannot be stored: {exc}") from exc
 
     def _insert_rows(self, rows: list[tuple[Any, ...]]) -> None:
         """Insert ``rows`` in one transaction, in multi-row statements of a few fixed sizes.
@@ -688,6 +713,8 @@ _NULL = math.nan
 _SPARSE_NULLS = (_NULL,) * len(_SPARSE)
 #: The page cache of the writing connection, in KiB.
 _CACHE_KIB = 512
+#: Rows made between two steps of a write (see fluxgate._handoff): about a millisecond's work.
+_ROWS_PER_STEP = 64
 #: Rows per INSERT statement at most (see SQLiteSink._insert_rows).
 _MAX_ROWS_PER_STATEMENT = 128
 #: Prepared statements the writing connection keeps (the oldest goes first): one per size

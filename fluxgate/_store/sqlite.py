@@ -17,15 +17,25 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
-__all__ = ["connect", "immediate"]
+from .._handoff import Handoff
+
+__all__ = ["SteppingConnection", "connect", "immediate"]
 
 
-def connect(path: Path, timeout_s: float, *, cached_statements: int = 128) -> sqlite3.Connection:
+def connect(
+    path: Path,
+    timeout_s: float,
+    *,
+    cached_statements: int = 128,
+    factory: type[sqlite3.Connection] = sqlite3.Connection,
+) -> sqlite3.Connection:
     """A connection to the store at ``path`` (created 0600, parents too), in WAL mode.
 
     ``cached_statements`` bounds the prepared statements the connection keeps
-    (sqlite3's default is 128).
+    (sqlite3's default is 128); ``factory`` makes it (see ``sqlite3.connect``; a
+    ``functools.partial`` of a subclass does too).
     """
     if str(path) != ":memory:":
         _create_private(path)
@@ -35,6 +45,7 @@ def connect(path: Path, timeout_s: float, *, cached_statements: int = 128) -> sq
         isolation_level=None,
         check_same_thread=False,
         cached_statements=cached_statements,
+        factory=factory,
     )
     deadline = time.monotonic() + timeout_s
     while True:
@@ -68,6 +79,30 @@ def _create_private(path: Path) -> None:
     except FileExistsError:
         return
     os.close(fd)
+
+
+class SteppingConnection(sqlite3.Connection):
+    """A connection that marks each statement it ran as a step of its writer (see fluxgate._handoff).
+
+    Python's sqlite3 lets go of the GIL around every statement, so each one
+    ends with the writer taking it back.
+    """
+
+    def __init__(self, *args: Any, handoff: Handoff, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.handoff = handoff
+
+    def execute(self, *args: Any) -> sqlite3.Cursor:
+        try:
+            return super().execute(*args)
+        finally:
+            self.handoff.advance()
+
+    def executemany(self, *args: Any) -> sqlite3.Cursor:
+        try:
+            return super().executemany(*args)
+        finally:
+            self.handoff.advance()
 
 
 @contextmanager

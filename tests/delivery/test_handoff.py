@@ -1,0 +1,135 @@
+"""Handing the GIL to the SQLite writer when it waits for it behind a busy caller (fluxgate._handoff)."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from fluxgate import TransientSinkError
+from fluxgate._delivery.flusher import Flusher
+from fluxgate._handoff import MAX_PAUSES, YIELD_S, Handoff
+from fluxgate.sinks import SQLiteSink
+
+from ..sinks.conftest import make_events, make_pending
+
+
+@pytest.fixture
+def pauses() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def handoff(pauses: list[float]) -> Handoff:
+    return Handoff(sleep=pauses.append)
+
+
+class TestHandoff:
+    def test_an_idle_writer_costs_callers_nothing(self, handoff: Handoff, pauses: list[float]) -> None:
+        for _ in range(50):
+            handoff.offer()
+        handoff.enter()
+        handoff.leave()
+        for _ in range(50):
+            handoff.offer()
+        assert pauses == []
+
+    def test_a_writer_that_moves_on_between_calls_is_left_alone(self, handoff: Handoff, pauses: list[float]) -> None:
+        handoff.enter()
+        for _ in range(50):
+            handoff.offer()
+            handoff.advance()
+        assert pauses == []
+
+    def test_a_writer_stuck_for_a_call_is_handed_the_gil(self, handoff: Handoff, pauses: list[float]) -> None:
+        handoff.enter()
+        handoff.offer()  # the first call to see this step: the statement may just have begun
+        assert pauses == []
+        handoff.offer()
+        handoff.offer()
+        assert pauses == [YIELD_S, YIELD_S]
+
+    def test_pauses_per_step_are_bounded(self, handoff: Handoff, pauses: list[float]) -> None:
+        """A long statement (a lock held by another process) costs a busy caller a few pauses, not one per call."""
+        handoff.enter()
+        for _ in range(1000):
+            handoff.offer()
+        assert len(pauses) == MAX_PAUSES
+        handoff.advance()  # the next statement is a new step
+        for _ in range(1000):
+            handoff.offer()
+        assert len(pauses) == 2 * MAX_PAUSES
+
+    def test_steps_are_odd_inside_and_new_each_time(self, handoff: Handoff) -> None:
+        seen = set()
+        for _ in range(3):
+            handoff.enter()
+            assert handoff.step % 2 == 1
+            seen.add(handoff.step)
+            handoff.enter()  # woken while inside: still inside, at a new step
+            assert handoff.step % 2 == 1
+            seen.add(handoff.step)
+            handoff.advance()
+            seen.add(handoff.step)
+            handoff.leave()
+            assert handoff.step % 2 == 0
+            handoff.leave()
+            assert handoff.step % 2 == 0
+        assert len(seen) == 9
+
+
+class TestSQLiteWriter:
+    def test_each_statement_of_a_write_is_a_step(self, tmp_path: Path) -> None:
+        """SQLite itself reports every statement it runs: each one is inside the write, at a step of its own."""
+        sink = SQLiteSink(tmp_path / "events.db")
+        sink.write(make_events(2))  # opens the connection and its schema
+        steps: list[int] = []
+        sink._connect().set_trace_callback(lambda _sql: steps.append(sink._handoff.step))
+        sink.write([make_pending() for _ in range(300)])  # rows made in steps, then BEGIN, 3 INSERTs, COMMIT
+        assert len(steps) >= 5
+        assert all(step % 2 == 1 for step in steps)
+        inserts = steps[1:-1]
+        assert len(set(inserts)) == len(inserts)
+        assert sink._handoff.step % 2 == 0  # out again
+
+    def test_a_failed_write_leaves_its_statements(self, tmp_path: Path) -> None:
+        path = tmp_path / "events.db"
+        sink = SQLiteSink(path, timeout_s=0.05)
+        sink.write(make_events(1))
+        other = sqlite3.connect(path)
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        try:
+            with pytest.raises(TransientSinkError):
+                sink.write(make_events(300))
+        finally:
+            other.rollback()
+            other.close()
+        assert sink._handoff.step % 2 == 0
+
+
+class TestBusyCaller:
+    def test_the_writer_keeps_pace_with_a_busy_caller(self, tmp_path: Path) -> None:
+        """A caller that keeps the interpreter busy, letting go of the GIL only for moments, does not starve the writer.
+
+        The SDK reads ``os.urandom`` for every request: the GIL goes and comes
+        straight back, and a writer waiting for it is woken in vain, each time.
+        Handed the GIL, the writer delivers the first wake-up's 500 events while
+        the caller is still at it, long before the backlog (1,000 held) would
+        make callers pause on the flusher's own rule.
+        """
+        f = Flusher([SQLiteSink(tmp_path / "events.db")])  # default batching: wakes at 500 queued
+
+        def delivered() -> int:
+            return int(f.snapshot()["sinks"]["SQLiteSink"]["delivered"])
+
+        for n, event in enumerate(make_events(1000), 1):
+            sum(range(15_000))  # an application busy computing
+            os.urandom(16)  # and a moment without the GIL
+            f.submit(event)
+            if n % 50 == 0 and delivered() >= 500:
+                break
+        assert delivered() >= 500, f.snapshot()
+        assert f.flush(30)
+        assert f.close(5)
