@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from .._guard import guarded, logger, start_quiet_thread, warn_once
-from .._handoff import YIELD_S, Handoff
+from .._handoff import YIELD_S
 from .._models import CostEvent
 from ..sinks import Sink
 from .items import DropHook, Item, LazyEvent, Marker, SinkStats, event_of
@@ -179,9 +179,7 @@ class Flusher:
             for sink, name in zip(self.sinks, sink_names(self.sinks), strict=True)
         )
         #: The sinks' writers that step statements without the GIL (see fluxgate._handoff).
-        self._handoffs = tuple(
-            handoff for sink in self.sinks if isinstance(handoff := getattr(sink, "_handoff", None), Handoff)
-        )
+        self._handoffs = tuple(worker.handoff for worker in self._workers if worker.handoff is not None)
         self._closed = False
         self._start_fresh()
         _install_fork_hook(self)

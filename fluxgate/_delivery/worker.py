@@ -88,10 +88,11 @@ class SinkWorker:
         # batch waits longer for it, and a backlog drains several times faster.
         merge = getattr(sink, "max_events_per_write", 0)
         self._merge_up_to = merge if isinstance(merge, int) and merge > batch_size else 0
-        # A sink that says where its writes are (SQLite): woken, this thread may wait
-        # for the GIL behind a busy caller, who then hands it over (fluxgate._handoff).
+        #: Where this thread is, for a sink that says where its writes are (SQLite):
+        #: woken, the thread may wait for the GIL behind a busy caller, who then
+        #: hands it over (fluxgate._handoff). Marked in ``offer``, left once handled.
         handoff = getattr(sink, "_handoff", None)
-        self._handoff = handoff if isinstance(handoff, Handoff) else None
+        self.handoff = handoff if isinstance(handoff, Handoff) else None
         self._reset()
 
     def _reset(self) -> None:
@@ -138,8 +139,8 @@ class SinkWorker:
                 self._queue.append(batch)
                 self._pending += len(batch)
                 self._cond.notify()
-                if self._handoff is not None and not self._breaker.failing:
-                    self._handoff.enter()  # woken, this thread needs the GIL
+                if self.handoff is not None and not self._breaker.failing:
+                    self.handoff.enter()  # woken, this thread needs the GIL
             # A failing sink is behind for a reason more GIL time would not cure.
             waiting = self.holding()
         if taken:
@@ -290,7 +291,11 @@ class SinkWorker:
             return
         with guarded():
             if step is _Step.BATCH:
-                self._handle(what)
+                try:
+                    self._handle(what)
+                finally:
+                    if self.handoff is not None:  # whatever the sink's write did with it
+                        self.handoff.leave()
             elif step is _Step.SET_ASIDE:
                 self._spill_aside(what)
             elif step is _Step.REPLAY:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
 
-from fluxgate import TransientSinkError
+from fluxgate import CostEvent, TransientSinkError
 from fluxgate._delivery.flusher import Flusher
 from fluxgate._handoff import MAX_PAUSES, YIELD_S, Handoff
+from fluxgate._recording import PendingEvent
 from fluxgate.sinks import SQLiteSink
 
 from ..sinks.conftest import make_events, make_pending
@@ -133,3 +135,27 @@ class TestBusyCaller:
         assert delivered() >= 500, f.snapshot()
         assert f.flush(30)
         assert f.close(5)
+
+
+class TestOtherWriters:
+    def test_a_subclass_with_its_own_write_never_makes_callers_pause(
+        self, tmp_path: Path, handoff: Handoff, pauses: list[float]
+    ) -> None:
+        """The worker marks the writer when it hands it work; it leaves the mark however the write went."""
+
+        class Elsewhere(SQLiteSink):
+            def write(self, batch: Sequence[CostEvent | PendingEvent]) -> None:
+                self.written = [*getattr(self, "written", []), *batch]
+
+        sink = Elsewhere(tmp_path / "events.db")
+        sink._handoff = handoff
+        f = Flusher([sink])
+        for event in make_events(150):
+            f.submit(event)
+        assert f.flush(5)
+        for event in make_events(50):
+            f.submit(event)
+        assert handoff.step % 2 == 0
+        assert pauses == []
+        assert f.close(5)
+        assert len(sink.written) == 200
