@@ -1,28 +1,29 @@
 """Handing the GIL to a background writer that waits for it behind a busy caller.
 
-Python's sqlite3 lets go of the GIL around every statement it steps, and the
-writer then has to get it back. A thread waiting for the GIL asks its holder to
-let go only after waiting ``sys.getswitchinterval()`` (5 ms) *in which nobody
-else had it*; each time the holder lets go for a moment, the waiter is woken,
-finds the GIL taken again and starts a new wait. A caller that keeps the
-interpreter busy and lets go only for such moments (the SDK reads
-``os.urandom`` for every request) so starves the writer for as long as it runs:
-on a 2-core VM the SQLite writer was woken in vain about once per call, each
-wake costing the process more CPU than writing the event did.
+Python's sqlite3 lets go of the GIL around every statement it steps, psycopg
+while it waits for the server's answer, and the writer then has to get it back.
+A thread waiting for the GIL asks its holder to let go only after waiting
+``sys.getswitchinterval()`` (5 ms) *in which nobody else had it*; each time the
+holder lets go for a moment, the waiter is woken, finds the GIL taken again and
+starts a new wait. A caller that keeps the interpreter busy and lets go only
+for such moments (the SDK reads ``os.urandom`` for every request) so starves
+the writer for as long as it runs: on a 2-core VM the SQLite writer was woken
+in vain about once per call, each wake costing the process more CPU than
+writing the event did.
 
 So the writer says where it is: ``enter`` when it is handed work (woken, it
-needs the GIL) and as a write begins, ``advance`` after each statement (each
-ends with taking the GIL back) and each few rows it made (a forced switch may
-have taken the GIL from it), ``leave`` when the write is done; ``step`` is odd
-in between. The flusher's ``submit`` looks at it on the caller's thread: a
-writer inside, at the same step as at the previous call, has been in one
-statement or waiting for the GIL for a whole call, and the caller sleeps
-``YIELD_S`` (``sleep(0)`` would take the GIL straight back). A statement can
-outlast a few calls (the writer then does not wait yet), so callers pause at
-each call while the step stays, but at most ``MAX_PAUSES`` times per step: a
-writer in a long statement (a lock another process holds, a slow disk) costs a
-busy caller a millisecond, not a pause per call. Without a busy caller the
-writer never waits and nobody pauses.
+needs the GIL) and as a write begins, ``advance`` after each statement or wait
+for the server (each ends with taking the GIL back) and each few rows it made
+(a forced switch may have taken the GIL from it), ``leave`` when the write is
+done; ``step`` is odd in between. The flusher's ``submit`` looks at it on the
+caller's thread: a writer inside, at the same step as at the previous call, has
+been in one statement or waiting for the GIL for a whole call, and the caller
+sleeps ``YIELD_S`` (``sleep(0)`` would take the GIL straight back). A statement
+can outlast a few calls (the writer then does not wait yet), so callers pause
+at each call while the step stays, but at most ``MAX_PAUSES`` times per step: a
+writer in a long statement (a lock another process holds, a slow disk, a
+distant server) costs a busy caller a millisecond, not a pause per call.
+Without a busy caller the writer never waits and nobody pauses.
 """
 
 from __future__ import annotations
@@ -30,13 +31,15 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-__all__ = ["MAX_PAUSES", "YIELD_S", "Handoff"]
+__all__ = ["MAX_PAUSES", "ROWS_PER_STEP", "YIELD_S", "Handoff"]
 
 #: How long a caller lets go of the GIL for a writer that waits for it: long
 #: enough for the waiting thread to be scheduled and take it.
 YIELD_S = 0.0001
 #: Pauses at most per step of a writer.
 MAX_PAUSES = 10
+#: Rows a writer makes between two steps: about a millisecond's work.
+ROWS_PER_STEP = 64
 
 
 class Handoff:

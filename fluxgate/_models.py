@@ -32,6 +32,7 @@ __all__ = [
     "Status",
     "Usage",
     "UsageFacts",
+    "json_ready",
     "tracking_response",
 ]
 
@@ -585,19 +586,20 @@ class CostEvent:
 
     def to_dict(self) -> dict[str, Any]:
         """The event as JSON-ready data: Decimals as strings, the user as a dict."""
-        out: dict[str, Any] = {}
-        for field in _EVENT_FIELDS:
-            value = getattr(self, field)
-            if isinstance(value, Decimal):
-                value = str(value)
-            elif isinstance(value, Status):
-                value = value.value
-            elif isinstance(value, AiEventUser):
-                value = value.to_dict()
-            elif isinstance(value, Mapping):
-                value = {k: str(v) if isinstance(v, Decimal) else v for k, v in value.items()}
-            out[field] = value
-        return out
+        return {field: json_ready(getattr(self, field)) for field in _EVENT_FIELDS}
+
+
+def json_ready(value: object) -> Any:
+    """A ``CostEvent`` field's value as ``to_dict()`` gives it: Decimals as strings, the user as a dict."""
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, Status):
+        return value.value
+    if isinstance(value, AiEventUser):
+        return value.to_dict()
+    if isinstance(value, Mapping):
+        return {k: str(v) if isinstance(v, Decimal) else v for k, v in value.items()}
+    return value
 
 
 _EVENT_FIELDS: tuple[str, ...] = tuple(f.name for f in attrs.fields(CostEvent))

@@ -33,7 +33,7 @@ from typing import Any, ClassVar, cast
 import attrs
 
 from .._errors import ConfigurationError, TransientSinkError
-from .._handoff import Handoff
+from .._handoff import ROWS_PER_STEP, Handoff
 from .._models import AiEventUser, ContextFrame, CostEvent, Status, Usage, UsageFacts
 from .._recording import PendingEvent
 from .lines import clean_text, json_default
@@ -583,10 +583,10 @@ class SQLiteSink:
         # A call's facts go to _pending_row at once: _row's own test, without a call of _row per row.
         pending, handoff = self._pending_row if _FAST_PENDING else self._row, self._handoff
         rows: list[tuple[Any, ...]] = []
-        for start in range(0, len(batch), _ROWS_PER_STEP):  # a step at a time: see fluxgate._handoff
+        for start in range(0, len(batch), ROWS_PER_STEP):  # a step at a time: see fluxgate._handoff
             rows += [
                 pending(item) if isinstance(item, PendingEvent) else self._row(item)
-                for item in batch[start : start + _ROWS_PER_STEP]
+                for item in batch[start : start + ROWS_PER_STEP]
             ]
             handoff.advance()
         if self._inline_writes:  # one write fewer to make without keys (its rows are made)
@@ -713,8 +713,6 @@ _NULL = math.nan
 _SPARSE_NULLS = (_NULL,) * len(_SPARSE)
 #: The page cache of the writing connection, in KiB.
 _CACHE_KIB = 512
-#: Rows made between two steps of a write (see fluxgate._handoff): about a millisecond's work.
-_ROWS_PER_STEP = 64
 #: Rows per INSERT statement at most (see SQLiteSink._insert_rows).
 _MAX_ROWS_PER_STATEMENT = 128
 #: Prepared statements the writing connection keeps (the oldest goes first): one per size

@@ -24,6 +24,7 @@ from urllib.parse import unquote
 import attrs
 
 from .._errors import ConfigurationError, FluxgateError
+from .._handoff import Handoff
 
 if TYPE_CHECKING:
     from typing import TypeAlias
@@ -209,10 +210,21 @@ class Connections:
             ``connect_timeout_s`` for one.
         connect_timeout_s: Bound on opening a connection (libpq's minimum is 2 s).
         statement_timeout_s: Bound on each statement, lock waits included.
+        handoff: The writer these connections work for, told of each wait for
+            the server (see ``fluxgate._handoff``); None for other users.
     """
 
-    def __init__(self, target: Target, *, max_size: int, connect_timeout_s: float, statement_timeout_s: float) -> None:
+    def __init__(
+        self,
+        target: Target,
+        *,
+        max_size: int,
+        connect_timeout_s: float,
+        statement_timeout_s: float,
+        handoff: Handoff | None = None,
+    ) -> None:
         self.target = target
+        self._handoff = handoff
         self._max_size = max_size
         self._connect_timeout_s = connect_timeout_s
         ms = max(1, round(statement_timeout_s * 1000))
@@ -312,7 +324,13 @@ class Connections:
         }
         if not self.target.has_application_name:
             extra["application_name"] = "fluxgate"
-        return psycopg.connect(self.target.url, autocommit=True, **extra)
+        if self._handoff is None:
+            return psycopg.connect(self.target.url, autocommit=True, **extra)
+        from .pg_stepping import SteppingConnection
+
+        conn = SteppingConnection.connect(self.target.url, autocommit=True, **extra)
+        conn.handoff = self._handoff
+        return conn
 
     def _give(self, conn: Conn) -> None:
         from psycopg.pq import TransactionStatus

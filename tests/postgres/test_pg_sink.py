@@ -6,12 +6,15 @@ import gc
 import os
 import threading
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 import fluxgate
-from fluxgate import CostEvent, SinkError, TransientSinkError
+from fluxgate import AiEventUser, CostEvent, SinkError, Status, TransientSinkError
+from fluxgate._delivery.flusher import Flusher
+from fluxgate._handoff import Handoff
 from fluxgate._store.pg_schema import EVENT_COLUMNS, quoted
 from fluxgate.sinks.postgres import PostgresSink, event_from_row
 
@@ -248,6 +251,106 @@ class TestPostgresSink:
                 )
         assert fluxgate.flush(timeout_s=30)
         assert [event_from_row(r) for r in stored(pg_server, pg_db)] == memory.events
+
+
+def _reference_row(event: CostEvent) -> tuple[Any, ...]:
+    """The row as the sink first made it, from ``to_dict()``: what ``_row`` must still give."""
+    import json
+
+    from fluxgate.sinks.postgres import _clean, to_pusd
+
+    data = event.to_dict()
+    data["cost_usd"] = event.cost_usd
+    data["cost_pusd"] = to_pusd(event.cost_usd)
+    out: list[Any] = []
+    for name, kind in EVENT_COLUMNS.items():
+        value = data.get(name)
+        if value is None:
+            out.append(None)
+        elif kind == "jsonb":
+            out.append(("jsonb", _clean(value)))
+        elif kind == "text" and not isinstance(value, str):
+            out.append(_clean(json.dumps(value, default=str)))
+        else:
+            out.append(_clean(value))
+    return tuple(out)
+
+
+class TestRows:
+    @pytest.mark.parametrize(
+        "overrides",
+        [
+            {},
+            {"user": None, "metadata": None, "cost_usd": None, "cost_breakdown": {}, "cost_status": "unpriced_model"},
+            {"feature": "a\x00b", "error_message": "\x00", "metadata": {"k\x00": ["v\x00", {"x": "\x00"}]}},
+            {"metadata": {"price": Decimal("1.50"), "n": 3}, "status": Status.ERROR, "error_type": "api_error"},
+            {"user": AiEventUser("u\x00", name="N\x00", email="a@b", monthly_revenue=1.5), "user_id": "u\x00"},
+            {"model": 7, "step": Decimal("2"), "session_id": ["a", "b"], "cost_usd": Decimal(10) ** 9},
+        ],
+        ids=["usual", "empty", "nul", "decimal-metadata", "user", "odd-text"],
+    )
+    def test_a_row_holds_what_to_dict_gives(self, overrides: dict[str, Any]) -> None:
+        """Each column's value is the event's field as ``to_dict()`` gives it, NULs replaced, the cost exact."""
+        from fluxgate.sinks.postgres import _row
+
+        event = make_event(3, **overrides)
+        row = _row(event, lambda obj: ("jsonb", obj))
+        assert len(row) == len(EVENT_COLUMNS)
+        assert row == _reference_row(event)
+
+
+class TestBusyCaller:
+    """The writer waits for the GIL after each answer of the server; a busy caller hands it over (fluxgate._handoff)."""
+
+    def test_each_wait_for_the_server_is_a_step(self, pg_server: PostgresServer, pg_db: str) -> None:
+        steps: list[int] = []
+
+        class Recording(Handoff):
+            def advance(self) -> None:
+                super().advance()
+                steps.append(self.step)
+
+        sink = PostgresSink(pg_server.url(pg_db))
+        sink._handoff = sink._conns._handoff = Recording()  # before the first connection
+        sink.write([make_event(0)])  # connects and makes the schema
+        steps.clear()
+        sink.write([make_event(n) for n in range(1, 201)])
+        assert len(steps) >= 4 + 200  # 200 rows made 64 at a time; each sent as a statement of its own
+        assert all(step % 2 == 1 for step in steps)
+        assert len(set(steps)) == len(steps)
+        assert sink._handoff.step % 2 == 0  # out again
+        sink.close()
+
+    def test_a_failed_write_leaves_its_steps(self, tmp_path: Path) -> None:
+        sink = PostgresSink(f"postgresql://u:p@127.0.0.1:{free_port()}/db", connect_timeout_s=2)
+        with pytest.raises(TransientSinkError):
+            sink.write([make_event(1)])
+        assert sink._handoff.step % 2 == 0
+
+    def test_the_writer_keeps_pace_with_a_busy_caller(self, pg_server: PostgresServer, pg_db: str) -> None:
+        """A caller that keeps the interpreter busy, letting go of the GIL only for moments, does not starve the writer.
+
+        Handed the GIL when it waits for it after an answer of the server,
+        the writer delivers the first wake-up's 500 events while the caller is
+        still at it, long before the backlog (1,000 held) would make callers
+        pause on the flusher's own rule.
+        """
+        sink = PostgresSink(pg_server.url(pg_db))
+        sink.write([make_event(0)])  # connected, the schema made
+        f = Flusher([sink])  # default batching: wakes at 500 queued
+
+        def delivered() -> int:
+            return int(f.snapshot()["sinks"]["PostgresSink"]["delivered"])
+
+        for n in range(1, 1001):
+            sum(range(15_000))  # an application busy computing
+            os.urandom(16)  # and a moment without the GIL
+            f.submit(make_event(n))
+            if n % 50 == 0 and delivered() >= 500:
+                break
+        assert delivered() >= 500, f.snapshot()
+        assert f.flush(30)
+        assert f.close(5)
 
 
 class TestPrivileges:
