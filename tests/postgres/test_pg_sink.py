@@ -6,7 +6,6 @@ import gc
 import os
 import threading
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -303,6 +302,7 @@ class TestBusyCaller:
     """The writer waits for the GIL after each answer of the server; a busy caller hands it over (fluxgate._handoff)."""
 
     def test_each_wait_for_the_server_is_a_step(self, pg_server: PostgresServer, pg_db: str) -> None:
+        """Each 64 rows made and each statement sent is inside the write, at a step of its own."""
         steps: list[int] = []
 
         class Recording(Handoff):
@@ -321,7 +321,8 @@ class TestBusyCaller:
         assert sink._handoff.step % 2 == 0  # out again
         sink.close()
 
-    def test_a_failed_write_leaves_its_steps(self, tmp_path: Path) -> None:
+    def test_a_failed_write_leaves_its_steps(self) -> None:
+        """A write that cannot reach the server leaves the writer out of its steps (callers never pause for it)."""
         sink = PostgresSink(f"postgresql://u:p@127.0.0.1:{free_port()}/db", connect_timeout_s=2)
         with pytest.raises(TransientSinkError):
             sink.write([make_event(1)])
