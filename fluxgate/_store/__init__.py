@@ -11,7 +11,16 @@ PostgreSQL: ``postgres`` (URLs, connections, schema and migrations),
 from __future__ import annotations
 
 from .batches import BatchStore, Claim
-from .events import COLUMNS, TABLE, SQLiteSink, default_db_path, ensure_schema, event_from_row
+from .events import (
+    COLUMNS,
+    TABLE,
+    SQLiteSink,
+    breakdown_text,
+    default_db_path,
+    ensure_schema,
+    event_from_row,
+    usage_values,
+)
 from .lines import (
     clean_text,
     encode,
@@ -53,6 +62,7 @@ __all__ = [
     "SQLiteSpendStore",
     "StoreError",
     "StoreUnavailableError",
+    "breakdown_text",
     "check_timeout",
     "clean_text",
     "connect",
@@ -74,5 +84,6 @@ __all__ = [
     "quoted",
     "resolve_store",
     "unlock_file",
+    "usage_values",
     "write_all",
 ]

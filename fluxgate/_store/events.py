@@ -39,7 +39,16 @@ from .._recording import PendingEvent
 from .lines import clean_text, json_default
 from .sqlite import SteppingConnection, connect, immediate
 
-__all__ = ["COLUMNS", "TABLE", "SQLiteSink", "default_db_path", "ensure_schema", "event_from_row"]
+__all__ = [
+    "COLUMNS",
+    "TABLE",
+    "SQLiteSink",
+    "breakdown_text",
+    "default_db_path",
+    "ensure_schema",
+    "event_from_row",
+    "usage_values",
+]
 
 TABLE = "events"
 
@@ -134,7 +143,7 @@ _USERS_KEPT = 1024
 _UNBINDABLE = (ValueError, OverflowError, sqlite3.InterfaceError, sqlite3.ProgrammingError)
 
 
-def _usage_of(usage: Usage | UsageFacts | None) -> tuple[Any, ...]:
+def usage_values(usage: Usage | UsageFacts | None) -> tuple[Any, ...]:
     """A usage's fields in ``UsageFacts`` order: none, or a ``Usage`` given at the call's start (an estimate)."""
     return _NO_USAGE if usage is None else _usage_fields(usage)
 
@@ -180,10 +189,10 @@ def _template(keys: tuple[str, ...]) -> str | None:
 
 def _breakdown_json(breakdown: Mapping[str, Any]) -> str:
     """The breakdown as JSON, each figure as its ``str()``."""
-    return _breakdown_text(tuple(breakdown), tuple(map(str, breakdown.values())))
+    return breakdown_text(tuple(breakdown), tuple(map(str, breakdown.values())))
 
 
-def _breakdown_text(keys: tuple[str, ...], texts: tuple[str, ...]) -> str:
+def breakdown_text(keys: tuple[str, ...], texts: tuple[str, ...]) -> str:
     """The breakdown whose components ``keys`` have the figures ``texts``, as JSON."""
     template = _TEMPLATES[keys] if keys in _TEMPLATES else _template(keys)
     if template is None:  # a component name that would need escaping
@@ -498,7 +507,7 @@ class SQLiteSink:
         """
         tracking_id, given, total, cost_status, names, texts, pico, version = p.stored()
         # One unpacking: each attribute read on a named tuple is a descriptor call.
-        u: tuple[Any, ...] = given if type(given) is UsageFacts else _usage_of(given)
+        u: tuple[Any, ...] = given if type(given) is UsageFacts else usage_values(given)
         inp, out, reasoning, written, w5, w1, read, searches, fetches, tier, speed, geo, _ = u
         context = p.context
         # The scope's columns, or its number once keyed: _scope_values' cache, read here (most rows find theirs).
@@ -540,7 +549,7 @@ class SQLiteSink:
             # the _SPECIAL columns, then the _SCOPE ones
             _NULL if total is None else total,
             # _breakdown_text's template, looked up here: one call less per row
-            template % texts if (template := _TEMPLATES.get(names)) is not None else _breakdown_text(names, texts),
+            template % texts if (template := _TEMPLATES.get(names)) is not None else breakdown_text(names, texts),
             _NULL if pico is None or (v := _pico_column(pico)) is None else v,
             *tail,
         )

@@ -3,10 +3,9 @@
 The table is ``fluxgate_events``: a column per ``CostEvent`` field (the cost
 as an exact ``numeric``) plus ``cost_pusd``, the cost in integer pico-dollars
 as in the SQLite store. It is created on first write, and newer fluxgates
-only ever add to it. A batch goes in one transaction (``executemany``, which
-psycopg pipelines into one round trip) with ``ON CONFLICT DO NOTHING``, so a
-batch retried after a failure, or sent twice by two processes, is stored
-once. Needs ``pip install 'fluxgate[postgres]'``.
+only ever add to it. A batch goes in one transaction (``INSERT``s that psycopg
+pipelines into one round trip) with ``ON CONFLICT DO NOTHING``, so a batch
+retried after a failure, or sent twice by two processes, is stored once. Needs ``pip install 'fluxgate[postgres]'``.
 """
 
 from __future__ import annotations
@@ -16,21 +15,24 @@ import operator
 import threading
 from collections.abc import Callable, Sequence
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from .._errors import ConfigurationError, SinkError, TransientSinkError
 from .._handoff import ROWS_PER_STEP, Handoff
-from .._models import CostEvent, json_ready
+from .._models import ContextFrame, CostEvent, UsageFacts, json_ready
+from .._recording import PendingEvent
 from .._store import (
     EVENT_COLUMNS,
     EVENTS_TABLE,
     Connections,
     StoreError,
     StoreUnavailableError,
+    breakdown_text,
     check_timeout,
     ensure_events_schema,
     parse_target,
     quoted,
+    usage_values,
 )
 from .._store import (
     pg_event_from_row as event_from_row,
@@ -86,6 +88,15 @@ _TEXT = tuple(i for i, name in enumerate(_FIELDS) if EVENT_COLUMNS[name] == "tex
 _JSONB = tuple(i for i, name in enumerate(_FIELDS) if EVENT_COLUMNS[name] == "jsonb")
 
 
+#: The scope's columns, in their order among the fields (a scope's calls share their values).
+_SCOPE = ("feature", "user_id", "user", "step", "session_id", "conversation_id", "service_tier", "metadata")
+_scope_of = operator.attrgetter(*_SCOPE)
+_SCOPE_TEXT = tuple(i for i, name in enumerate(_SCOPE) if EVENT_COLUMNS[name] == "text")
+_SCOPE_JSONB = tuple(i for i, name in enumerate(_SCOPE) if EVENT_COLUMNS[name] == "jsonb")
+#: Scopes whose columns a sink keeps made (each about a kilobyte): more are made again.
+_MAX_SCOPES = 1024
+
+
 def _row(event: CostEvent, jsonb: Callable[[Any], Any]) -> tuple[Any, ...]:
     """The event's row: each field as ``CostEvent.to_dict()`` gives it, but the cost (a Decimal, for ``numeric``).
 
@@ -93,17 +104,29 @@ def _row(event: CostEvent, jsonb: Callable[[Any], Any]) -> tuple[Any, ...]:
     more: text that is not a plain string (the status) or holds a NUL, and
     the JSON columns (``jsonb`` wraps them: psycopg's ``Jsonb``).
     """
-    values = list(_values_of(event))
-    for i in _TEXT:
+    values = _converted(list(_values_of(event)), _TEXT, _JSONB, jsonb)
+    values.append(to_pusd(event.cost_usd))
+    return tuple(values)
+
+
+def _converted(
+    values: list[Any], text: tuple[int, ...], jsonb_at: tuple[int, ...], jsonb: Callable[[Any], Any]
+) -> list[Any]:
+    """``values`` with those at ``text`` made plain strings without NULs, and those at ``jsonb_at`` wrapped as JSON."""
+    for i in text:
         value = values[i]
         if value is not None and (type(value) is not str or "\x00" in value):
             values[i] = _text(value)
-    for i in _JSONB:
+    for i in jsonb_at:
         value = values[i]
         if value is not None:
             values[i] = jsonb(_clean(json_ready(value)))
-    values.append(to_pusd(event.cost_usd))
-    return tuple(values)
+    return values
+
+
+def _as_is(text: str) -> str:
+    """JSON made already: what ``Jsonb`` sends of it."""
+    return text
 
 
 def _text(value: object) -> str:
@@ -137,6 +160,16 @@ class PostgresSink:
     PostgresSink('postgresql://app:***@db.internal:5432/fluxgate')
     """
 
+    #: The flusher may hand this sink a call's facts (``PendingEvent``) in
+    #: place of its ``CostEvent``; a subclass that overrides ``write`` gets
+    #: ``CostEvent`` objects only.
+    accepts_pending_events: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "write" in vars(cls):
+            cls.accepts_pending_events = False
+
     def __init__(
         self,
         url: str,
@@ -161,6 +194,8 @@ class PostgresSink:
         )
         self._ready = False
         self._lock = threading.Lock()
+        #: id(scope) -> (scope, its columns): see _scope_columns.
+        self._scopes: dict[int, tuple[ContextFrame, list[Any]]] = {}
 
     def __repr__(self) -> str:
         return f"PostgresSink({self._target.masked!r})"
@@ -170,7 +205,7 @@ class PostgresSink:
         """The database URL with its password masked."""
         return self._target.masked
 
-    def write(self, batch: Sequence[CostEvent]) -> None:
+    def write(self, batch: Sequence[CostEvent | PendingEvent]) -> None:
         """Insert ``batch`` in one transaction; events already stored are skipped.
 
         Raises:
@@ -184,15 +219,21 @@ class PostgresSink:
         finally:
             handoff.leave()
 
-    def _write(self, batch: Sequence[CostEvent]) -> None:
+    def _write(self, batch: Sequence[CostEvent | PendingEvent]) -> None:
         # An event that can't be stored raises ValueError: the flusher then splits
         # the batch until it finds that event, drops it alone as 'unserializable'
         # (on_drop is told) and delivers the rest.
         from psycopg.types.json import Jsonb
 
+        def as_json(text: str) -> Jsonb:
+            return Jsonb(text, dumps=_as_is)
+
         rows: list[tuple[Any, ...]] = []
         for start in range(0, len(batch), ROWS_PER_STEP):  # a step at a time: see fluxgate._handoff
-            rows += [_row(event, Jsonb) for event in batch[start : start + ROWS_PER_STEP]]
+            rows += [
+                self._pending_row(item, as_json) if isinstance(item, PendingEvent) else _row(item, Jsonb)
+                for item in batch[start : start + ROWS_PER_STEP]
+            ]
             self._handoff.advance()
         if not rows:
             return
@@ -211,6 +252,70 @@ class PostgresSink:
                 raise ValueError(msg) from None
             raise SinkError(str(exc)) from exc
 
+    def _pending_row(self, p: PendingEvent, as_json: Callable[[str], Any]) -> tuple[Any, ...]:
+        """The row of a call's facts, read from them in one go: no ``CostEvent`` is built.
+
+        The same values ``_row`` gives of the call's event: the cost from the
+        bill's text (``Decimal(str(cost))`` is the cost, to its exponent), the
+        breakdown and the scope's JSON as text made once.
+        """
+        tracking_id, given, total, cost_status, names, texts, pico, version = p.stored()
+        usage: tuple[Any, ...] = given if type(given) is UsageFacts else usage_values(given)
+        inp, out, reasoning, written, w5, w1, read, searches, fetches, tier, speed, geo, _ = usage
+        values = [
+            tracking_id,
+            p.created_at,
+            p.status,
+            None if total is None else Decimal(total),
+            cost_status,
+            as_json(breakdown_text(names, texts)),
+            version,
+            p.model,
+            p.api,
+            p.platform,
+            p.streamed,
+            inp,
+            out,
+            reasoning,
+            written,
+            w5,
+            w1,
+            read,
+            searches,
+            fetches,
+            p.stop_reason,
+            p.latency_ms,
+            p.first_token_ms,
+            p.stream_ms,
+            p.request_id,
+            p.error_type,
+            p.error_message,
+            *self._scope_columns(p.context, as_json),
+            tier,
+            speed,
+            geo,
+            p.batch_id,
+            p.custom_id,
+            p.aborted,
+        ]
+        for i in _TEXT:  # the status, and a NUL anywhere (the scope's columns are plain already)
+            value = values[i]
+            if value is not None and (type(value) is not str or "\x00" in value):
+                values[i] = _text(value)
+        values.append(None if pico is None or not -_BIGINT <= pico < _BIGINT else pico)
+        return tuple(values)
+
+    def _scope_columns(self, scope: ContextFrame, as_json: Callable[[str], Any]) -> list[Any]:
+        """A scope's eight columns, made once for all its calls (the user's and metadata's JSON included)."""
+        found = self._scopes.get(id(scope))
+        if found is not None and found[0] is scope:
+            return found[1]
+        columns = _converted(list(_scope_of(scope)), _SCOPE_TEXT, _SCOPE_JSONB, lambda obj: as_json(json.dumps(obj)))
+        if len(self._scopes) >= _MAX_SCOPES:
+            self._scopes.clear()
+        self._scopes[id(scope)] = (scope, columns)
+        return columns
+
     def _ensure(self) -> None:
         if self._ready:
             return
@@ -225,14 +330,13 @@ class PostgresSink:
 
 
 def _insert_all(conn: Conn, rows: Sequence[tuple[Any, ...]]) -> None:
-    """``rows``, one statement each, pipelined: sent together, answered together.
+    """``rows``, one ``INSERT ... ON CONFLICT DO NOTHING`` each, pipelined: those stored already are skipped.
 
     Not ``executemany``: it sends the same statements but goes through the
     connection's ``wait`` a few times for them all, while it lets go of the
     GIL at every row; a writer behind a busy caller waited for the GIL many
     times within one step and ran out of pauses (see fluxgate._handoff). Each
-    ``execute`` here goes through ``wait``: a step per row, for about 10 µs
-    more of the writer's CPU per row.
+    ``execute`` here goes through ``wait``: a step per row.
     """
     with conn.pipeline(), conn.cursor() as cur:
         for row in rows:

@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import gc
+import json
 import os
 import threading
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import fluxgate
 from fluxgate import AiEventUser, CostEvent, SinkError, Status, TransientSinkError
 from fluxgate._delivery.flusher import Flusher
 from fluxgate._handoff import Handoff
+from fluxgate._models import ContextFrame, Usage
+from fluxgate._recording import PendingEvent
 from fluxgate._store.pg_schema import EVENT_COLUMNS, quoted
 from fluxgate.sinks.postgres import PostgresSink, event_from_row
 
+from ..pricing.test_bill import ID_FORMS, usages
+from ..sinks.conftest import make_pending
 from .conftest import LIMITED, REPO, PostgresServer, free_port, make_event, run_together, spawn
 
 
@@ -296,6 +303,87 @@ class TestRows:
         row = _row(event, lambda obj: ("jsonb", obj))
         assert len(row) == len(EVENT_COLUMNS)
         assert row == _reference_row(event)
+
+
+def _as_json(text: str) -> tuple[str, Any]:
+    """What the sink's JSON text holds (psycopg's ``Jsonb`` does not compare)."""
+    return ("jsonb", json.loads(text))
+
+
+def _facts_row(pending: PendingEvent) -> tuple[Any, ...]:
+    return PostgresSink("postgresql://u@h/db")._pending_row(pending, _as_json)
+
+
+def _event_row(event: CostEvent) -> tuple[Any, ...]:
+    from fluxgate.sinks.postgres import _row
+
+    return _row(event, lambda obj: ("jsonb", json.loads(json.dumps(obj))))
+
+
+class TestCallFacts:
+    """The flusher hands the sink a call's facts (``PendingEvent``); no ``CostEvent`` is built for it."""
+
+    @settings(max_examples=200, deadline=None)
+    @given(
+        model=st.sampled_from([*ID_FORMS, "claude-unknown-9"]),
+        usage=usages(),
+        batch_id=st.none() | st.just("msgbatch_1"),
+        estimated=st.booleans(),
+    )
+    def test_facts_give_the_row_their_event_gives(
+        self, model: str, usage: Usage, batch_id: str | None, estimated: bool
+    ) -> None:
+        """For any usage, the cost to its last digit and exponent, its breakdown and every other column."""
+        facts: dict[str, Any] = {"model": model, "batch_id": batch_id, "estimated": estimated}
+        facts |= {"tracking_id": "a" * 32, "created_at": 1}
+        pending = make_pending(usage=usage, **facts)
+        row = _facts_row(pending)
+        expected = _event_row(make_pending(usage=usage, **facts).materialize())
+        assert row == expected
+        cost = list(EVENT_COLUMNS).index("cost_usd")
+        assert (row[cost] is None) is (expected[cost] is None)
+        if row[cost] is not None:
+            assert row[cost].as_tuple() == expected[cost].as_tuple()
+
+    @pytest.mark.parametrize(
+        "context",
+        [
+            ContextFrame(),
+            ContextFrame.build(feature="f", user=AiEventUser("u1", name="Ada", monthly_revenue=49.5), step="s"),
+            ContextFrame.build(feature="a\x00b", user=AiEventUser("u\x00"), metadata={"k\x00": ["v\x00", 1.5]}),
+            ContextFrame.build(session_id="sess", conversation_id="c", service_tier="standard", metadata={"n": 1}),
+        ],
+        ids=["empty", "user", "nul", "session"],
+    )
+    def test_a_scope_gives_the_columns_its_event_gives(self, context: ContextFrame) -> None:
+        """A scope's columns (NULs replaced, the user's and metadata's JSON made once) are those its event gives."""
+        facts: dict[str, Any] = {
+            "tracking_id": "b" * 32,
+            "created_at": 2,
+            "error_message": "x\x00",
+            "status": Status.ERROR,
+        }
+        assert _facts_row(make_pending(context=context, **facts)) == _event_row(
+            make_pending(context=context, **facts).materialize()
+        )
+
+    def test_stored_facts_read_back_as_their_events(self, pg_server: PostgresServer, pg_db: str) -> None:
+        """Calls of several scopes, interleaved, beside an event recorded by hand: each row is its own event."""
+        scopes = [
+            ContextFrame.build(feature="a", user=AiEventUser("u1"), metadata={"k": [1]}),
+            ContextFrame.build(step="s", session_id="sess"),
+            ContextFrame(),
+        ]
+        batch: list[CostEvent | PendingEvent] = [
+            make_pending(context=scopes[i % 3], tracking_id=f"{i:032x}", created_at=1_790_000_000_000 + i)
+            for i in range(150)
+        ]
+        batch[7] = make_event(7, created_at=1_790_000_000_007)
+        sink = PostgresSink(pg_server.url(pg_db))
+        sink.write(batch)
+        sink.close()
+        expected = [item if isinstance(item, CostEvent) else item.materialize() for item in batch]
+        assert [event_from_row(r) for r in stored(pg_server, pg_db)] == expected
 
 
 class TestBusyCaller:
