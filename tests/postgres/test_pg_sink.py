@@ -71,7 +71,8 @@ class TestPostgresSink:
         sink.write(batch)
         sink.write(batch)
         sink.write([*batch[2:], make_event(9)])
-        assert [r["tracking_id"] for r in stored(pg_server, pg_db)] == [f"evt-{i}" for i in (0, 1, 2, 3, 4, 9)]
+        sink.write([make_event(11), make_event(11)])  # twice in one batch
+        assert [r["tracking_id"] for r in stored(pg_server, pg_db)] == [f"evt-{i}" for i in (0, 1, 2, 3, 4, 9, 11)]
 
     def test_unpriced_event(self, pg_server: PostgresServer, pg_db: str) -> None:
         """An unpriced event stores NULL cost, never 0."""
@@ -390,7 +391,7 @@ class TestBusyCaller:
     """The writer waits for the GIL after each answer of the server; a busy caller hands it over (fluxgate._handoff)."""
 
     def test_each_wait_for_the_server_is_a_step(self, pg_server: PostgresServer, pg_db: str) -> None:
-        """Each 64 rows made and each statement sent is inside the write, at a step of its own."""
+        """Each 64 rows made and each wait for the server is inside the write, at a step of its own."""
         steps: list[int] = []
 
         class Recording(Handoff):
@@ -403,7 +404,7 @@ class TestBusyCaller:
         sink.write([make_event(0)])  # connects and makes the schema
         steps.clear()
         sink.write([make_event(n) for n in range(1, 201)])
-        assert len(steps) >= 4 + 200  # 200 rows made 64 at a time; each sent as a statement of its own
+        assert len(steps) >= 4 + 3  # 200 rows made 64 at a time; BEGIN, the COPY, COMMIT
         assert all(step % 2 == 1 for step in steps)
         assert len(set(steps)) == len(steps)
         assert sink._handoff.step % 2 == 0  # out again
