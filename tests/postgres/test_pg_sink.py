@@ -98,6 +98,15 @@ class TestPostgresSink:
         assert row["feature"] == "a\ufffdb"
         assert row["metadata"] == {"k\ufffd": "v\ufffd"}
 
+    def test_text_that_copy_escapes_round_trips(self, pg_server: PostgresServer, pg_db: str) -> None:
+        """Tabs, newlines, backslashes and quotes in text and JSON come back as written (a batch goes as COPY)."""
+        odd = "a\tb\nc\\d\r\"e' \\N \u00e9\U0001f600"
+        event = make_event(1, error_message=odd, feature=odd, metadata={odd: odd}, user=AiEventUser(odd, name=odd))
+        PostgresSink(pg_server.url(pg_db)).write([event, make_event(2, latency_ms=float("inf"))])
+        first, second = stored(pg_server, pg_db)
+        assert event_from_row(first) == event
+        assert second["latency_ms"] == float("inf")
+
     def test_refused_event_dropped_alone(self, pg_server: PostgresServer, pg_db: str) -> None:
         """A row the server refuses (a count beyond bigint) is dropped alone as unserializable; the rest is stored."""
         import fluxgate
