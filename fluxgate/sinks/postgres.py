@@ -308,10 +308,7 @@ class PostgresSink:
             p.custom_id,
             p.aborted,
         ]
-        for i in _TEXT:  # the status, and a NUL anywhere (the scope's columns are plain already)
-            value = values[i]
-            if value is not None and (type(value) is not str or "\x00" in value):
-                values[i] = _text(value)
+        _converted(values, _TEXT, (), as_json)  # the status, and a NUL anywhere (the scope's columns are plain)
         values.append(None if pico is None or not -_BIGINT <= pico < _BIGINT else pico)
         return tuple(values)
 
