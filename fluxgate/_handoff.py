@@ -66,6 +66,14 @@ class Handoff:
         """The writer is done with its statements (an even step)."""
         self.step = (self.step + 1) & ~1
 
+    def __enter__(self) -> Handoff:
+        """A write: ``enter`` now, ``leave`` however it ends."""
+        self.enter()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.leave()
+
     def offer(self) -> None:
         """Called by a caller that found ``step`` odd: pause if the writer made no progress since the last call."""
         step = self.step

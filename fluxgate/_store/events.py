@@ -574,13 +574,8 @@ class SQLiteSink:
             TypeError, ValueError: An event's values cannot be stored; the
                 flusher then writes the batch in parts to set that event aside.
         """
-        handoff = self._handoff
-        with self._lock:
-            handoff.enter()
-            try:
-                self._write(batch)
-            finally:
-                handoff.leave()
+        with self._lock, self._handoff:
+            self._write(batch)
 
     def _write(self, batch: Sequence[CostEvent | PendingEvent]) -> None:
         try:

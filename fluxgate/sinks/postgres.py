@@ -217,12 +217,8 @@ class PostgresSink:
             TransientSinkError: Unreachable, restarting, timed out.
             SinkError: Refused for good (permissions, say).
         """
-        handoff = self._handoff
-        handoff.enter()
-        try:
+        with self._handoff:
             self._write(batch)
-        finally:
-            handoff.leave()
 
     def _write(self, batch: Sequence[CostEvent | PendingEvent]) -> None:
         # An event that can't be stored raises ValueError: the flusher then splits

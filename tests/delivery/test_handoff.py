@@ -81,6 +81,15 @@ class TestHandoff:
             assert handoff.step % 2 == 0
         assert len(seen) == 9
 
+    def test_a_write_is_inside_however_it_ends(self, handoff: Handoff) -> None:
+        """``with handoff:`` enters (an odd step) and leaves (an even one), also when the write raises."""
+        with handoff:
+            assert handoff.step % 2 == 1
+        assert handoff.step % 2 == 0
+        with pytest.raises(ValueError, match="refused"), handoff:
+            raise ValueError("refused")
+        assert handoff.step % 2 == 0
+
 
 class TestSQLiteWriter:
     def test_each_statement_of_a_write_is_a_step(self, tmp_path: Path) -> None:
