@@ -88,7 +88,7 @@ class SinkWorker:
         # batch waits longer for it, and a backlog drains several times faster.
         merge = getattr(sink, "max_events_per_write", 0)
         self._merge_up_to = merge if isinstance(merge, int) and merge > batch_size else 0
-        #: Where this thread is, for a sink that says where its writes are (SQLite):
+        #: Where this thread is, for a sink that says where its writes are (SQLite, PostgreSQL):
         #: woken, the thread may wait for the GIL behind a busy caller, who then
         #: hands it over (fluxgate._handoff). Marked in ``offer``, left once handled.
         handoff = getattr(sink, "_handoff", None)

@@ -548,7 +548,7 @@ class SQLiteSink:
             1 if p.aborted else 0,
             # the _SPECIAL columns, then the _SCOPE ones
             _NULL if total is None else total,
-            # _breakdown_text's template, looked up here: one call less per row
+            # breakdown_text's template, looked up here: one call less per row
             template % texts if (template := _TEMPLATES.get(names)) is not None else breakdown_text(names, texts),
             _NULL if pico is None or (v := _pico_column(pico)) is None else v,
             *tail,

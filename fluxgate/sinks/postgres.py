@@ -71,7 +71,11 @@ def to_pusd(cost: Decimal | None) -> int | None:
     """USD as integer pico-dollars (rounded as the SQLite sink does); None when it does not fit a bigint."""
     if cost is None or not cost.is_finite():
         return None
-    value = int((cost * _PICO).to_integral_value())
+    return _bigint(int((cost * _PICO).to_integral_value()))
+
+
+def _bigint(value: int) -> int | None:
+    """``value`` if a ``bigint`` column holds it, else None."""
     return value if -_BIGINT <= value < _BIGINT else None
 
 
@@ -305,7 +309,7 @@ class PostgresSink:
             p.aborted,
         ]
         _converted(values, _TEXT, (), as_json)  # the status, and a NUL anywhere (the scope's columns are plain)
-        values.append(None if pico is None or not -_BIGINT <= pico < _BIGINT else pico)
+        values.append(None if pico is None else _bigint(pico))
         return tuple(values)
 
     def _scope_columns(self, scope: ContextFrame, as_json: Callable[[str], Any]) -> list[Any]:
