@@ -30,7 +30,7 @@ from .._guard import guarded, logger, swallow
 from .._ids import tracking_serial
 from .._models import TRACKING_ATTRIBUTE, ContextFrame, CostTrackingResponse, Status, Usage
 from .event import EventSummary, PendingEvent
-from .outcome import STOP_STATUS, header, str_or_none
+from .outcome import STOP_STATUS, SUCCESS, header, str_or_none
 from .usage import detached, fields, get
 
 if TYPE_CHECKING:
@@ -323,7 +323,7 @@ class Call(PendingEvent):
             request_id = sent_as if isinstance(sent_as, str) else None
         stop_reason = stop_reason if type(stop_reason) is str else str_or_none(stop_reason)
         self.event(
-            STOP_STATUS.get(stop_reason, Status.SUCCESS) if stop_reason else Status.SUCCESS,
+            STOP_STATUS.get(stop_reason, SUCCESS) if stop_reason else SUCCESS,
             detached(usage),  # read on the flusher's thread (PendingEvent.usage)
             model if isinstance(model, str) else None,
             stop_reason,

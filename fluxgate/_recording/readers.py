@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._guard import guarded, logger, swallow
 from .._models import Status
-from .outcome import STOP_STATUS, header, read_content, str_or_none
+from .outcome import STOP_STATUS, SUCCESS, header, read_content, str_or_none
 from .usage import StreamAccumulator, event_type, get
 from .wire import EVENTSTREAM, SSE, EventStreamParser, SSEParser, body_kind
 
@@ -92,7 +92,7 @@ class StreamRecorder:
                 usage = self.call.prompt_usage()  # left before message_start: the prompt was read
             stop = acc.stop_reason
             self.call.event(
-                status=STOP_STATUS.get(stop or "", Status.SUCCESS),
+                status=STOP_STATUS.get(stop or "", SUCCESS),
                 usage=usage,
                 model=acc.model,
                 stop_reason=stop,
@@ -220,7 +220,7 @@ class BodyRecorder:
                 self.call.succeed(body, request_id=self.stream.request_id)
             else:
                 # Closed before the body was read: billed, but the usage is unknown.
-                self.call.event(status=Status.SUCCESS, usage=None, model=None, request_id=self.stream.request_id)
+                self.call.event(status=SUCCESS, usage=None, model=None, request_id=self.stream.request_id)
 
     def succeed(self, message: Any) -> None:
         """``parse()`` decoded the JSON body into ``message``."""

@@ -70,10 +70,15 @@ def detached(usage: Any) -> Any:
     the collector's lists at its next pass. A dict or an object that is not
     a model is kept as it is.
     """
-    view = fields(usage)
-    if type(view) is not dict or view is usage:
-        return usage
-    return _nested_plain(dict(view))
+    if _PLAIN.get(type(usage)):  # a model class seen before: fields()'s view, copied, without its call
+        extra = getattr(usage, "__pydantic_extra__", None)
+        plain = {**usage.__dict__, **extra} if extra else usage.__dict__.copy()
+    else:
+        view = fields(usage)
+        if type(view) is not dict or view is usage:
+            return usage
+        plain = dict(view)
+    return _nested_plain(plain)
 
 
 def _nested_plain(plain: dict[str, Any]) -> dict[str, Any]:
