@@ -15,7 +15,6 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from .._guard import guarded, logger, swallow
-from .._models import Status
 from .outcome import STOP_STATUS, SUCCESS, header, read_content, str_or_none
 from .usage import StreamAccumulator, event_type, get
 from .wire import EVENTSTREAM, SSE, EventStreamParser, SSEParser, body_kind
