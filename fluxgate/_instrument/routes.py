@@ -140,30 +140,31 @@ def label(found: Route, request: Mapping[str, Any]) -> str:
     if headers and isinstance(headers, dict):
         # messages.stream() says so in a header on every release, naming its
         # resource (anthropic 0.x's async beta stream() sends no beta=true).
-        for name in _helper_names(headers):
-            key, value = name.lower(), headers[name]
-            if key == _STREAM_HELPER_HEADER:
-                return _STREAM_APIS.get(value, found.stream)
-            if key == _HELPER_HEADER and value == "stream":
+        for name in headers:
+            helper = _HELPER_NAMES.get(name)
+            if helper is None:
+                helper = _helper_name(name)
+            if helper == _STREAM_HELPER_HEADER:
+                return _STREAM_APIS.get(headers[name], found.stream)
+            if helper == _HELPER_HEADER and headers[name] == "stream":
                 return found.stream
     return found.create
 
 
-#: The header names of a request (in order) -> those of them that name a helper, in any case.
-_HELPER_NAMES: dict[tuple[object, ...], tuple[str, ...]] = {}
+#: A header name -> the helper header it is, lower-cased, or "" for any other: an application
+#: sends a few names, each looked at once (a tuple of a request's names as the key cost more).
+_HELPER_NAMES: dict[object, str] = {}
 _HELPERS: Final = frozenset({_HELPER_HEADER, _STREAM_HELPER_HEADER})
 
 
-def _helper_names(headers: dict[object, object]) -> tuple[str, ...]:
-    """The names in ``headers`` that name a helper: an application sends a few sets of names, each looked at once."""
-    names = tuple(headers)
-    found = _HELPER_NAMES.get(names)
-    if found is None:
-        found = tuple(name for name in names if isinstance(name, str) and name.lower() in _HELPERS)
-        if len(_HELPER_NAMES) >= _MAX_URLS:
-            _HELPER_NAMES.clear()
-        _HELPER_NAMES[names] = found
-    return found
+def _helper_name(name: object) -> str:
+    """The helper header ``name`` is, in lower case, or "" (remembered in ``_HELPER_NAMES``)."""
+    key = name.lower() if isinstance(name, str) else ""
+    helper = key if key in _HELPERS else ""
+    if len(_HELPER_NAMES) >= _MAX_URLS:
+        _HELPER_NAMES.clear()
+    _HELPER_NAMES[name] = helper
+    return helper
 
 
 # -- platforms ----------------------------------------------------------------
