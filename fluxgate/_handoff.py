@@ -20,9 +20,13 @@ caller's thread: a writer inside, at the same step as at the previous call, has
 been in one statement or waiting for the GIL for a whole call, and the caller
 sleeps ``YIELD_S`` (``sleep(0)`` would take the GIL straight back). A statement
 can outlast a few calls (the writer then does not wait yet), so callers pause
-at each call while the step stays, but at most ``MAX_PAUSES`` times per step: a
-writer in a long statement (a lock another process holds, a slow disk, a
-distant server) costs a busy caller a millisecond, not a pause per call.
+at each of the step's first ``MAX_PAUSES`` calls, then at its calls 16, 32,
+64 and so on: a writer in a long statement (a lock another process holds, a
+slow disk, a distant server) costs a busy caller a millisecond and a pause
+each time the statement's length doubles, not a pause per call. Back from
+such a statement the writer waits for the GIL at the same step, and is handed
+it at most as many calls later as the statement lasted (were the pauses
+simply used up, it would wait for as long as the caller stays busy).
 Without a busy caller the writer never waits and nobody pauses.
 """
 
@@ -36,7 +40,7 @@ __all__ = ["MAX_PAUSES", "ROWS_PER_STEP", "YIELD_S", "Handoff"]
 #: How long a caller lets go of the GIL for a writer that waits for it: long
 #: enough for the waiting thread to be scheduled and take it.
 YIELD_S = 0.0001
-#: Pauses at most per step of a writer.
+#: A step's first calls that pause each; after them, only its calls 16, 32, 64...
 MAX_PAUSES = 10
 #: Rows a writer makes between two steps: about a millisecond's work.
 ROWS_PER_STEP = 64
@@ -45,13 +49,13 @@ ROWS_PER_STEP = 64
 class Handoff:
     """Where a writer is in its statements, for callers to hand it the GIL (see the module)."""
 
-    __slots__ = ("_pauses", "_seen", "_sleep", "step")
+    __slots__ = ("_calls", "_seen", "_sleep", "step")
 
     def __init__(self, sleep: Callable[[float], None] = time.sleep) -> None:
         #: Odd while the writer is inside its statements; new at each statement.
         self.step = 0
         self._seen = 0  # the odd step a caller saw last
-        self._pauses = 0  # the pauses callers made for it
+        self._calls = 0  # the calls that saw it since
         self._sleep = sleep
 
     def enter(self) -> None:
@@ -78,11 +82,12 @@ class Handoff:
         """Called by a caller that found ``step`` odd: pause if the writer made no progress since the last call."""
         step = self.step
         if step != self._seen:
-            self._seen, self._pauses = step, 0
-        elif step & 1 and self._pauses < MAX_PAUSES:
-            self._pauses += 1
-            self._sleep(YIELD_S)
+            self._seen, self._calls = step, 0
+        elif step & 1:
+            calls = self._calls = self._calls + 1
+            if calls <= MAX_PAUSES or not calls & (calls - 1):  # the first few, then each power of two
+                self._sleep(YIELD_S)
 
     def reset(self) -> None:
         """Forget any writer (a forked child has none)."""
-        self.step = self._seen = self._pauses = 0
+        self.step = self._seen = self._calls = 0

@@ -56,13 +56,32 @@ class TestHandoff:
     def test_pauses_per_step_are_bounded(self, handoff: Handoff, pauses: list[float]) -> None:
         """A long statement (a lock held by another process) costs a busy caller a few pauses, not one per call."""
         handoff.enter()
-        for _ in range(1000):
+        for _ in range(1001):
             handoff.offer()
-        assert len(pauses) == MAX_PAUSES
+        # The call that first saw the step, then MAX_PAUSES calls, then calls 16, 32, 64, 128, 256, 512.
+        assert len(pauses) == MAX_PAUSES + 6
         handoff.advance()  # the next statement is a new step
-        for _ in range(1000):
+        for _ in range(1001):
             handoff.offer()
-        assert len(pauses) == 2 * MAX_PAUSES
+        assert len(pauses) == 2 * (MAX_PAUSES + 6)
+
+    @pytest.mark.parametrize("lasted", [MAX_PAUSES + 1, 17, 100, 1000, 5000])
+    def test_a_writer_back_from_a_long_statement_is_handed_the_gil_again(
+        self, handoff: Handoff, pauses: list[float], lasted: int
+    ) -> None:
+        """Back from a statement that outlasted its pauses, the writer waits at the same step: it is not left for good.
+
+        It is handed the GIL again at most as many calls later as the statement lasted.
+        """
+        handoff.enter()
+        for _ in range(lasted + 1):  # the statement, the writer not waiting for the GIL
+            handoff.offer()
+        before = len(pauses)
+        for _ in range(lasted):  # the writer is back, waiting for the GIL
+            handoff.offer()
+            if len(pauses) > before:
+                break
+        assert len(pauses) == before + 1, f"no pause in the {lasted} calls after a statement of {lasted} calls"
 
     def test_steps_are_odd_inside_and_new_each_time(self, handoff: Handoff) -> None:
         seen = set()
@@ -142,6 +161,38 @@ class TestBusyCaller:
             if n % 50 == 0 and delivered() >= 500:
                 break
         assert delivered() >= 500, f.snapshot()
+        assert f.flush(30)
+        assert f.close(5)
+
+    def test_a_writer_back_from_waiting_for_a_lock_keeps_pace(self, tmp_path: Path) -> None:
+        """A write that waited for another process's lock through many calls is handed the GIL once it has the lock.
+
+        Its pauses were spent while it waited without wanting the GIL; back
+        from the lock at the same step, it must not be left waiting for the
+        GIL for as long as the caller stays busy.
+        """
+        sink = SQLiteSink(tmp_path / "events.db")
+        sink.write(make_events(1))  # the store made and opened: the next write waits only for the lock
+        other = sqlite3.connect(tmp_path / "events.db")
+        other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+        f = Flusher([sink])
+
+        def delivered() -> int:
+            return int(f.snapshot()["sinks"]["SQLiteSink"]["delivered"])
+
+        try:
+            for n, event in enumerate(make_events(1000), 1):
+                sum(range(15_000))
+                os.urandom(16)
+                f.submit(event)
+                if n == 600:  # the writer has waited for the lock for a hundred calls
+                    other.rollback()
+                if n % 50 == 0 and delivered() >= 500:
+                    break
+            assert delivered() >= 500, f.snapshot()
+        finally:
+            other.rollback()
+            other.close()
         assert f.flush(30)
         assert f.close(5)
 
