@@ -20,7 +20,7 @@ caller's thread: a writer inside, at the same step as at the previous call, has
 been in one statement or waiting for the GIL for a whole call, and the caller
 sleeps ``YIELD_S`` (``sleep(0)`` would take the GIL straight back). A statement
 can outlast a few calls (the writer then does not wait yet), so callers pause
-at each of the step's first ``MAX_PAUSES`` calls, then at its calls 16, 32,
+at each of the step's first ``FIRST_PAUSES`` calls, then at its calls 16, 32,
 64 and so on: a writer in a long statement (a lock another process holds, a
 slow disk, a distant server) costs a busy caller a millisecond and a pause
 each time the statement's length doubles, not a pause per call. Back from
@@ -35,13 +35,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
-__all__ = ["MAX_PAUSES", "ROWS_PER_STEP", "YIELD_S", "Handoff"]
+__all__ = ["FIRST_PAUSES", "ROWS_PER_STEP", "YIELD_S", "Handoff"]
 
 #: How long a caller lets go of the GIL for a writer that waits for it: long
 #: enough for the waiting thread to be scheduled and take it.
 YIELD_S = 0.0001
 #: A step's first calls that pause each; after them, only its calls 16, 32, 64...
-MAX_PAUSES = 10
+FIRST_PAUSES = 10
 #: Rows a writer makes between two steps: about a millisecond's work.
 ROWS_PER_STEP = 64
 
@@ -85,7 +85,7 @@ class Handoff:
             self._seen, self._calls = step, 0
         elif step & 1:
             calls = self._calls = self._calls + 1
-            if calls <= MAX_PAUSES or not calls & (calls - 1):  # the first few, then each power of two
+            if calls <= FIRST_PAUSES or not calls & (calls - 1):  # the first few, then each power of two
                 self._sleep(YIELD_S)
 
     def reset(self) -> None:

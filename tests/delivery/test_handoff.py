@@ -11,7 +11,7 @@ import pytest
 
 from fluxgate import CostEvent, TransientSinkError
 from fluxgate._delivery.flusher import Flusher
-from fluxgate._handoff import MAX_PAUSES, YIELD_S, Handoff
+from fluxgate._handoff import FIRST_PAUSES, YIELD_S, Handoff
 from fluxgate._recording import PendingEvent
 from fluxgate.sinks import SQLiteSink
 
@@ -58,14 +58,14 @@ class TestHandoff:
         handoff.enter()
         for _ in range(1001):
             handoff.offer()
-        # The call that first saw the step, then MAX_PAUSES calls, then calls 16, 32, 64, 128, 256, 512.
-        assert len(pauses) == MAX_PAUSES + 6
+        # The call that first saw the step, then FIRST_PAUSES calls, then calls 16, 32, 64, 128, 256, 512.
+        assert len(pauses) == FIRST_PAUSES + 6
         handoff.advance()  # the next statement is a new step
         for _ in range(1001):
             handoff.offer()
-        assert len(pauses) == 2 * (MAX_PAUSES + 6)
+        assert len(pauses) == 2 * (FIRST_PAUSES + 6)
 
-    @pytest.mark.parametrize("lasted", [MAX_PAUSES + 1, 17, 100, 1000, 5000])
+    @pytest.mark.parametrize("lasted", [FIRST_PAUSES + 1, 17, 100, 1000, 5000])
     def test_a_writer_back_from_a_long_statement_is_handed_the_gil_again(
         self, handoff: Handoff, pauses: list[float], lasted: int
     ) -> None:
