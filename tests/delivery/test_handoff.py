@@ -139,6 +139,11 @@ class TestSQLiteWriter:
         assert sink._handoff.step % 2 == 0
 
 
+def delivered(f: Flusher) -> int:
+    """The events the flusher's SQLite sink has delivered so far."""
+    return int(f.snapshot()["sinks"]["SQLiteSink"]["delivered"])
+
+
 class TestBusyCaller:
     def test_the_writer_keeps_pace_with_a_busy_caller(self, tmp_path: Path) -> None:
         """A caller that keeps the interpreter busy, letting go of the GIL only for moments, does not starve the writer.
@@ -150,17 +155,13 @@ class TestBusyCaller:
         make callers pause on the flusher's own rule.
         """
         f = Flusher([SQLiteSink(tmp_path / "events.db")])  # default batching: wakes at 500 queued
-
-        def delivered() -> int:
-            return int(f.snapshot()["sinks"]["SQLiteSink"]["delivered"])
-
         for n, event in enumerate(make_events(1000), 1):
             sum(range(15_000))  # an application busy computing
             os.urandom(16)  # and a moment without the GIL
             f.submit(event)
-            if n % 50 == 0 and delivered() >= 500:
+            if n % 50 == 0 and delivered(f) >= 500:
                 break
-        assert delivered() >= 500, f.snapshot()
+        assert delivered(f) >= 500, f.snapshot()
         assert f.flush(30)
         assert f.close(5)
 
@@ -176,10 +177,6 @@ class TestBusyCaller:
         other = sqlite3.connect(tmp_path / "events.db")
         other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
         f = Flusher([sink])
-
-        def delivered() -> int:
-            return int(f.snapshot()["sinks"]["SQLiteSink"]["delivered"])
-
         try:
             for n, event in enumerate(make_events(1000), 1):
                 sum(range(15_000))
@@ -187,9 +184,9 @@ class TestBusyCaller:
                 f.submit(event)
                 if n == 600:  # the writer has waited for the lock for a hundred calls
                     other.rollback()
-                if n % 50 == 0 and delivered() >= 500:
+                if n % 50 == 0 and delivered(f) >= 500:
                     break
-            assert delivered() >= 500, f.snapshot()
+            assert delivered(f) >= 500, f.snapshot()
         finally:
             other.rollback()
             other.close()
