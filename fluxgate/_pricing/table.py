@@ -431,7 +431,12 @@ class PriceTable:
             plan = None
             if periods is not None:
                 plans, starts = periods
-                plan = _in_effect(plans, starts, at_ms) if starts else plans[0]
+                if not starts:
+                    plan = plans[0]
+                elif type(at_ms) is int:  # _in_effect's bisect, without its call (what a call's facts give)
+                    plan = plans[bisect_right(starts, at_ms)]
+                else:
+                    plan = _in_effect(plans, starts, at_ms)
             inp, out, _, written, w5, w1, read, searches, _, tier, speed, geo, iterations = usage
             if w5 is None and w1 is None and not written:
                 w5 = w1 = 0  # no cache write, and no split of none

@@ -198,7 +198,13 @@ class PendingEvent:
             tracking_id = self._id = tracking_id_text(tracking_id)
         usage = self._usage
         if usage is not None and type(usage) is not UsageFacts and type(usage) is not Usage:
-            usage = self.usage  # read the SDK's usage once
+            # Read the SDK's usage once, as the usage property does (without its call).
+            try:
+                usage = usage_facts(usage)
+            except Exception as exc:  # noqa: BLE001 - an odd usage shape costs the usage, never the event
+                swallow(exc)
+                usage = None
+            self._usage = usage
         if self._exact is None and usage is not None:
             prices = self.prices
             try:

@@ -550,7 +550,7 @@ class SQLiteSink:
             _NULL if total is None else total,
             # breakdown_text's template, looked up here: one call less per row
             template % texts if (template := _TEMPLATES.get(names)) is not None else breakdown_text(names, texts),
-            _NULL if pico is None or (v := _pico_column(pico)) is None else v,
+            pico if pico is not None and -_INT64 <= pico < _INT64 else _NULL,  # _pico_column's test
             *tail,
         )
         error_type, error_message, batch_id, custom_id = p.error_type, p.error_message, p.batch_id, p.custom_id
