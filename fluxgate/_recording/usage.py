@@ -173,11 +173,13 @@ def usage_facts(raw: Any) -> UsageFacts | None:
         get("cache_creation_input_tokens"),
         get("cache_read_input_tokens"),
     )
-    input_tokens = input_tokens if type(input_tokens) is int else None
-    output_tokens = output_tokens if type(output_tokens) is int else None
-    if input_tokens is None and output_tokens is None:
-        return None
-    total_write = total_write if type(total_write) is int else None
+    if type(input_tokens) is not int or type(output_tokens) is not int or type(total_write) is not int:
+        # Not the API's usual usage (all three given): a count of another type reads as absent.
+        input_tokens = input_tokens if type(input_tokens) is int else None
+        output_tokens = output_tokens if type(output_tokens) is int else None
+        if input_tokens is None and output_tokens is None:
+            return None
+        total_write = total_write if type(total_write) is int else None
     split = get("cache_creation")
     if split is None:
         five = hour = None
@@ -187,12 +189,8 @@ def usage_facts(raw: Any) -> UsageFacts | None:
             five, hour = _int(split, "ephemeral_5m_input_tokens"), _int(split, "ephemeral_1h_input_tokens")
         else:
             five, hour = parts.get("ephemeral_5m_input_tokens"), parts.get("ephemeral_1h_input_tokens")
-            five = five if type(five) is int else None
-            hour = hour if type(hour) is int else None
-        if five is not None or hour is not None:
-            if total_write is None:
-                total_write = (five or 0) + (hour or 0)
-            five, hour = five or 0, hour or 0
+        if type(five) is not int or type(hour) is not int or total_write is None:  # not the usual split
+            five, hour, total_write = _split(five, hour, total_write)
     server, details, iterations = get("server_tool_use"), get("output_tokens_details"), get("iterations")
     tier, speed, geo = get("service_tier"), get("speed"), get("inference_geo")
     return _new_facts(
@@ -212,6 +210,21 @@ def usage_facts(raw: Any) -> UsageFacts | None:
             () if iterations is None else _iterations(iterations),
         )
     )
+
+
+def _split(five: Any, hour: Any, total_write: int | None) -> tuple[int | None, int | None, int | None]:
+    """The cache write's 5m and 1h parts and its total, from a split with a part missing (or not an int).
+
+    A split with neither part leaves the parts None; with one, the other is 0,
+    and a missing total is their sum.
+    """
+    five = five if type(five) is int else None
+    hour = hour if type(hour) is int else None
+    if five is None and hour is None:
+        return None, None, total_write
+    if total_write is None:
+        total_write = (five or 0) + (hour or 0)
+    return five or 0, hour or 0, total_write
 
 
 #: A UsageFacts from its values in field order, made in C (``tuple.__new__``).

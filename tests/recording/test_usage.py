@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import types
 from typing import Any
 
 import attrs
@@ -61,3 +62,64 @@ class TestUsageFacts:
             "inference_geo": raw.get("inference_geo"),
         }
         assert tuple(facts) == attrs.astuple(usage, recurse=False)
+
+
+def _split(total: object, split: object) -> dict[str, Any]:
+    usage: dict[str, Any] = {"input_tokens": 100, "output_tokens": 20}
+    if total is not _ABSENT:
+        usage["cache_creation_input_tokens"] = total
+    if split is not _ABSENT:
+        usage["cache_creation"] = split
+    return usage
+
+
+_ABSENT = object()
+
+
+class TestCacheWriteSplit:
+    """The cache write's total and its 5m/1h parts, however the split arrives.
+
+    A split with neither part as an int leaves the parts None (the total is
+    priced at the 5-minute rate, as partial); with one, the other is 0; a
+    missing total is the parts' sum.
+    """
+
+    @pytest.mark.parametrize(
+        ("total", "split", "expected"),
+        [
+            (30, {"ephemeral_5m_input_tokens": 10, "ephemeral_1h_input_tokens": 20}, (30, 10, 20)),
+            (_ABSENT, {"ephemeral_5m_input_tokens": 10, "ephemeral_1h_input_tokens": 20}, (30, 10, 20)),
+            ("30", {"ephemeral_5m_input_tokens": 10, "ephemeral_1h_input_tokens": 20}, (30, 10, 20)),
+            (30, {"ephemeral_5m_input_tokens": 30}, (30, 30, 0)),
+            (_ABSENT, {"ephemeral_1h_input_tokens": 7}, (7, 0, 7)),
+            (30, {"ephemeral_5m_input_tokens": "10", "ephemeral_1h_input_tokens": None}, (30, None, None)),
+            (30, {"ephemeral_5m_input_tokens": True, "ephemeral_1h_input_tokens": 5}, (30, 0, 5)),
+            (30, {}, (30, None, None)),
+            (30, None, (30, None, None)),
+            (30, _ABSENT, (30, None, None)),
+            (_ABSENT, _ABSENT, (0, None, None)),
+            (None, {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0}, (0, 0, 0)),
+        ],
+    )
+    def test_split_as_a_dict(self, total: object, split: object, expected: tuple[Any, ...]) -> None:
+        facts = usage_facts(_split(total, split))
+        assert facts is not None
+        found = (facts.cache_creation_input_tokens, facts.cache_creation_5m_input_tokens)
+        assert (*found, facts.cache_creation_1h_input_tokens) == expected
+
+    def test_split_as_an_object_of_another_kind(self) -> None:
+        """Neither a dict nor a model: its attributes are read."""
+        split = types.SimpleNamespace(ephemeral_5m_input_tokens=4, ephemeral_1h_input_tokens=6)
+        facts = usage_facts(_split(_ABSENT, split))
+        assert facts is not None
+        assert facts[3:6] == (10, 4, 6)
+
+    def test_split_in_the_sdks_usage_model(self) -> None:
+        from anthropic.types import Usage as SDKUsage
+
+        raw = SDKUsage.construct(
+            **_split(_ABSENT, {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 12})  # type: ignore[arg-type]
+        )
+        facts = usage_facts(raw)
+        assert facts is not None
+        assert facts[3:6] == (12, 0, 12)
