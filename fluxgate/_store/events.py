@@ -331,7 +331,7 @@ class SQLiteSink:
         # After the next write, forget the scopes numbered below this (0: none).
         self._forget_below = 0
         #: INSERT statements by their number of rows and of columns (see _insert_rows).
-        self._statements: dict[tuple[int, int], str] = {}
+        self._statements: dict[tuple[int, ...], str] = {}
         self._rows_per_statement = 1
         #: Where a write is in its statements: a busy caller hands the GIL over
         #: when the write waits for it (see fluxgate._handoff).
@@ -624,7 +624,9 @@ class SQLiteSink:
         A statement is prepared once per size and kept by the connection
         (``_STATEMENTS_KEPT``): batches come in every size, and preparing a
         statement of one size per write (parsing up to 5,000 placeholders)
-        cost the flusher about 20,000 instructions per event.
+        cost the flusher about 20,000 instructions per event. A statement of
+        128 rows binds the groups of columns its rows share once
+        (``_SHARED_GROUPS``, ``_execute``).
 
         The scopes keyed since the last write are inserted first, in the same transaction (a
         failed write leaves them to the next). The rows go in the order given, in runs of
@@ -664,22 +666,63 @@ class SQLiteSink:
             raise TransientSinkError(f"SQLite write failed: {exc}") from exc
 
     def _execute(self, conn: sqlite3.Connection, rows: list[tuple[Any, ...]]) -> None:
-        shape = (len(rows), len(rows[0]))  # rows of one width (see _insert_rows)
-        statement = self._statements.get(shape) or self._statement(*shape)
+        size, width = len(rows), len(rows[0])  # rows of one width (see _insert_rows)
+        if size >= _SHARED_ROWS:
+            # The values of each column in turn; a group of columns that holds one
+            # value in every row is bound once (see _SHARED_GROUPS).
+            columns = list(zip(*rows, strict=True))
+            constant = 0
+            for bit, indices in _GROUP_COLUMNS[width]:
+                for i, kind in indices:
+                    column = columns[i]
+                    first, last = column[0], column[-1]
+                    if (
+                        (type(first) is not kind and first is not _NULL)  # 1 == 1.0 == True: equal, not the same text
+                        or (last is not first and last != first)
+                        or column.count(first) != size
+                    ):
+                        break
+                else:
+                    constant |= bit
+            for groups in _SHARED_LADDER:  # the first that holds one value throughout (0 at the end)
+                if groups & constant == groups:
+                    break
+            if groups:
+                shared, own = _SHARED_COLUMNS[width, groups]
+                statement = self._statements.get((size, width, groups)) or self._statement(size, width, groups)
+                values = [columns[i][0] for i in shared]
+                for i in own:
+                    values += columns[i]
+                conn.execute(statement, values)
+                return
+        statement = self._statements.get((size, width)) or self._statement(size, width)
         # One list of every row's values. Extending it by each tuple copies the
         # tuple's items in one step: chain.from_iterable went value by value,
         # about 1,000 instructions per row more.
-        values: list[Any] = []
+        values = []
         for row in rows:
             values += row
         conn.execute(statement, values)
 
-    def _statement(self, size: int, width: int) -> str:
-        """The INSERT of ``size`` rows of ``width`` values: inline, or keyed by their scope's number."""
+    def _statement(self, size: int, width: int, groups: int = 0) -> str:
+        """The INSERT of ``size`` rows of ``width`` values: inline, or keyed by their scope's number.
+
+        With ``groups``, the values of those groups' columns are bound once,
+        first, and then each other column's values in turn (``_execute``).
+        """
         if len(self._statements) >= _STATEMENTS_KEPT:
             self._statements.clear()
-        one = f"({', '.join('?' * width)})"
-        rows = ", ".join([one] * size)
+        if groups:
+            shared, own = _SHARED_COLUMNS[width, groups]
+            number = {i: n for n, i in enumerate(shared, 1)}
+            number_of = {i: len(shared) + 1 + k * size for k, i in enumerate(own)}  # its first row's
+            rows = ", ".join(
+                "(" + ", ".join(f"?{number[i]}" if i in number else f"?{number_of[i] + j}" for i in range(width)) + ")"
+                for j in range(size)
+            )
+        else:
+            one = f"({', '.join('?' * width)})"
+            rows = ", ".join([one] * size)
         if width >= _LEAN:  # the first ``width`` columns of _INSERT_ORDER
             statement = f"INSERT OR IGNORE INTO {TABLE} ({', '.join(_INSERT_ORDER[:width])}) VALUES {rows}"
         else:  # each row's scope is read from the scopes' table, by the number in its value _KEYED
@@ -696,7 +739,7 @@ class SQLiteSink:
                 f"INSERT OR IGNORE INTO {TABLE} ({columns}) SELECT {picked} FROM (VALUES {rows}) AS v"
                 f" CROSS JOIN {_SCOPES_TABLE} AS s ON s.id = v.column{_KEYED}"
             )
-        self._statements[size, width] = statement
+        self._statements[(size, width, groups) if groups else (size, width)] = statement
         return statement
 
     def close(self) -> None:
@@ -721,8 +764,70 @@ _CACHE_KIB = 512
 _MAX_ROWS_PER_STATEMENT = 128
 #: Prepared statements the writing connection keeps (the oldest goes first): one per size
 #: (128 rows and the seven powers of two below) and width (lean or full rows, inline or
-#: keyed), BEGIN IMMEDIATE, COMMIT, and the scopes' insert and delete.
-_STATEMENTS_KEPT = 40
+#: keyed), those of 128 rows that bind groups of columns once (a few per width:
+#: ``_SHARED_LADDER``), BEGIN IMMEDIATE, COMMIT, and the scopes' insert and delete. A
+#: statement of 128 rows takes about 0.4 MiB; a store usually writes rows of one or two widths.
+_STATEMENTS_KEPT = 64
+
+# A statement of many rows binds each of its values: about 1,000 instructions for a
+# text (sqlite3 checks its type, SQLite copies it and takes its mutexes), a few
+# hundred for a number. Most columns that say what kind of call a row is hold the
+# same value in every row of a busy store's statement (one price table, platform and
+# region; usually one API, model and outcome; a lasting scope's number). SQLite's
+# numbered parameters (``?NNN``) let every row of a statement name the same one, so a
+# group of columns that holds one value throughout is bound once for all the rows:
+# about 8 % of the flusher's work per event (bench_instructions, writes of
+# 1,000). Which groups hold one value varies with the workload, and each combination
+# is a statement to prepare and keep, so a statement of ``_SHARED_ROWS`` rows takes
+# the first combination of ``_SHARED_LADDER`` its rows allow. Measurements (tokens,
+# times, costs) and the ids are bound per row, as are the sparse columns.
+_SHARED_GROUPS: dict[int, tuple[str, ...]] = {
+    1: (
+        "price_version",
+        "platform",
+        "web_search_requests",
+        "web_fetch_requests",
+        "usage_service_tier",
+        "inference_geo",
+        "aborted",
+    ),
+    2: ("api", "streamed", "cost_status", "model"),
+    4: ("status", "stop_reason"),
+    8: _SCOPE,  # inline rows; a keyed row's scope number stands in for them
+}
+#: The combinations of groups bound once, best first: every group, then without
+#: the scope (a scope per request), without the outcome, without either, the
+#: install's alone, and none.
+_SHARED_LADDER = (1 | 2 | 4 | 8, 1 | 2 | 4, 1 | 2 | 8, 1 | 2, 1, 0)
+#: Statements of this many rows bind shared groups once (under load a write is mostly these).
+_SHARED_ROWS = 128
+
+
+def _group_columns(width: int) -> tuple[tuple[int, tuple[tuple[int, type], ...]], ...]:
+    """Each group's bit and its columns in a row of ``width`` values: (index, the type a shared value has).
+
+    A value is shared only where it has its column's type (or is NULL): an
+    INTEGER column stores 1, 1.0 and True alike, a TEXT column does not.
+    """
+    order = (*_INSERT_ORDER[: _KEYED - 1], "scope", *_SPARSE) if width < _LEAN else _INSERT_ORDER
+    kinds = {name: str if kind == "TEXT" else int for name, kind in COLUMNS.items()} | {"scope": int}
+    return tuple(
+        (bit, tuple((order.index(name), kinds[name]) for name in (("scope",) if bit == 8 and width < _LEAN else names)))
+        for bit, names in _SHARED_GROUPS.items()
+    )
+
+
+#: Each row width's groups (lean or full, inline or keyed).
+_GROUP_COLUMNS = {width: _group_columns(width) for width in (_KEYED, _KEYED + len(_SPARSE), _LEAN, len(_INSERT_ORDER))}
+#: By (width, groups): the columns bound once and those bound per row, in order.
+_SHARED_COLUMNS = {
+    (width, groups): (
+        shared := tuple(sorted(i for bit, indices in columns if groups & bit for i, _ in indices)),
+        tuple(i for i in range(width) if i not in shared),
+    )
+    for width, columns in _GROUP_COLUMNS.items()
+    for groups in _SHARED_LADDER
+}
 #: sqlite3.h's SQLITE_LIMIT_VARIABLE_NUMBER (the module names it from Python 3.11 on).
 _SQLITE_LIMIT_VARIABLE_NUMBER = 9
 

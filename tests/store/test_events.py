@@ -24,6 +24,7 @@ from fluxgate._recording import PendingEvent
 from fluxgate._recording.event import EventSummary
 from fluxgate._store import event_from_row
 from fluxgate._store import events as store_events
+from fluxgate._store.events import COLUMNS
 from fluxgate.sinks import SQLiteSink
 
 from ..pricing.test_bill import ID_FORMS, usages
@@ -412,6 +413,98 @@ class TestLongScopes:
         sink.write(batch)
         sink.close()
         assert read_back(sink)[1:] == [call.materialize() for call in batch]
+
+
+def typed_rows(sink: SQLiteSink) -> list[tuple[Any, ...]]:
+    """Every stored value as SQLite holds it, its type included, in the calls' order."""
+    typed = ", ".join(f"typeof({name})" for name in COLUMNS)
+    return sink._connect().execute(f"SELECT *, {typed} FROM events ORDER BY created_at").fetchall()
+
+
+#: Facts that put a call's row in another value of one of ``_SHARED_GROUPS`` (the scope: by its context).
+VARIED: dict[str, dict[str, Any]] = {
+    "install": {"platform": "bedrock", "aborted": True},
+    "kind": {"api": "messages.stream", "streamed": True, "model": "claude-haiku-4-5"},
+    "outcome": {"status": Status.MAX_TOKENS, "stop_reason": "max_tokens"},
+    "scope": {},
+}
+
+
+class TestSharedValues:
+    """A statement of many rows binds the values its rows share once (``_SHARED_GROUPS``): it stores
+    what smaller statements do, value for value and type for type."""
+
+    @staticmethod
+    def calls(count: int, varied: dict[str, list[int]], lasting: bool) -> list[PendingEvent]:
+        """``count`` calls, the same but for the groups ``varied`` names, at the given calls; all of one
+        lasting scope (its rows keyed) or each of its own (inline)."""
+        lasting_scope = ContextFrame.build(feature="f", user=AiEventUser("u1", name="Ada"), metadata={"k": 1})
+        made = []
+        for i in range(count):
+            facts: dict[str, Any] = {"created_at": i, "tracking_id": f"{i:032x}"}
+            for group, at in varied.items():
+                if i in at:
+                    facts |= VARIED[group]
+            other = "scope" in varied and i in varied["scope"]
+            if lasting:
+                context = ContextFrame.build(feature="other") if other else lasting_scope
+            else:
+                context = ContextFrame.build(feature="f", user=AiEventUser("u2" if other else "u1"))
+            made.append(make_pending(context=context, usage=Usage(input_tokens=100 + i, output_tokens=7), **facts))
+        return made
+
+    @staticmethod
+    def in_small_writes(batch: Sequence[PendingEvent]) -> list[tuple[Any, ...]]:
+        """What writes of fewer rows than a shared statement takes store (the scope keyed alike)."""
+        sink = SQLiteSink(":memory:")
+        for start in range(0, len(batch), 100):
+            sink.write(batch[start : start + 100])
+        return typed_rows(sink)
+
+    @settings(max_examples=40, deadline=None)
+    @given(
+        count=st.integers(128, 300),
+        varied=st.dictionaries(st.sampled_from(sorted(VARIED)), st.lists(st.integers(0, 299), min_size=1, max_size=3)),
+        lasting=st.booleans(),
+        data=st.data(),
+    )
+    def test_a_statement_of_many_rows_stores_what_smaller_ones_do(
+        self, count: int, varied: dict[str, list[int]], lasting: bool, data: st.DataObject
+    ) -> None:
+        """Groups that hold one value throughout, and groups that differ in a row or three (the first,
+        the last, any), in rows keyed by a lasting scope or inline."""
+        varied = {
+            group: [data.draw(st.sampled_from([0, count - 1, at % count])) for at in ats]
+            for group, ats in varied.items()
+        }
+        sink = SQLiteSink(":memory:")
+        sink.write(self.calls(count, varied, lasting))
+        assert typed_rows(sink) == self.in_small_writes(self.calls(count, varied, lasting))
+
+    def test_equal_values_of_other_types_keep_their_own_text(self, tmp_path: Path) -> None:
+        """1, 1.0 and True are equal in Python; in a TEXT column they are "1", "1.0" and "1"."""
+        with attrs.validators.disabled():  # what ContextFrame accepts today, the store takes anything
+            features: list[Any] = [1, *[1.0, True] * 100]
+            batch = [make_pending(context=ContextFrame(feature=f), created_at=i) for i, f in enumerate(features)]
+        assert [row["feature"] for row in stored(tmp_path / "a.db", batch)] == ["1", *["1.0", "1"] * 100]
+
+    def test_a_busy_store_binds_the_shared_values_once(self) -> None:
+        """128 calls of one lasting scope, kind and outcome: each value they share is one parameter."""
+        sink = SQLiteSink(":memory:")
+        calls = self.calls(16 + 128, {}, lasting=True)
+        sink.write(calls[:16])  # the scope keyed from here on
+        sink.write(calls[16:])
+        [insert] = [text for text in sink._statements.values() if text.count("), (") == 127]
+        rows = insert[insert.index("(VALUES (") + len("(VALUES (") : insert.index(")) AS v")].split("), (")
+        first = rows[0].split(", ")
+        in_every_row = {at for at, parameter in enumerate(first) if all(parameter in row.split(", ") for row in rows)}
+        names = [*store_events._INSERT_ORDER[: store_events._KEYED - 1], "scope"]
+        grouped = {name for group in store_events._SHARED_GROUPS.values() for name in group} - set(store_events._SCOPE)
+        assert {names[at] for at in in_every_row} == grouped | {"scope"}
+        assert len(set(", ".join(rows).split(", "))) == len(grouped | {"scope"}) + 128 * (
+            len(first) - len(in_every_row)
+        )
+        assert typed_rows(sink) == self.in_small_writes(calls)
 
 
 class TestStorable:
