@@ -625,7 +625,7 @@ class SQLiteSink:
         (``_STATEMENTS_KEPT``): batches come in every size, and preparing a
         statement of one size per write (parsing up to 5,000 placeholders)
         cost the flusher about 20,000 instructions per event. A statement of
-        128 rows binds the groups of columns its rows share once
+        32 rows or more binds the groups of columns its rows share once
         (``_SHARED_GROUPS``, ``_execute``).
 
         The scopes keyed since the last write are inserted first, in the same transaction (a
@@ -764,10 +764,12 @@ _CACHE_KIB = 512
 _MAX_ROWS_PER_STATEMENT = 128
 #: Prepared statements the writing connection keeps (the oldest goes first): one per size
 #: (128 rows and the seven powers of two below) and width (lean or full rows, inline or
-#: keyed), those of 128 rows that bind groups of columns once (a few per width:
-#: ``_SHARED_LADDER``), BEGIN IMMEDIATE, COMMIT, and the scopes' insert and delete. A
-#: statement of 128 rows takes about 0.4 MiB; a store usually writes rows of one or two widths.
-_STATEMENTS_KEPT = 64
+#: keyed), those of 32 rows or more that bind groups of columns once (five combinations
+#: at most per size and width: ``_SHARED_LADDER``), BEGIN IMMEDIATE, COMMIT, and the
+#: scopes' insert and delete: 96 when a store writes rows of all four widths and every
+#: combination. A statement of 128 rows takes 0.2 to 0.4 MiB; most stores write rows of one
+#: or two widths and keep a few megabytes of statements.
+_STATEMENTS_KEPT = 96
 
 # A statement of many rows binds each of its values: about 1,000 instructions for a
 # text (sqlite3 checks its type, SQLite copies it and takes its mutexes), a few
@@ -776,10 +778,10 @@ _STATEMENTS_KEPT = 64
 # region; usually one API, model and outcome; a lasting scope's number). SQLite's
 # numbered parameters (``?NNN``) let every row of a statement name the same one, so a
 # group of columns that holds one value throughout is bound once for all the rows:
-# about 8 % of the flusher's work per event (bench_instructions, writes of
+# about 9 % of the flusher's work per event (bench_instructions, writes of
 # 1,000). Which groups hold one value varies with the workload, and each combination
-# is a statement to prepare and keep, so a statement of ``_SHARED_ROWS`` rows takes
-# the first combination of ``_SHARED_LADDER`` its rows allow. Measurements (tokens,
+# is a statement to prepare and keep, so a statement of ``_SHARED_ROWS`` rows or more
+# takes the first combination of ``_SHARED_LADDER`` its rows allow. Measurements (tokens,
 # times, costs) and the ids are bound per row, as are the sparse columns.
 _SHARED_GROUPS: dict[int, tuple[str, ...]] = {
     1: (
@@ -799,8 +801,9 @@ _SHARED_GROUPS: dict[int, tuple[str, ...]] = {
 #: the scope (a scope per request), without the outcome, without either, the
 #: install's alone, and none.
 _SHARED_LADDER = (1 | 2 | 4 | 8, 1 | 2 | 4, 1 | 2 | 8, 1 | 2, 1, 0)
-#: Statements of this many rows bind shared groups once (under load a write is mostly these).
-_SHARED_ROWS = 128
+#: Statements of this many rows or more bind shared groups once: every statement of a
+#: write of 100 rows or more but its last few rows (100: 64 + 32 + 4).
+_SHARED_ROWS = 32
 
 
 def _group_columns(width: int) -> tuple[tuple[int, tuple[tuple[int, type], ...]], ...]:

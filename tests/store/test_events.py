@@ -455,15 +455,16 @@ class TestSharedValues:
 
     @staticmethod
     def in_small_writes(batch: Sequence[PendingEvent]) -> list[tuple[Any, ...]]:
-        """What writes of fewer rows than a shared statement takes store (the scope keyed alike)."""
+        """What writes of fewer rows than a statement that shares values takes store."""
         sink = SQLiteSink(":memory:")
-        for start in range(0, len(batch), 100):
-            sink.write(batch[start : start + 100])
+        small = store_events._SHARED_ROWS - 1
+        for start in range(0, len(batch), small):
+            sink.write(batch[start : start + small])
         return typed_rows(sink)
 
     @settings(max_examples=40, deadline=None)
     @given(
-        count=st.integers(128, 300),
+        count=st.integers(32, 300),
         varied=st.dictionaries(st.sampled_from(sorted(VARIED)), st.lists(st.integers(0, 299), min_size=1, max_size=3)),
         lasting=st.booleans(),
         data=st.data(),
