@@ -38,6 +38,15 @@ _NO_USAGE = Usage()
 _NO_PARTS: Mapping[str, Figure] = MappingProxyType({})
 
 
+def _read_usage(raw: Any) -> UsageFacts | None:
+    """The SDK's usage object read into ``UsageFacts``; None, and the fault logged, if it cannot be read."""
+    try:
+        return usage_facts(raw)
+    except Exception as exc:  # noqa: BLE001 - an odd usage shape costs the usage, never the event
+        swallow(exc)
+        return None
+
+
 class PendingEvent:
     """A finished call's facts, turned into its :class:`CostEvent` off the caller's thread.
 
@@ -160,12 +169,7 @@ class PendingEvent:
         found = self._usage
         if found is None or type(found) is Usage or type(found) is UsageFacts:
             return found
-        try:
-            read = usage_facts(found)
-        except Exception as exc:  # noqa: BLE001 - an odd usage shape costs the usage, never the event
-            swallow(exc)
-            read = None
-        self._usage = read
+        read = self._usage = _read_usage(found)
         return read
 
     def exact(self) -> _Exact:
@@ -198,13 +202,7 @@ class PendingEvent:
             tracking_id = self._id = tracking_id_text(tracking_id)
         usage = self._usage
         if usage is not None and type(usage) is not UsageFacts and type(usage) is not Usage:
-            # Read the SDK's usage once, as the usage property does (without its call).
-            try:
-                usage = usage_facts(usage)
-            except Exception as exc:  # noqa: BLE001 - an odd usage shape costs the usage, never the event
-                swallow(exc)
-                usage = None
-            self._usage = usage
+            usage = self._usage = _read_usage(usage)  # the usage property's read, without the property
         if self._exact is None and usage is not None:
             prices = self.prices
             try:
