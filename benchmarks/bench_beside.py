@@ -18,7 +18,8 @@ After the timed rounds, one more round per mode (untimed, 5,000 creates) counts 
 collector's work: its collections per 1,000 creates, on the calling thread and on the others, and
 the objects they examined per create (every object in the generations a collection goes through).
 Callgrind's figure for the collector moves by a factor of three between runs of the same code (when
-a collection lands decides how many young objects it finds); these counts repeat to the object.
+a collection lands decides how many young objects it finds); these counts repeat (two runs of
+20,000 creates: 83 collections each, 71,772 and 71,780 objects examined).
 
 With ``--one-cpu`` the process runs on one core (Linux): the flusher's threads then take turns
 with the caller on that core instead of running on the other one. The difference between the two
