@@ -12,7 +12,7 @@ the network does not drown the difference); each figure is the median of the per
   (f) import   `import fluxgate`, wall time, against `import anthropic`; and the quickstart's
                `from fluxgate import track, track_context, AiEventUser`, which loads the models.
 
-    make bench                                   # the whole table; compares with benchmarks/RESULTS.md
+    make bench                                   # the whole table, then the previous saved run's beside it
     python benchmarks/bench_overhead.py --quick  # fewer rounds, 20k calls for memory
     python benchmarks/bench_overhead.py --save   # also record this run in benchmarks/RESULTS.md
 """
@@ -28,12 +28,13 @@ import gc
 import json
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -282,9 +283,11 @@ def machine() -> str:
     )
 
 
-def table(rows: list[tuple[str, str, str, str]]) -> str:
-    head = ("measure", "untracked", "added by fluxgate", "ratio / target")
-    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(4)]
+_HEAD = ("measure", "untracked", "added by fluxgate", "ratio / target")
+
+
+def table(rows: Sequence[tuple[str, ...]], head: tuple[str, ...] = _HEAD) -> str:
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     line = "| " + " | ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)) + " |"
     rule = "|" + "|".join("-" * (w + 2) for w in widths) + "|"
     body = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |" for r in rows]
@@ -354,16 +357,57 @@ def main(argv: list[str] | None = None) -> int:
     head = f"{now}, {machine()}, {args.rounds} rounds x {args.calls} calls, default settings"
     out = f"{head}\n\n{table(rows)}\n"
     print(out)
-    if RESULTS.exists():
-        print(f"Previous runs: {RESULTS}")
+    previous = previous_run(RESULTS.read_text()) if RESULTS.exists() else None
+    if previous is not None:
+        print(compared(rows, *previous))
+        print(f"\nEvery saved run, and what each figure is made of: {RESULTS}")
     if args.save:
         _save(out)
     return 0
 
 
+_RUNS = "## Runs (newest first)\n"
+#: A saved run: its heading (date and machine), then its table.
+_SAVED_RUN = re.compile(r"^### (.+)\n\n((?:\|.*\n)+)", re.MULTILINE)
+
+
+def previous_run(text: str) -> tuple[str, dict[str, tuple[str, str]]] | None:
+    """The newest run ``--save`` kept in ``text`` (RESULTS.md): its heading, and each measure's added figure and ratio.
+
+    None when no run is kept.
+    """
+    _, found, runs = text.partition(_RUNS)
+    run = _SAVED_RUN.search(runs) if found else None
+    if run is None:
+        return None
+    figures: dict[str, tuple[str, str]] = {}
+    for line in run.group(2).splitlines()[2:]:  # after the header and its rule
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) == 4:
+            measure, _, added, ratio = cells
+            figures[measure] = (added, _ratio(ratio))
+    return run.group(1), figures
+
+
+def compared(rows: list[tuple[str, str, str, str]], heading: str, figures: dict[str, tuple[str, str]]) -> str:
+    """This run's added figures and ratios beside those of a saved run (``previous_run``), measure by measure."""
+    lines: list[tuple[str, ...]] = []
+    for measure, _, added, ratio in rows:
+        before = figures.get(measure, ("-", "-"))
+        lines.append((measure, added, _ratio(ratio), *before))
+    head = ("measure", "added (this run)", "ratio", "added (previous)", "ratio")
+    return f"Against the previous saved run ({heading}):\n\n{table(lines, head)}"
+
+
+def _ratio(cell: str) -> str:
+    """The ratio in a table's last cell ("1.038 (target ...)" -> "1.038"); "" where it holds only a target or a note."""
+    ratio = cell.split(" (target", maxsplit=1)[0]
+    return ratio if ratio[:1].isdigit() else ""
+
+
 def _save(run: str) -> None:
     text = RESULTS.read_text() if RESULTS.exists() else ""
-    marker = "## Runs (newest first)\n"
+    marker = _RUNS
     if marker not in text:
         text = "# Benchmark results\n\nWritten by `python benchmarks/bench_overhead.py --save`.\n\n" + marker
     head, _, rest = text.partition(marker)
