@@ -472,6 +472,30 @@ class TestRawResponses:
         assert response.fluxgate_cost_tracking_response.tracking_id == event.tracking_id
         assert message.fluxgate_cost_tracking_response.tracking_id == event.tracking_id
 
+    def test_ordinary_calls_pass_one_wrapper(self, api: FakeAnthropicAPI, sink: MemorySink) -> None:
+        """The SDK parses every response with ``APIResponse.parse``: it is patched only once a raw response is seen."""
+        import anthropic._response
+
+        sdk_parse = anthropic._response.APIResponse.__dict__["parse"]
+        client = api.client()
+        client.messages.create(**KW)
+        assert anthropic._response.APIResponse.__dict__["parse"] is sdk_parse
+        client.messages.with_raw_response.create(**KW).parse()
+        assert anthropic._response.APIResponse.__dict__["parse"] is not sdk_parse
+        fluxgate.shutdown()
+        assert anthropic._response.APIResponse.__dict__["parse"] is sdk_parse
+        assert len(sink.events) == 2
+
+    def test_followed_again_after_a_restart(self, api: FakeAnthropicAPI, sink: MemorySink) -> None:
+        """After shutdown() and a new init(), a raw response's parsed message carries its summary again."""
+        client = api.client()
+        assert client.messages.with_raw_response.create(**KW).parse().fluxgate_cost_tracking_response is not None
+        fluxgate.shutdown()
+        fluxgate.init(sinks=[sink])
+        message = client.messages.with_raw_response.create(**KW).parse()
+        [_, event] = flushed(sink)
+        assert message.fluxgate_cost_tracking_response.tracking_id == event.tracking_id
+
     def test_closed_unread(self, api: FakeAnthropicAPI, sink: MemorySink) -> None:
         """A streaming response closed before its body was read is recorded once, its cost unknown."""
         with api.streamed_client().messages.with_streaming_response.create(**KW) as response:

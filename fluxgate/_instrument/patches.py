@@ -18,11 +18,13 @@ caller's line, and add a hop to every call.
 What the SDK hands back is the SDK's own object, followed by class-level
 patches of its methods, with per-object state kept beside it (``hooks``):
 streams and ``stream()`` helpers (``streams``), raw responses
-(``responses``), tool runners (``runners``) and batch results
-(``batches``). The user's call always runs outside ``guarded()``: its result
-or exception (``CancelledError`` and ``KeyboardInterrupt`` included) reaches
-the user untouched; only fluxgate's own bookkeeping is guarded. See
-``docs/call-paths.md`` for every path and release.
+(``responses``; their ``parse()`` from the first raw response on, as the SDK
+parses every ordinary response with it too), tool runners (``runners``) and
+batch results (``batches``). The user's call always runs outside
+``guarded()``: its result or exception (``CancelledError`` and
+``KeyboardInterrupt`` included) reaches the user untouched; only fluxgate's
+own bookkeeping is guarded. See ``docs/call-paths.md`` for every path and
+release.
 """
 
 from __future__ import annotations
@@ -128,6 +130,8 @@ def _settle(call: Call | _BatchCreation, result: Any) -> Any:
     if kind == _STREAM:
         return track_stream(call, result)
     if kind == _RAW:
+        if not _raw_armed:
+            _arm_raw()
         return track_raw(call, result)
     call.succeed(result)
     return result
@@ -262,6 +266,8 @@ TARGETS: tuple[Target, ...] = (
 
 _installed: list[tuple[type, str, Any]] = []
 _install_lock = threading.Lock()
+#: Whether ``responses.ON_FIRST_RAW`` is in place: at the first raw response after ``instrument()``.
+_raw_armed = False
 
 
 def resolve(module: str, cls: str) -> type | None:
@@ -312,6 +318,19 @@ def instrument(*, force: bool = False) -> bool:
     return patched
 
 
+def _arm_raw() -> None:
+    """Patch what following a raw response needs (``responses.ON_FIRST_RAW``), once per ``instrument()``."""
+    global _raw_armed  # noqa: PLW0603 - one switch, set under the lock that installs
+    owners = [(resolve(module, cls), name, patch) for module, cls, name, patch in responses.ON_FIRST_RAW]
+    with _install_lock:
+        if _raw_armed or not _installed:  # armed by another thread, or uninstrumented meanwhile
+            return
+        for owner, name, patch in owners:
+            if owner is not None:
+                _install(owner, name, patch)
+        _raw_armed = True
+
+
 def uninstrument() -> None:
     """Remove every patch ``instrument()`` installed, restoring the originals."""
     with _install_lock:
@@ -319,6 +338,8 @@ def uninstrument() -> None:
 
 
 def _uninstall() -> None:
+    global _raw_armed  # noqa: PLW0603 - see _arm_raw
+    _raw_armed = False
     while _installed:
         owner, name, patch = _installed.pop()
         if isinstance(patch, property):

@@ -28,7 +28,7 @@ from .._recording import ATTRIBUTE, BodyRecorder, Call, attach, watch
 from .hooks import Registry, Target, marked
 from .streams import follow, is_async_stream, is_stream
 
-__all__ = ["TARGETS", "track_raw"]
+__all__ = ["ON_FIRST_RAW", "TARGETS", "track_raw"]
 
 _BODIES: Registry[BodyRecorder] = Registry(lambda body: body.finish("abandoned"))
 
@@ -175,9 +175,16 @@ def _summary(response: Any) -> CostTrackingResponse | None:
 
 _RESPONSE = "anthropic._response"
 
-TARGETS: tuple[Target, ...] = (
+#: Patched when the first raw response is handed back, not by ``instrument()``: the SDK
+#: turns every ordinary response into its message with the same ``parse()``, so a patch
+#: there from the start would put a second wrapt hop on every call (see ``patches._settle``).
+ON_FIRST_RAW: tuple[Target, ...] = (
     (_RESPONSE, "APIResponse", "parse", marked(_parsing)),
     (_RESPONSE, "AsyncAPIResponse", "parse", marked(_aparsing)),
+    ("anthropic._legacy_response", "LegacyAPIResponse", "parse", marked(_parsing)),
+)
+
+TARGETS: tuple[Target, ...] = (
     (_RESPONSE, "APIResponse", "close", marked(_closing)),
     (_RESPONSE, "AsyncAPIResponse", "close", marked(_aclosing)),
     (_RESPONSE, "APIResponse", "iter_bytes", _reading(_as_bytes)),
@@ -189,6 +196,5 @@ TARGETS: tuple[Target, ...] = (
     (_RESPONSE, "BaseAPIResponse", ATTRIBUTE, property(_summary)),
     # anthropic 0.x's with_raw_response: its content and text are properties
     # that read the whole body, found read when the response is dropped.
-    ("anthropic._legacy_response", "LegacyAPIResponse", "parse", marked(_parsing)),
     ("anthropic._legacy_response", "LegacyAPIResponse", ATTRIBUTE, property(_summary)),
 )
