@@ -24,10 +24,18 @@ imports cancel out), divided by 1,000:
   streams  with --streams, (c): what tracking adds to the caller's thread per stream event, from
            streams of 220 and of 20 text deltas, tracked and not (100 of each). Wall-clock (c) is
            a few per cent of what the SDK spends per event, less than a noisy VM's spread.
+  cache    with --cache, the caller's own work (events let go at the queue) in cache misses,
+           counted by cachegrind on a model of this VM's core: 32 KiB L1s and a 512 KiB L2, 8-way,
+           64-byte lines. An untracked create touches more than the L2 holds, so whatever
+           fluxgate touches (its code, its objects, the interpreter's C code for them) is gone
+           again by the next call: each line costs a miss per call. The cycle estimate weighs
+           them as KCachegrind does (instructions + 10 per L1 miss + 100 per L2 miss); its ratio
+           is close to what the calling thread's CPU shows, where the instructions' is not.
 
     python benchmarks/bench_instructions.py            # needs valgrind; about eight minutes
     python benchmarks/bench_instructions.py --streams  # and (c): about ten minutes more
     python benchmarks/bench_instructions.py --requests # and a scope per call: about four minutes more
+    python benchmarks/bench_instructions.py --cache    # and the cache misses: about six minutes more
 
 Without valgrind it says so and exits 0 (`make bench` runs it when it is there).
 """
@@ -165,6 +173,61 @@ def _count(args: list[str]) -> tuple[int, int]:
         return main, sum(totals.values())
 
 
+#: The core cachegrind models for --cache (size, ways, line): this VM's AMD EPYC (Zen 2) core.
+_L1 = "32768,8,64"
+_L2 = "524288,8,64"
+#: Cachegrind's counts kept: instructions, L1 misses (instructions, data read, data written), L2 misses.
+_CACHE_EVENTS = ("Ir", "I1mr", "D1mr", "D1mw", "ILmr", "DLmr", "DLmw")
+
+
+def _cache_count(args: list[str]) -> dict[str, int]:
+    """Instructions and cache misses of one child run under cachegrind (all threads)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "cachegrind.out"
+        caches = [f"--I1={_L1}", f"--D1={_L1}", f"--LL={_L2}"]
+        subprocess.run(
+            ["valgrind", "--tool=cachegrind", "--cache-sim=yes", *caches, f"--cachegrind-out-file={out}", *args],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "PYTHONHASHSEED": "0"},
+        )
+        text = out.read_text(errors="replace")
+        names = re.search(r"^events:(.*)$", text, re.MULTILINE)
+        totals = re.search(r"^summary:(.*)$", text, re.MULTILINE)
+        if names is None or totals is None:
+            return dict.fromkeys(_CACHE_EVENTS, 0)
+        return dict(zip(names.group(1).split(), map(int, totals.group(1).split()), strict=False))
+
+
+def _cache_per_call(mode: str) -> dict[str, float]:
+    """Cachegrind's counts per create in ``mode`` (``calls`` runs of 200 and 1,200 creates)."""
+    base = [sys.executable, __file__, "calls"]
+    small = _cache_count([*base, "200", mode])
+    large = _cache_count([*base, str(200 + CALLS), mode])
+    return {name: (large.get(name, 0) - small.get(name, 0)) / CALLS for name in _CACHE_EVENTS}
+
+
+def _cache_line(label: str, counts: dict[str, float], sign: str = "") -> tuple[str, float]:
+    """One row of the --cache table, and its cycle estimate."""
+    l1 = counts["I1mr"] + counts["D1mr"] + counts["D1mw"]
+    l2 = counts["ILmr"] + counts["DLmr"] + counts["DLmw"]
+    cycles = counts["Ir"] + 10 * l1 + 100 * l2
+    row = f"  {label:<28}{counts['Ir']:>{sign}14,.0f}{l1:>{sign}11,.0f}{l2:>{sign}11,.0f}{cycles:>{sign}16,.0f}"
+    return row, cycles
+
+
+def _print_cache() -> None:
+    plain = _cache_per_call("off")
+    alone = _cache_per_call("alone")
+    added = {name: alone[name] - plain[name] for name in _CACHE_EVENTS}
+    print("Cache misses (cachegrind: 32 KiB L1s, 512 KiB L2), per create; the caller's own work")
+    print(f"  {'':<28}{'instructions':>14}{'L1 misses':>11}{'L2 misses':>11}{'cycles (est.)':>16}")
+    row, base = _cache_line("untracked", plain)
+    print(row)
+    row, extra = _cache_line("added (queue alone)", added, "+")
+    print(f"{row}  ({(base + extra) / base:.3f})")
+
+
 def _per_call(kind: str, *extra: str, first: int = 200, calls: int = CALLS) -> tuple[float, float]:
     base = [sys.executable, __file__, kind, *extra]
     small = _count([*base[:3], str(first), *extra])
@@ -172,7 +235,7 @@ def _per_call(kind: str, *extra: str, first: int = 200, calls: int = CALLS) -> t
     return (large[0] - small[0]) / calls, (large[1] - small[1]) / calls
 
 
-def main(*, streams: bool = False, requests: bool = False) -> None:
+def main(*, streams: bool = False, requests: bool = False, cache: bool = False) -> None:
     if shutil.which("valgrind") is None:
         print("bench_instructions: valgrind is not installed; skipped")
         return
@@ -214,6 +277,8 @@ def main(*, streams: bool = False, requests: bool = False) -> None:
         per_event = (added["long"] - added["short"]) / 200
         untracked = (streamed["off", "long"] - streamed["off", "short"]) / 200
         print(f"  added per stream event (caller)       {per_event:>+10,.0f}  (of {untracked:,.0f} untracked)")
+    if cache:
+        _print_cache()
 
 
 if __name__ == "__main__":
@@ -224,4 +289,4 @@ if __name__ == "__main__":
     elif len(sys.argv) > 2 and sys.argv[1] == "writes":
         _writes(int(sys.argv[2]), *sys.argv[3:5])
     else:
-        main(streams="--streams" in sys.argv, requests="--requests" in sys.argv)
+        main(streams="--streams" in sys.argv, requests="--requests" in sys.argv, cache="--cache" in sys.argv)
