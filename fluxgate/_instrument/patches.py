@@ -1,8 +1,9 @@
 """Class-level wrapt patches of anthropic, and ``instrument()`` / ``uninstrument()``.
 
-Every patch sits in ``TARGETS`` and ``uninstrument()`` walks the same table,
-so each one has its undo. Patching classes (never clients) tracks clients made
-before and after ``init()``. The wrappers read the active FluxGate on each
+Every patch sits in a table, ``TARGETS`` (put in by ``instrument()``) or
+``responses.ON_FIRST_RAW`` (at the first raw response), and ``uninstrument()``
+takes out each one that went in, so each has its undo. Patching classes (never
+clients) tracks clients made before and after ``init()``. The wrappers read the active FluxGate on each
 call: with none, they pass straight through.
 
 One patch sees every call: ``SyncAPIClient.request`` and
