@@ -30,7 +30,8 @@ imports cancel out), divided by 1,000:
            fluxgate touches (its code, its objects, the interpreter's C code for them) is gone
            again by the next call: each line costs a miss per call. The cycle estimate weighs
            them as KCachegrind does (instructions + 10 per L1 miss + 100 per L2 miss); its ratio
-           is close to what the calling thread's CPU shows, where the instructions' is not.
+           is close to what the calling thread's CPU shows in the VM's fast phase, where the
+           instructions' is not (RESULTS.md, twenty-fourth pass).
 
     python benchmarks/bench_instructions.py            # needs valgrind; about eight minutes
     python benchmarks/bench_instructions.py --streams  # and (c): about ten minutes more
