@@ -196,7 +196,7 @@ def _cache_count(args: list[str]) -> dict[str, int]:
         names = re.search(r"^events:(.*)$", text, re.MULTILINE)
         totals = re.search(r"^summary:(.*)$", text, re.MULTILINE)
         if names is None or totals is None:
-            return dict.fromkeys(_CACHE_EVENTS, 0)
+            raise RuntimeError(f"cachegrind wrote no totals for {' '.join(args[1:])}")
         return dict(zip(names.group(1).split(), map(int, totals.group(1).split()), strict=False))
 
 
@@ -218,6 +218,7 @@ def _cache_line(label: str, counts: dict[str, float], sign: str = "") -> tuple[s
 
 
 def _print_cache() -> None:
+    """The --cache table: an untracked create's counts, and what the caller's own work adds to them."""
     plain = _cache_per_call("off")
     alone = _cache_per_call("alone")
     added = {name: alone[name] - plain[name] for name in _CACHE_EVENTS}
