@@ -3,8 +3,8 @@
 Every patch sits in a table, ``TARGETS`` (put in by ``instrument()``) or
 ``responses.ON_FIRST_RAW`` (at the first raw response), and ``uninstrument()``
 takes out each one that went in, so each has its undo. Patching classes (never
-clients) tracks clients made before and after ``init()``. The wrappers read the active FluxGate on each
-call: with none, they pass straight through.
+clients) tracks clients made before and after ``init()``. The wrappers read
+the active FluxGate on each call: with none, they pass straight through.
 
 One patch sees every call: ``SyncAPIClient.request`` and
 ``AsyncAPIClient.request``, where every API call of every client
@@ -307,29 +307,36 @@ def instrument(*, force: bool = False) -> bool:
     """
     if not force and env_flag("FLUXGATE_DISABLED"):
         return False
-    patched = False
-    # Import every module first, outside the lock (an import may take a while).
-    owners = [(resolve(module, cls), name, patch) for module, cls, name, patch in TARGETS]
+    owners = _resolved(TARGETS)
     # init() and the facade may both install at once: check-and-wrap must be
     # atomic, or a method could be wrapped twice and its calls counted twice.
     with _install_lock:
-        for owner, name, patch in owners:
-            if owner is not None and _install(owner, name, patch):
-                patched = True
-    return patched
+        return _install_all(owners)
 
 
 def _arm_raw() -> None:
     """Patch what following a raw response needs (``responses.ON_FIRST_RAW``), once per ``instrument()``."""
     global _raw_armed  # noqa: PLW0603 - one switch, set under the lock that installs
-    owners = [(resolve(module, cls), name, patch) for module, cls, name, patch in responses.ON_FIRST_RAW]
+    owners = _resolved(responses.ON_FIRST_RAW)
     with _install_lock:
         if _raw_armed or not _installed:  # armed by another thread, or uninstrumented meanwhile
             return
-        for owner, name, patch in owners:
-            if owner is not None:
-                _install(owner, name, patch)
+        _install_all(owners)
         _raw_armed = True
+
+
+def _resolved(targets: tuple[Target, ...]) -> list[tuple[type | None, str, Any]]:
+    """``targets`` with each class found (None where the SDK has none): imports, so outside the lock."""
+    return [(resolve(module, cls), name, patch) for module, cls, name, patch in targets]
+
+
+def _install_all(owners: list[tuple[type | None, str, Any]]) -> bool:
+    """Put each resolved patch in place (the caller holds ``_install_lock``); True if any went in."""
+    patched = False
+    for owner, name, patch in owners:
+        if owner is not None and _install(owner, name, patch):
+            patched = True
+    return patched
 
 
 def uninstrument() -> None:
