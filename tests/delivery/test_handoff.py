@@ -154,7 +154,11 @@ class TestBusyCaller:
         the caller is still at it, long before the backlog (1,000 held) would
         make callers pause on the flusher's own rule.
         """
-        f = Flusher([SQLiteSink(tmp_path / "events.db")])  # default batching: wakes at 500 queued
+        sink = SQLiteSink(tmp_path / "events.db")
+        # The store made and opened first (its first write syncs the new file to disk): the race
+        # is for the GIL, not for a disk that other machines share.
+        sink.write(make_events(1))
+        f = Flusher([sink])  # default batching: wakes at 500 queued
         for n, event in enumerate(make_events(1000), 1):
             sum(range(15_000))  # an application busy computing
             os.urandom(16)  # and a moment without the GIL
